@@ -1,0 +1,118 @@
+"""The method protocol: a gradient method turns a pub into a :class:`Plan`.
+
+A plan lists the extra evaluations the inner primitive must run and the linear map
+(``weights``) that turns their results into derivatives. The wrapper adds the unshifted
+pub itself as evaluation ``0`` (the *centre*), sends every evaluation of every pub in one
+inner job, and combines::
+
+    grads[..., j] = sum_e sum_k weights_e[k, ..., j] * values_e[k, ...]
+
+``values_e`` are expectation values (estimator) or outcome probabilities (sampler); the
+same map applied to variances gives the standard errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.primitives.containers import ObservablesArray
+
+__all__ = ["PubTask", "Evaluation", "Plan", "GradientMethod", "GradientMethodError"]
+
+
+class GradientMethodError(ValueError):
+    """A method cannot differentiate the given circuit or options are invalid."""
+
+
+@dataclass(frozen=True)
+class PubTask:
+    """One coerced pub, as a method sees it.
+
+    Attributes:
+        index: position of the pub in the ``run`` call (for error messages).
+        kind: ``"estimator"`` or ``"sampler"``.
+        circuit: the user's circuit, unchanged.
+        values: parameter values, shape ``values_shape + (circuit.num_parameters,)`` in
+            ``circuit.parameters`` order; ``values_shape`` is left-padded with ones to
+            ``len(shape)`` dimensions.
+        observables: estimator only: the pub's observables, reshaped to ``len(shape)`` dims.
+        shape: the pub's broadcast shape.
+        parameters: the parameters to differentiate, in output order.
+        inner: the wrapped primitive (methods that only work on some primitives check it).
+    """
+
+    index: int
+    kind: Literal["estimator", "sampler"]
+    circuit: QuantumCircuit
+    values: np.ndarray
+    observables: ObservablesArray | None
+    shape: tuple[int, ...]
+    parameters: tuple[Parameter, ...]
+    inner: Any = None
+
+    @property
+    def num_parameters(self) -> int:
+        return len(self.parameters)
+
+
+@dataclass
+class Evaluation:
+    """Points (or circuits) the inner primitive evaluates, and how they enter the gradient.
+
+    Attributes:
+        circuit: circuit to run (the user's circuit, or a derived one).
+        values: parameter values of shape ``(K, *values_shape, circuit.num_parameters)``.
+        weights: combination weights, shape ``(K, *w_shape, num_diff_params)`` with
+            ``w_shape`` broadcastable to the pub shape. May be complex.
+        observables: estimator only: observables broadcastable with ``(K, *shape)``; ``None``
+            means the pub's own observables.
+        aux_register: sampler only: name of a one-bit register whose outcome signs the
+            probabilities (``p(x, 0) - p(x, 1)``), as in a Hadamard test.
+    """
+
+    circuit: QuantumCircuit
+    values: np.ndarray
+    weights: np.ndarray
+    observables: ObservablesArray | None = None
+    aux_register: str | None = None
+
+    @property
+    def num_points(self) -> int:
+        return int(self.values.shape[0])
+
+
+@dataclass
+class Plan:
+    """What a method needs evaluated for one pub, and how to combine it.
+
+    Attributes:
+        evaluations: extra evaluations (the centre is always evaluated by the wrapper).
+        center_weights: weights ``(1, *w_shape, P)`` applied to the centre values, or ``None``.
+        direct_grads: derivatives computed without the inner primitive (e.g. ``reverse``),
+            shape ``shape + (P,)``; added to the combination.
+        metadata: per-pub metadata the method wants reported.
+    """
+
+    evaluations: list[Evaluation] = field(default_factory=list)
+    center_weights: np.ndarray | None = None
+    direct_grads: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class GradientMethod(Protocol):
+    """A gradient method: a name, its options, and a planner."""
+
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The method's options, as reported in result metadata."""
+        ...
+
+    def plan(self, task: PubTask) -> Plan:
+        """Return the evaluations and combination that give the gradient of ``task``."""
+        ...
