@@ -1,3 +1,25 @@
-"""qprim_grad: gradients as Qiskit V2 primitives, and SPSA on primitives."""
+"""qprim_grad: gradients as Qiskit V2 primitives, and SPSA on primitives.
+
+Example:
+    >>> from qiskit.circuit.library import real_amplitudes
+    >>> from qiskit.primitives import StatevectorEstimator
+    >>> from qprim_grad import GradientEstimator
+    >>> circuit = real_amplitudes(2, reps=1)
+    >>> job = GradientEstimator(StatevectorEstimator()).run([(circuit, "ZZ", [0.1] * 4)])
+    >>> job.result()[0].data.grads.shape
+    (4,)
+"""
+
+from .estimator import GradientEstimator
+from .job import GradientJob, GradientJobError
+from .methods.base import GradientMethodError
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GradientEstimator",
+    "GradientJob",
+    "GradientJobError",
+    "GradientMethodError",
+    "__version__",
+]

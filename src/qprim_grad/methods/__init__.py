@@ -1,0 +1,91 @@
+"""Gradient methods: built-in ones by name, third-party ones through entry points."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .base import Evaluation, GradientMethod, GradientMethodError, Plan, PubTask
+
+__all__ = [
+    "BUILTIN_METHODS",
+    "Evaluation",
+    "GradientMethod",
+    "GradientMethodError",
+    "Plan",
+    "PubTask",
+    "available_methods",
+    "resolve_method",
+]
+
+#: name -> "module:attribute" of the methods shipped with qprim_grad (imported lazily).
+BUILTIN_METHODS: dict[str, str] = {
+    "param_shift": "qprim_grad.methods.shift:ParamShift",
+    "finite_diff": "qprim_grad.methods.shift:FiniteDiff",
+    "spsa": "qprim_grad.methods.shift:SPSADirections",
+    "lin_comb": "qprim_grad.methods.lin_comb:LinComb",
+}
+
+
+def _load(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    module = __import__(module_name, fromlist=[attribute])
+    return getattr(module, attribute)
+
+
+def available_methods() -> dict[str, Any]:
+    """Method name -> factory, built-in first, then the ``qprim_grad.gradient_methods``
+    entry points of installed packages (loaded lazily; broken plugins warn)."""
+    from .. import plugins
+
+    found: dict[str, Any] = {name: path for name, path in BUILTIN_METHODS.items()}
+    for entry in plugins.entry_points_of(plugins.GRADIENT_METHODS):
+        found.setdefault(entry.name, entry)
+    return found
+
+
+def resolve_method(method: Any, options: dict[str, Any]) -> GradientMethod:
+    """A method object from a name (built-in or plugin) or an object; options go to the
+    method's constructor."""
+    if not isinstance(method, str):
+        if inspect.isclass(method):
+            return _construct(method, getattr(method, "name", method.__name__), options)
+        if options:
+            raise GradientMethodError(
+                f"options {sorted(options)} were given with a method object; set them on the "
+                "object instead"
+            )
+        if not callable(getattr(method, "plan", None)):
+            raise GradientMethodError(
+                f"{method!r} is not a gradient method: it needs a plan(task) method"
+            )
+        return method
+    known = available_methods()
+    if method not in known:
+        raise GradientMethodError(
+            f"unknown gradient method {method!r}; known methods: {', '.join(sorted(known))}"
+        )
+    target = known[method]
+    if isinstance(target, str):
+        factory = _load(target)
+    else:
+        from .. import plugins
+
+        factory = plugins.load_entry_point(target)
+    return _construct(factory, method, options)
+
+
+def _construct(factory: Any, name: str, options: dict[str, Any]) -> GradientMethod:
+    try:
+        signature = inspect.signature(factory)
+        signature.bind(**options)
+    except TypeError as exc:
+        accepted = [
+            p.name
+            for p in inspect.signature(factory).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        raise GradientMethodError(
+            f"method {name!r} does not accept options {sorted(options)}; its options: {accepted}"
+        ) from exc
+    return factory(**options)

@@ -90,6 +90,8 @@ class Plan:
 
     Attributes:
         evaluations: extra evaluations (the centre is always evaluated by the wrapper).
+        center: an equivalent evaluation (``K = 1``) to use as the centre instead of the
+            user's pub, e.g. a rewritten circuit that the inner primitive handles correctly.
         center_weights: weights ``(1, *w_shape, P)`` applied to the centre values, or ``None``.
         direct_grads: derivatives computed without the inner primitive (e.g. ``reverse``),
             shape ``shape + (P,)``; added to the combination.
@@ -97,6 +99,7 @@ class Plan:
     """
 
     evaluations: list[Evaluation] = field(default_factory=list)
+    center: Evaluation | None = None
     center_weights: np.ndarray | None = None
     direct_grads: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,307 @@
+"""Per-circuit preparation, cached: which gate arguments ("slots") depend on the
+differentiated parameters, and the chain-rule map from parameters to slot angles.
+
+A method that moves gate arguments independently (parameter shift, linear combination)
+needs every differentiated gate argument to be its own circuit parameter. When a circuit
+already has that form — each differentiated parameter is the bare argument of exactly one
+supported gate — the user's circuit is used unchanged. Otherwise a copy is made with the
+same gates, qubits, registers and layout in which each such argument is a fresh parameter
+(and gates outside the method's table are replaced by their definitions).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from qiskit.circuit import (
+    CircuitInstruction,
+    ControlFlowOp,
+    Parameter,
+    ParameterExpression,
+    ParameterVector,
+    QuantumCircuit,
+)
+
+from .methods.base import GradientMethodError
+
+__all__ = ["Slot", "PreparedCircuit", "prepare_circuit", "evaluate_slots", "slot_jacobian"]
+
+Decomposer = Callable[[CircuitInstruction], QuantumCircuit]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One gate argument that depends on differentiated parameters."""
+
+    instruction: int  # index into PreparedCircuit.circuit.data
+    argument: int  # index into the gate's params
+    expression: ParameterExpression  # in terms of the user's circuit parameters
+    parameter: Parameter  # the parameter carrying this argument in the prepared circuit
+
+
+@dataclass(frozen=True)
+class PreparedCircuit:
+    """The circuit a method evaluates and how user parameter values map onto it.
+
+    ``offset + values @ affine.T`` gives the prepared circuit's parameter values from the
+    user's (when every slot is affine); ``jacobian`` is ``d slot / d diff-parameter``.
+    """
+
+    original: QuantumCircuit
+    circuit: QuantumCircuit
+    slots: tuple[Slot, ...]
+    parameters: tuple[Parameter, ...]  # differentiated, in output order
+    slot_columns: np.ndarray  # column of each slot's parameter in circuit.parameters
+    carry: np.ndarray  # (P_eval,) source column in original values, or -1 for slots
+    affine: np.ndarray | None  # (G, P_orig) coefficient of each user parameter per slot
+    offset: np.ndarray | None  # (G,)
+    rewritten: bool
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.slots)
+
+
+def _depends_on(value: object, diff: Collection[Parameter]) -> bool:
+    return isinstance(value, ParameterExpression) and not diff.isdisjoint(value.parameters)
+
+
+def _gate_label(op) -> str:
+    return f"'{op.name}'"
+
+
+def _walk(
+    instructions: Sequence[CircuitInstruction],
+    diff: frozenset[Parameter],
+    supported: Collection[str],
+    decompositions: dict[str, Decomposer],
+    method: str,
+    out: list[CircuitInstruction],
+    slots_out: list[tuple[int, int, ParameterExpression]],
+) -> None:
+    for instruction in instructions:
+        op = instruction.operation
+        if isinstance(op, ControlFlowOp):
+            inner = set().union(*(block.parameters for block in op.blocks))
+            if not diff.isdisjoint(inner):
+                raise GradientMethodError(
+                    f"method {method!r} cannot differentiate parameters inside the control-flow "
+                    f"operation {_gate_label(op)}; use method='finite_diff' or method='spsa'"
+                )
+            out.append(instruction)
+            continue
+        arguments = [i for i, p in enumerate(op.params) if _depends_on(p, diff)]
+        if not arguments:
+            out.append(instruction)
+            continue
+        if op.name in supported:
+            for argument in arguments:
+                slots_out.append((len(out), argument, op.params[argument]))
+            out.append(instruction)
+            continue
+        definition = None
+        if op.name in decompositions:
+            definition = decompositions[op.name](instruction)
+        elif getattr(op, "definition", None) is not None:
+            definition = op.definition
+        if definition is None:
+            raise GradientMethodError(
+                f"method {method!r} cannot differentiate gate {_gate_label(op)} (no shift rule "
+                f"and no definition to decompose); try method='finite_diff' or method='spsa'"
+            )
+        qubit_map = dict(zip(definition.qubits, instruction.qubits))
+        clbit_map = dict(zip(definition.clbits, instruction.clbits))
+        mapped = [
+            CircuitInstruction(
+                sub.operation,
+                tuple(qubit_map[q] for q in sub.qubits),
+                tuple(clbit_map[c] for c in sub.clbits),
+            )
+            for sub in definition.data
+        ]
+        _walk(mapped, diff, supported, decompositions, method, out, slots_out)
+
+
+def _build(
+    circuit: QuantumCircuit,
+    parameters: tuple[Parameter, ...],
+    supported: Collection[str],
+    decompositions: dict[str, Decomposer],
+    method: str,
+) -> PreparedCircuit:
+    diff = frozenset(parameters)
+    instructions: list[CircuitInstruction] = []
+    found: list[tuple[int, int, ParameterExpression]] = []
+    _walk(circuit.data, diff, supported, decompositions, method, instructions, found)
+
+    expressions = [expr for _, _, expr in found]
+    bare = all(isinstance(e, Parameter) for e in expressions)
+    unchanged = len(instructions) == len(circuit.data) and all(
+        new is old for new, old in zip(instructions, circuit.data)
+    )
+    if unchanged and bare and len(set(expressions)) == len(expressions):
+        prepared_circuit = circuit
+        slot_params = [e for e in expressions]  # type: ignore[misc]
+        rewritten = False
+    else:
+        vector = ParameterVector("_qpg_slot", len(found))
+        prepared_circuit = circuit.copy_empty_like()
+        slot_params = list(vector)
+        by_instruction: dict[int, list[tuple[int, Parameter]]] = {}
+        for (index, argument, _), fresh in zip(found, vector):
+            by_instruction.setdefault(index, []).append((argument, fresh))
+        for index, instruction in enumerate(instructions):
+            if index in by_instruction:
+                op = instruction.operation.copy()
+                params = list(op.params)
+                for argument, fresh in by_instruction[index]:
+                    params[argument] = fresh
+                op.params = params
+                instruction = instruction.replace(operation=op)
+            prepared_circuit._append(instruction)
+        rewritten = True
+
+    slots = tuple(
+        Slot(index, argument, expr, fresh)
+        for (index, argument, expr), fresh in zip(found, slot_params)
+    )
+    eval_params = list(prepared_circuit.parameters)
+    position = {p: i for i, p in enumerate(eval_params)}
+    original_position = {p: i for i, p in enumerate(circuit.parameters)}
+    slot_columns = np.array([position[s.parameter] for s in slots], dtype=int)
+    slot_set = {s.parameter for s in slots} if rewritten else set()
+    carry = np.array(
+        [-1 if p in slot_set else original_position[p] for p in eval_params], dtype=int
+    )
+    affine, offset = _affine_form(expressions, original_position)
+    return PreparedCircuit(
+        original=circuit,
+        circuit=prepared_circuit,
+        slots=slots,
+        parameters=parameters,
+        slot_columns=slot_columns,
+        carry=carry,
+        affine=affine,
+        offset=offset,
+        rewritten=rewritten,
+    )
+
+
+def _affine_form(
+    expressions: Sequence[ParameterExpression], position: dict[Parameter, int]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    affine = np.zeros((len(expressions), len(position)))
+    offset = np.zeros(len(expressions))
+    for g, expr in enumerate(expressions):
+        if isinstance(expr, Parameter):
+            affine[g, position[expr]] = 1.0
+            continue
+        zeros = {}
+        for param in expr.parameters:
+            derivative = expr.gradient(param)
+            if isinstance(derivative, ParameterExpression):
+                return None, None
+            affine[g, position[param]] = float(np.real(derivative))
+            zeros[param] = 0.0
+        offset[g] = float(np.real(complex(expr.bind(zeros).numeric())))
+    return affine, offset
+
+
+def evaluate_slots(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
+    """Slot angles for user parameter values of shape ``S + (P_orig,)`` -> ``S + (G,)``."""
+    if prepared.affine is not None:
+        return values @ prepared.affine.T + prepared.offset
+    params = list(prepared.original.parameters)
+    flat = values.reshape(-1, values.shape[-1])
+    out = np.empty((flat.shape[0], prepared.num_slots))
+    for row, vals in enumerate(flat):
+        binding = dict(zip(params, vals))
+        for g, slot in enumerate(prepared.slots):
+            expr = slot.expression
+            bound = expr.bind({p: binding[p] for p in expr.parameters})
+            out[row, g] = float(np.real(complex(bound.numeric())))
+    return out.reshape(values.shape[:-1] + (prepared.num_slots,))
+
+
+def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
+    """``d slot_g / d theta_j``: shape ``(G, P)`` when affine, else ``S + (G, P)``."""
+    if prepared.affine is not None:
+        columns = [list(prepared.original.parameters).index(p) for p in prepared.parameters]
+        return prepared.affine[:, columns]
+    params = list(prepared.original.parameters)
+    flat = values.reshape(-1, values.shape[-1])
+    out = np.zeros((flat.shape[0], prepared.num_slots, len(prepared.parameters)))
+    for g, slot in enumerate(prepared.slots):
+        expr = slot.expression
+        for j, param in enumerate(prepared.parameters):
+            if param not in expr.parameters:
+                continue
+            derivative = expr.gradient(param)
+            if not isinstance(derivative, ParameterExpression):
+                out[:, g, j] = float(np.real(derivative))
+                continue
+            for row, vals in enumerate(flat):
+                binding = dict(zip(params, vals))
+                bound = derivative.bind({p: binding[p] for p in derivative.parameters})
+                out[row, g, j] = float(np.real(complex(bound.numeric())))
+    return out.reshape(values.shape[:-1] + out.shape[1:])
+
+
+def prepared_values(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
+    """Values for ``prepared.circuit`` from user values ``S + (P_orig,)``."""
+    out = np.empty(values.shape[:-1] + (len(prepared.carry),))
+    carried = prepared.carry >= 0
+    out[..., carried] = values[..., prepared.carry[carried]]
+    if prepared.rewritten:
+        out[..., prepared.slot_columns] = evaluate_slots(prepared, values)
+    return out
+
+
+class _PreparationCache:
+    """Small LRU keyed by circuit identity. Entries keep their circuit alive (so an id is
+    never reused while cached); a circuit mutated since (other instruction count) is
+    prepared again."""
+
+    def __init__(self, size: int = 128) -> None:
+        self._entries: OrderedDict[tuple, tuple[int, PreparedCircuit]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(
+        self, key: tuple, circuit: QuantumCircuit, build: Callable[[], PreparedCircuit]
+    ) -> PreparedCircuit:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[1].original is circuit and entry[0] == len(circuit.data):
+                self._entries.move_to_end(key)
+                return entry[1]
+        prepared = build()
+        with self._lock:
+            self._entries[key] = (len(circuit.data), prepared)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return prepared
+
+
+_CACHE = _PreparationCache()
+
+
+def prepare_circuit(
+    circuit: QuantumCircuit,
+    parameters: tuple[Parameter, ...],
+    supported: Collection[str],
+    *,
+    method: str,
+    decompositions: dict[str, Decomposer] | None = None,
+) -> PreparedCircuit:
+    """Prepare (or fetch from the cache) ``circuit`` for a method supporting ``supported``."""
+    key = (id(circuit), parameters, method)
+    return _CACHE.get(
+        key,
+        circuit,
+        lambda: _build(circuit, parameters, frozenset(supported), decompositions or {}, method),
+    )

@@ -1,0 +1,155 @@
+"""`GradientEstimator`: a V2 estimator whose results carry gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import Parameter
+from qiskit.primitives import BaseEstimatorV2
+from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
+from qiskit.primitives.containers.bindings_array import BindingsArray
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+
+from .job import GradientJob
+from .methods.base import Evaluation, GradientMethod, PubTask
+from .wrapper import GradientPrimitive, _PubWork, combine_plan
+
+__all__ = ["GradientEstimator"]
+
+
+def _padded(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    return (1,) * (ndim - len(shape)) + tuple(shape)
+
+
+class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
+    """A V2 estimator returning ``evs``, ``stds``, ``grads`` and ``grad_stds``.
+
+    Every circuit a gradient needs runs on the wrapped ``estimator`` in one job per
+    ``run``, so its sessions, options, twirling and mitigation apply to all of them.
+
+    ``grads[..., j]`` is ``d<O>/d theta_j`` for the pub's shape; ``grad_stds`` propagates
+    the inner ``stds`` through the method's linear combination (assuming independent
+    estimates; zero for exact primitives).
+
+    Args:
+        estimator: any V2 estimator (or another wrapper).
+        method: ``"param_shift"``, ``"finite_diff"``, ``"lin_comb"``, ``"spsa"``,
+            ``"reverse"``, a plugin's name, or a method object.
+        max_job_rows: split the inner work into several jobs of at most this many rows.
+        **options: the method's options (e.g. ``epsilon``, ``scheme``, ``batch_size``,
+            ``seed``, ``derivative_type``, ``pass_manager``).
+
+    Example:
+        >>> from qiskit import QuantumCircuit
+        >>> from qiskit.circuit import Parameter
+        >>> from qiskit.primitives import StatevectorEstimator
+        >>> from qprim_grad import GradientEstimator
+        >>> theta = Parameter("theta")
+        >>> qc = QuantumCircuit(1)
+        >>> _ = qc.ry(theta, 0)
+        >>> result = GradientEstimator(StatevectorEstimator()).run([(qc, "Z", [0.5])]).result()
+        >>> round(float(result[0].data.grads[0]), 6)  # d cos(theta) / d theta
+        -0.479426
+    """
+
+    _kind = "estimator"
+
+    def __init__(
+        self,
+        estimator: BaseEstimatorV2,
+        method: str | GradientMethod = "param_shift",
+        *,
+        max_job_rows: int | None = None,
+        **options: Any,
+    ) -> None:
+        GradientPrimitive.__init__(self, estimator, method, max_job_rows=max_job_rows, **options)
+
+    @property
+    def estimator(self) -> BaseEstimatorV2:
+        """The wrapped estimator."""
+        return self._primitive
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes old code reads from an estimator (options, default_precision, mode,
+        # backend) come from the wrapped one.
+        if name.startswith("_") or name in ("estimator",):
+            raise AttributeError(name)
+        return getattr(self._primitive, name)
+
+    def run(
+        self,
+        pubs: Iterable[EstimatorPubLike],
+        *,
+        precision: float | None = None,
+        parameters: Sequence[Parameter] | Sequence[Sequence[Parameter] | None] | None = None,
+    ) -> GradientJob:
+        """Estimate expectation values and their gradients; one inner job for all pubs."""
+        kwargs = {} if precision is None else {"precision": precision}
+        return self._submit(pubs, parameters, kwargs)
+
+    def _coerce(self, pub: Any) -> EstimatorPub:
+        return EstimatorPub.coerce(pub)
+
+    def _task(self, index: int, pub: EstimatorPub, parameters: tuple[Parameter, ...]) -> PubTask:
+        shape = tuple(pub.shape)
+        bindings = pub.parameter_values
+        circuit = pub.circuit
+        if circuit.num_parameters:
+            values = bindings.as_array(circuit.parameters)
+        else:
+            values = np.zeros(tuple(bindings.shape) + (0,))
+        values = values.reshape(_padded(bindings.shape, len(shape)) + (circuit.num_parameters,))
+        observables = pub.observables.reshape(_padded(pub.observables.shape, len(shape)))
+        return PubTask(
+            index=index,
+            kind="estimator",
+            circuit=circuit,
+            values=values,
+            observables=observables,
+            shape=shape,
+            parameters=parameters,
+            inner=self._primitive,
+        )
+
+    def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> EstimatorPub:
+        observables = evaluation.observables
+        if observables is None:
+            observables = work.task.observables.reshape((1,) + work.task.observables.shape)
+        circuit = evaluation.circuit
+        data = {tuple(circuit.parameters): evaluation.values} if circuit.num_parameters else {}
+        bindings = BindingsArray(data, shape=evaluation.values.shape[:-1])
+        return EstimatorPub(circuit, observables, bindings, work.pub.precision)
+
+    def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+        task, plan = work.task, work.plan
+        evs = np.asarray(center.data.evs)
+        stds = np.asarray(center.data.stds)
+        if plan.center is not None:
+            evs, stds = evs.reshape(task.shape), stds.reshape(task.shape)
+        grads, grad_stds = self._combine(work, evs, stds, evaluated)
+        metadata = dict(center.metadata)
+        metadata.update(meta)
+        metadata["parameters"] = list(task.parameters)
+        metadata.update(plan.metadata)
+        data = DataBin(evs=evs, stds=stds, grads=grads, grad_stds=grad_stds, shape=task.shape)
+        return PubResult(data, metadata=metadata)
+
+    def _combine(
+        self, work: _PubWork, evs: np.ndarray, stds: np.ndarray, evaluated: list[Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        task, plan = work.task, work.plan
+        full = task.shape
+        shape = full + (task.num_parameters,)
+        means = [np.asarray(r.data.evs)[..., None] for r in evaluated]
+        variances = [np.asarray(r.data.stds)[..., None] ** 2 for r in evaluated]
+        center = evs.reshape((1,) + full + (1,))
+        center_var = stds.reshape((1,) + full + (1,)) ** 2
+        grads = combine_plan(plan, center, means, full)[..., 0]
+        variance = combine_plan(plan, center_var, variances, full, variances=True)[..., 0]
+        grads = np.broadcast_to(grads, shape) if grads.shape != shape else grads
+        variance = np.broadcast_to(np.real(variance), shape)
+        if plan.direct_grads is not None:
+            grads = grads + plan.direct_grads
+        return np.array(grads), np.sqrt(variance)

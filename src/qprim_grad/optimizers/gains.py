@@ -1,0 +1,123 @@
+"""Gain sequences: the learning rate ``a_k`` and the perturbation ``c_k`` as functions of ``k``.
+
+A gain is any object with ``at(k) -> float`` for ``k = 1, 2, ...`` (the iteration, 1-based).
+The power series of Spall's SPSA is :class:`PowerSeries`; :func:`as_gain` turns every form
+the ``SPSA`` constructor accepts (float, array, callable returning an iterator) into a gain.
+
+>>> PowerSeries(0.2, 0.101).at(1)
+0.2
+>>> round(PowerSeries(1.0, 1.0, offset=1.0).at(1), 3)
+0.5
+>>> as_gain([0.3, 0.2, 0.1], "learning_rate").at(3)
+0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Gain", "Constant", "Table", "PowerSeries", "FromIterator", "as_gain"]
+
+
+@runtime_checkable
+class Gain(Protocol):
+    """A deterministic sequence ``k -> value`` for ``k >= 1``."""
+
+    def at(self, k: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class Constant:
+    """The same value at every iteration."""
+
+    value: float
+
+    def at(self, k: int) -> float:
+        return float(self.value)
+
+    def __call__(self) -> Iterator[float]:
+        """Iterator form (as ``qiskit_algorithms`` expects from a gain callable)."""
+        k = 1
+        while True:
+            yield self.at(k)
+            k += 1
+
+
+@dataclass(frozen=True)
+class PowerSeries:
+    """``scale / (k + offset) ** power`` for ``k = 1, 2, ...``.
+
+    With ``k`` counted from 1 this is ``a / (A + k + 1)^alpha`` (``k`` from 0) of Spall's paper.
+    Instances are also callables returning an iterator, so they can be passed as
+    ``learning_rate=``/``perturbation=`` to any SPSA, ours or qiskit-algorithms'.
+    """
+
+    scale: float
+    power: float
+    offset: float = 0.0
+
+    def at(self, k: int) -> float:
+        return float(self.scale / (k + self.offset) ** self.power)
+
+    def __call__(self) -> Iterator[float]:
+        k = 1
+        while True:
+            yield self.at(k)
+            k += 1
+
+    def to_dict(self) -> dict[str, float]:
+        return {"scale": self.scale, "power": self.power, "offset": self.offset}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Values read from an array: ``values[k - 1]``."""
+
+    values: tuple[float, ...]
+
+    def at(self, k: int) -> float:
+        if k > len(self.values):
+            raise ValueError(
+                f"Gain table has {len(self.values)} entries, iteration {k} needs more."
+            )
+        return float(self.values[k - 1])
+
+
+@dataclass
+class FromIterator:
+    """Values of ``factory()``'s iterator, memoised so that ``at(k)`` is random access.
+
+    Created afresh for every run (``factory`` is called once), so the user's callable is
+    never consumed across runs; resuming at iteration ``k`` replays the first ``k`` values.
+    """
+
+    factory: Callable[[], Iterator[float]]
+    _iterator: Iterator[float] | None = field(default=None, repr=False)
+    _values: list[float] = field(default_factory=list, repr=False)
+
+    def at(self, k: int) -> float:
+        if self._iterator is None:
+            self._iterator = iter(self.factory())
+        while len(self._values) < k:
+            self._values.append(float(next(self._iterator)))
+        return self._values[k - 1]
+
+
+def as_gain(spec: Any, name: str) -> Gain:
+    """Turn a float, an array or a callable returning an iterator into a fresh :class:`Gain`."""
+    if isinstance(spec, (Constant, PowerSeries, Table)):
+        return spec
+    if isinstance(spec, (int, float, np.floating, np.integer)) and not isinstance(spec, bool):
+        return Constant(float(spec))
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        return Table(tuple(float(v) for v in np.ravel(spec)))
+    if callable(spec):
+        return FromIterator(spec)
+    raise TypeError(
+        f"{name} must be a float, an array or a callable returning an iterator, "
+        f"not {type(spec).__name__}."
+    )
