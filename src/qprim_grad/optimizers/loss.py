@@ -69,13 +69,6 @@ def batched(fun: Callable[..., Any], args: tuple = ()) -> BatchedLoss:
     values) as a batched loss, so SPSA evaluates each iteration in one call."""
     if is_batched(fun) and not args:
         return fun
-    if is_batched(fun):
-        inner = fun
-
-        def vectorised(points: np.ndarray, *extra: Any) -> np.ndarray:
-            return np.asarray(inner.batch(points), dtype=float)
-
-        return _Batched(vectorised, ())
     return _Batched(fun, args)
 
 

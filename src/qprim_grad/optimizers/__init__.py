@@ -1,0 +1,39 @@
+"""SPSA on Qiskit primitives: one job per iteration, seeded, resumable.
+
+>>> import numpy as np
+>>> from qiskit.circuit.library import real_amplitudes
+>>> from qiskit.primitives import StatevectorEstimator
+>>> from qprim_grad.optimizers import SPSA, EstimatorLoss
+>>> loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
+>>> result = SPSA(maxiter=20, learning_rate=0.3, perturbation=0.1, seed=2).minimize(
+...     loss, np.full(4, 0.4))
+>>> result.nit, result.jobs
+(20, 21)
+"""
+
+from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
+from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batched
+from .result import OptimizerResult, OptimizerSupportLevel
+from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
+from .state import SPSAHistory, SPSAState
+
+__all__ = [
+    "SPSA",
+    "EstimatorLoss",
+    "BatchedLoss",
+    "batched",
+    "is_batched",
+    "evaluate_grouped",
+    "SPSAState",
+    "SPSAHistory",
+    "Gain",
+    "Constant",
+    "PowerSeries",
+    "Table",
+    "FromIterator",
+    "as_gain",
+    "OptimizerResult",
+    "OptimizerSupportLevel",
+    "CALLBACK",
+    "TERMINATIONCHECKER",
+]
