@@ -13,6 +13,7 @@ Example:
 from .estimator import GradientEstimator
 from .job import GradientJob, GradientJobError
 from .methods.base import GradientMethodError
+from .sampler import GradientSampler, SamplerGradients
 
 __version__ = "0.1.0"
 
@@ -21,5 +22,7 @@ __all__ = [
     "GradientJob",
     "GradientJobError",
     "GradientMethodError",
+    "GradientSampler",
+    "SamplerGradients",
     "__version__",
 ]

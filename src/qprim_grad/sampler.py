@@ -1,0 +1,276 @@
+"""`GradientSampler`: a V2 sampler whose results carry derivatives of the outcome
+distribution, and :class:`SamplerGradients`, their sparse container."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import Parameter
+from qiskit.primitives import BaseSamplerV2
+from qiskit.primitives.containers import BitArray, DataBin, SamplerPubLike, SamplerPubResult
+from qiskit.primitives.containers.bindings_array import BindingsArray
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+
+from .job import GradientJob
+from .methods.base import Evaluation, GradientMethod, PubTask
+from .wrapper import GradientPrimitive, _PubWork, combine_plan
+
+__all__ = ["GradientSampler", "SamplerGradients"]
+
+
+class SamplerGradients:
+    """Derivatives of outcome probabilities, stored sparsely over the observed outcomes.
+
+    ``values`` has shape ``shape + (len(outcomes),)`` where ``shape`` is the pub's shape
+    followed by the number of differentiated parameters. Indexing with a full index gives
+    a ``{bitstring: derivative}`` dict (bitstrings over all classical bits, as in
+    ``BitArray.get_counts()``); a partial index gives a smaller ``SamplerGradients``.
+    :meth:`to_dense` gives ``shape + (2**num_bits,)``.
+    """
+
+    def __init__(self, values: np.ndarray, outcomes: Sequence[str], num_bits: int) -> None:
+        self.values = np.asarray(values)
+        self.outcomes = list(outcomes)
+        self.num_bits = int(num_bits)
+        if self.values.shape[-1:] != (len(self.outcomes),):
+            raise ValueError("values must end with one entry per outcome")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape[:-1])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def int_outcomes(self) -> list[int]:
+        """The outcomes as integers (``int(bitstring, 2)``)."""
+        return [int(bits, 2) if bits else 0 for bits in self.outcomes]
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d SamplerGradients")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, index: Any) -> Any:
+        sliced = self.values[index if isinstance(index, tuple) else (index,)]
+        if sliced.ndim == 1:
+            return dict(zip(self.outcomes, sliced.tolist()))
+        return SamplerGradients(sliced, self.outcomes, self.num_bits)
+
+    def to_dense(self) -> np.ndarray:
+        """Dense array ``shape + (2**num_bits,)`` indexed by the integer outcome."""
+        if self.num_bits > 26:
+            raise ValueError(
+                f"a dense array over {self.num_bits} classical bits would need 2**"
+                f"{self.num_bits} entries per derivative; use the sparse form"
+            )
+        dense = np.zeros(self.shape + (2**self.num_bits,), dtype=self.values.dtype)
+        dense[..., self.int_outcomes] = self.values
+        return dense
+
+    def to_dicts(self) -> Any:
+        """Nested lists (over ``shape``) of ``{bitstring: derivative}`` dicts."""
+        if self.ndim == 1:
+            return [self[i] for i in range(self.shape[0])]
+        if self.ndim == 0:
+            return dict(zip(self.outcomes, self.values.tolist()))
+        return [self[i].to_dicts() for i in range(self.shape[0])]
+
+    def __repr__(self) -> str:
+        return (
+            f"SamplerGradients(shape={self.shape}, num_bits={self.num_bits}, "
+            f"num_outcomes={len(self.outcomes)})"
+        )
+
+
+def _keys(bits: BitArray) -> np.ndarray:
+    """One fixed-width byte key per shot (big-endian, so key order = integer order)."""
+    array = np.ascontiguousarray(bits.array)
+    return array.view(np.dtype((np.void, array.shape[-1])))[..., 0]
+
+
+def _bitstrings(keys: np.ndarray, num_bits: int) -> list[str]:
+    raw = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), -1)
+    unpacked = np.unpackbits(raw, axis=1)[:, raw.shape[1] * 8 - num_bits :]
+    chars = np.where(unpacked == 1, "1", "0")
+    return ["".join(row) for row in chars]
+
+
+class _Distribution:
+    """Per-row outcome frequencies of one inner result over a shared outcome list."""
+
+    def __init__(self, keys: np.ndarray, sign: np.ndarray | None) -> None:
+        self.keys = keys  # (K, *S, shots)
+        self.sign = sign
+
+    def frequencies(self, outcomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(signed or plain probabilities, their variance), each ``(K, *S, M)``."""
+        rows = int(np.prod(self.keys.shape[:-1]))
+        shots = self.keys.shape[-1]
+        size = len(outcomes)
+        index = np.searchsorted(outcomes, self.keys).reshape(rows, shots)
+        flat = (np.arange(rows)[:, None] * size + index).ravel()
+        shape = self.keys.shape[:-1] + (size,)
+        plain = np.bincount(flat, minlength=rows * size).reshape(shape) / shots
+        if self.sign is None:
+            return plain, plain * (1.0 - plain) / shots
+        signed = np.bincount(flat, weights=self.sign.ravel(), minlength=rows * size)
+        signed = signed.reshape(shape) / shots
+        return signed, (plain - signed**2) / shots
+
+
+class GradientSampler(GradientPrimitive, BaseSamplerV2):
+    """A V2 sampler returning the inner sampler's registers plus ``grads``/``grad_stds``.
+
+    ``data`` holds the wrapped sampler's register fields sampled at the unshifted values,
+    ``grads`` (a :class:`SamplerGradients` of shape ``pub.shape + (num_params,)``: for each
+    index and parameter, ``{bitstring: dp/d theta}``) and ``grad_stds`` (multinomial shot
+    noise propagated through the method's combination). One inner job per ``run``.
+
+    Example:
+        >>> from qiskit import QuantumCircuit
+        >>> from qiskit.circuit import Parameter
+        >>> from qiskit.primitives import StatevectorSampler
+        >>> from qprim_grad import GradientSampler
+        >>> theta = Parameter("theta")
+        >>> qc = QuantumCircuit(1)
+        >>> _ = qc.ry(theta, 0)
+        >>> _ = qc.measure_all()
+        >>> sampler = GradientSampler(StatevectorSampler(seed=1))
+        >>> result = sampler.run([(qc, [0.5])], shots=4000).result()
+        >>> sorted(result[0].data.grads[0])  # d p(x) / d theta for x in {0, 1}
+        ['0', '1']
+    """
+
+    _kind = "sampler"
+
+    def __init__(
+        self,
+        sampler: BaseSamplerV2,
+        method: str | GradientMethod = "param_shift",
+        *,
+        max_job_rows: int | None = None,
+        **options: Any,
+    ) -> None:
+        GradientPrimitive.__init__(self, sampler, method, max_job_rows=max_job_rows, **options)
+
+    @property
+    def sampler(self) -> BaseSamplerV2:
+        """The wrapped sampler."""
+        return self._primitive
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in ("sampler",):
+            raise AttributeError(name)
+        return getattr(self._primitive, name)
+
+    def run(
+        self,
+        pubs: Iterable[SamplerPubLike],
+        *,
+        shots: int | None = None,
+        parameters: Sequence[Parameter] | Sequence[Sequence[Parameter] | None] | None = None,
+    ) -> GradientJob:
+        """Sample and differentiate the outcome distribution; one inner job for all pubs."""
+        if shots is not None and (int(shots) != shots or shots <= 0):
+            raise ValueError(f"shots must be a positive integer, got {shots!r}")
+        kwargs = {} if shots is None else {"shots": int(shots)}
+        return self._submit(pubs, parameters, kwargs)
+
+    def _coerce(self, pub: Any) -> SamplerPub:
+        coerced = SamplerPub.coerce(pub)
+        if coerced.shots is not None and coerced.shots <= 0:
+            raise ValueError(f"shots must be a positive integer, got {coerced.shots}")
+        circuit = coerced.circuit
+        if not circuit.cregs or not any(
+            instruction.operation.name == "measure" for instruction in circuit.data
+        ):
+            raise ValueError(
+                "the circuit has no measurements into classical registers; a sampler gradient "
+                "differentiates the distribution of measured bits (add measure_all())"
+            )
+        return coerced
+
+    def _task(self, index: int, pub: SamplerPub, parameters: tuple[Parameter, ...]) -> PubTask:
+        circuit = pub.circuit
+        bindings = pub.parameter_values
+        if circuit.num_parameters:
+            values = bindings.as_array(circuit.parameters)
+        else:
+            values = np.zeros(tuple(bindings.shape) + (0,))
+        return PubTask(
+            index=index,
+            kind="sampler",
+            circuit=circuit,
+            values=values,
+            observables=None,
+            shape=tuple(pub.shape),
+            parameters=parameters,
+            inner=self._primitive,
+        )
+
+    def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> SamplerPub:
+        circuit = evaluation.circuit
+        data = {tuple(circuit.parameters): evaluation.values} if circuit.num_parameters else {}
+        bindings = BindingsArray(data, shape=evaluation.values.shape[:-1])
+        return SamplerPub(circuit, bindings, work.pub.shots)
+
+    def _distribution(self, result: Any, registers: list[str], aux: str | None) -> _Distribution:
+        bits = BitArray.concatenate_bits([getattr(result.data, name) for name in registers])
+        sign = None
+        if aux is not None:
+            aux_bits = getattr(result.data, aux).array[..., -1] & 1
+            sign = 1.0 - 2.0 * aux_bits
+        return _Distribution(_keys(bits), sign)
+
+    def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+        task, plan = work.task, work.plan
+        registers = [register.name for register in task.circuit.cregs]
+        num_bits = sum(register.size for register in task.circuit.cregs)
+        center_dist = self._distribution(center, registers, None)
+        if plan.center is not None:
+            center_dist.keys = center_dist.keys.reshape(task.shape + center_dist.keys.shape[-1:])
+        dists = [
+            self._distribution(result, registers, evaluation.aux_register)
+            for evaluation, result in zip(plan.evaluations, evaluated)
+        ]
+        everything = [center_dist.keys.ravel()] + [d.keys.ravel() for d in dists]
+        outcomes = np.unique(np.concatenate(everything))
+        center_p, center_var = center_dist.frequencies(outcomes)
+        frequencies = [d.frequencies(outcomes) for d in dists]
+        shape = task.shape
+        center_p, center_var = center_p[None], center_var[None]
+        grads = combine_plan(plan, center_p, [f[0] for f in frequencies], shape)
+        variance = combine_plan(
+            plan, center_var, [f[1] for f in frequencies], shape, variances=True
+        )
+        grads = np.broadcast_to(grads, shape + (task.num_parameters, len(outcomes)))
+        if plan.direct_grads is not None:
+            grads = grads + plan.direct_grads
+        labels = _bitstrings(outcomes, num_bits)
+        fields = dict(center.data.items())
+        if plan.center is not None:
+            fields = {name: bits.reshape(task.shape) for name, bits in fields.items()}
+        data = DataBin(
+            **fields,
+            grads=SamplerGradients(np.array(grads), labels, num_bits),
+            grad_stds=SamplerGradients(
+                np.sqrt(np.maximum(np.real(np.broadcast_to(variance, grads.shape)), 0.0)),
+                labels,
+                num_bits,
+            ),
+            shape=task.shape,
+        )
+        metadata = dict(center.metadata)
+        metadata.update(meta)
+        metadata["parameters"] = list(task.parameters)
+        metadata.update(plan.metadata)
+        return SamplerPubResult(data, metadata=metadata)
