@@ -151,12 +151,11 @@ class EstimatorLoss:
 
     def _run(self, values: np.ndarray, with_gradient: bool) -> Any:
         pub = (self.circuit, self.observable, values)
-        if _is_gradient_estimator(self.estimator) and not with_gradient:
-            # values only: differentiate with respect to no parameter
-            job = self.estimator.run([pub], precision=self.precision, parameters=[])
-        else:
-            job = self.estimator.run([pub], precision=self.precision)
-        return job.result()[0].data
+        estimator = self.estimator
+        if not with_gradient and _is_gradient_estimator(estimator):
+            # values only: skip the gradient points and ask the wrapped estimator directly
+            estimator = getattr(estimator, "estimator", estimator)
+        return estimator.run([pub], precision=self.precision).result()[0].data
 
     def __call__(self, x: Sequence[float] | np.ndarray) -> float:
         """The loss at one point (one job)."""

@@ -164,6 +164,6 @@ def calibration_scale(
     """The learning-rate scale ``a`` that makes the first step ``target_magnitude`` long
     (Kandala et al. 2017, suppl. IV), from the losses at :func:`calibration_points`."""
     pairs = np.asarray(values, dtype=float).reshape(-1, 2)
-    magnitude = float(np.mean(np.abs((pairs[:, 0] - pairs[:, 1]) / (2 * c))))
+    magnitude = np.mean(np.abs((pairs[:, 0] - pairs[:, 1]) / (2 * c)))
     with np.errstate(divide="ignore"):
         return float(target_magnitude / (magnitude**2 if modelspace else magnitude))
