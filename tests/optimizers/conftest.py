@@ -36,7 +36,12 @@ def x0():
     return np.array([0.4, -0.3, 0.8, 0.1])
 
 
-def quadratic(x):
-    """A plain, deterministic test loss with minimum 0 at the origin."""
+def _quadratic(x):
     x = np.asarray(x, dtype=float)
     return float(np.sum(x**2) + 0.5 * np.sum(np.sin(x)))
+
+
+@pytest.fixture
+def quadratic():
+    """A plain, deterministic test loss."""
+    return _quadratic

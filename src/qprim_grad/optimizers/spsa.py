@@ -600,6 +600,8 @@ class _Run:
         elif self.state.gains is not None:
             self.eta = PowerSeries(**self.state.gains["learning_rate"])
             self.eps = PowerSeries(**self.state.gains["perturbation"])
+        if self.state.allowed_increase is None:
+            self.state.allowed_increase = spsa.allowed_increase
         self.progress = _Progress(spsa.maxiter, spsa.progress, self.state.k)
 
     def _check_resume(self) -> None:
@@ -723,9 +725,10 @@ class _Run:
 
     def _run_sequential(self) -> Any:
         cfg, st = self.cfg, self.state
-        if not self.resumed and cfg.blocking:
-            st.fx = self._evaluate(st.x[None, :])[0]
-            st.nfev += 1
+        if cfg.blocking and (st.fx is None or st.allowed_increase is None):
+            if st.fx is None or not self.resumed:
+                st.fx = self._evaluate(st.x[None, :])[0]
+                st.nfev += 1
             if st.allowed_increase is None:
                 repeats = np.repeat(st.x[None, :], _STDDEV_SAMPLES, axis=0)
                 st.allowed_increase = 2 * float(np.std(self._evaluate(repeats)))
@@ -793,11 +796,7 @@ class _Run:
                     finals.append(self._average(pending))
                 if pending is None or cfg.blocking:
                     finals.append(self._average())
-            repeats = (
-                _STDDEV_SAMPLES
-                if cfg.blocking and st.allowed_increase is None and st.fx is None
-                else 0
-            )
+            repeats = _STDDEV_SAMPLES if cfg.blocking and st.allowed_increase is None else 0
             blocks = [centre[None, :]] + [f[None, :] for f in finals]
             blocks.append(np.repeat(centre[None, :], repeats, axis=0))
             if gradient_now:

@@ -1,0 +1,161 @@
+"""Checkpoint and resume: a run interrupted by a failing job and resumed from its file
+(in this process or a new one) repeats the uninterrupted iterates exactly."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from qiskit.primitives import StatevectorEstimator
+
+from qprim_grad.optimizers import SPSA, EstimatorLoss, SPSAState
+
+OPTIONS = {"maxiter": 8, "seed": 5, "blocking": True, "second_order": True, "resamplings": 2}
+
+
+def recorder():
+    seen = []
+    return seen, lambda nfev, x, fx, step, accepted: seen.append((nfev, x.copy(), fx, accepted))
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def failing_at(estimator, mocker, call_number):
+    """Make the ``call_number``-th job of ``estimator`` raise (simulated hardware failure)."""
+    original = estimator.run
+    count = {"n": 0}
+
+    def run(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] == call_number:
+            raise Boom("backend went away")
+        return original(*args, **kwargs)
+
+    return mocker.patch.object(estimator, "run", side_effect=run)
+
+
+def assert_same_run(resumed_calls, interrupted_calls, full_calls):
+    calls = interrupted_calls + resumed_calls
+    assert len(calls) == len(full_calls)
+    for (n1, x1, f1, a1), (n2, x2, f2, a2) in zip(calls, full_calls):
+        assert (n1, a1) == (n2, a2)
+        np.testing.assert_array_equal(x1, x2)
+        assert f1 == f2
+
+
+@pytest.mark.parametrize("fail_at", [3, 6])
+def test_resume_after_failed_job_batched(circuit, observable, x0, mocker, tmp_path, fail_at):
+    path = tmp_path / "spsa.json"
+    full_calls, cb = recorder()
+    full = SPSA(callback=cb, **OPTIONS).minimize(
+        EstimatorLoss(StatevectorEstimator(), circuit, observable), x0
+    )
+
+    estimator = StatevectorEstimator()
+    failing_at(estimator, mocker, fail_at + 1)  # +1: the calibration job
+    first_calls, cb = recorder()
+    with pytest.raises(Boom):
+        SPSA(callback=cb, checkpoint=path, **OPTIONS).minimize(
+            EstimatorLoss(estimator, circuit, observable), x0
+        )
+    saved = SPSAState.load(path)
+    assert saved.k == fail_at - 1 and saved.gains is not None
+
+    resumed_calls, cb = recorder()
+    fresh = EstimatorLoss(StatevectorEstimator(), circuit, observable)
+    resumed = SPSA(callback=cb, checkpoint=path, **OPTIONS).resume(fresh, path)
+    assert_same_run(resumed_calls, first_calls, full_calls)
+    np.testing.assert_array_equal(resumed.x, full.x)
+    assert resumed.fun == full.fun and resumed.nfev == full.nfev and resumed.nit == full.nit
+    assert resumed.history.loss == full.history.loss
+
+
+def test_resume_sequential(x0, tmp_path, quadratic):
+    path = tmp_path / "seq.json"
+    full_calls, cb = recorder()
+    full = SPSA(callback=cb, **OPTIONS).minimize(quadratic, x0)
+    count = {"n": 0}
+
+    def flaky(x):
+        count["n"] += 1
+        if count["n"] == 120:
+            raise Boom
+        return quadratic(x)
+
+    first_calls, cb = recorder()
+    with pytest.raises(Boom):
+        SPSA(callback=cb, checkpoint=path, **OPTIONS).minimize(flaky, x0)
+    resumed_calls, cb = recorder()
+    resumed = SPSA(callback=cb, **OPTIONS).minimize(quadratic, None, state=path)
+    assert_same_run(resumed_calls, first_calls, full_calls)
+    np.testing.assert_array_equal(resumed.x, full.x)
+
+
+def test_resume_in_new_process(tmp_path, x0):
+    """The saved file alone (plus the same settings) is enough in a fresh interpreter."""
+    path = tmp_path / "state.json"
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        from qiskit.circuit.library import real_amplitudes
+        from qiskit.primitives import StatevectorEstimator
+        from qprim_grad.optimizers import SPSA, EstimatorLoss
+        loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
+        spsa = SPSA(maxiter=int(sys.argv[2]), seed=3, blocking=True, checkpoint=sys.argv[1])
+        if sys.argv[3] == "start":
+            res = spsa.minimize(loss, [0.4, -0.3, 0.8, 0.1])
+        else:
+            res = spsa.resume(loss, sys.argv[1])
+        print(json.dumps({"x": res.x.tolist(), "loaded": "qiskit_algorithms" in sys.modules}))
+        """
+    )
+
+    def run(*args):
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(path), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    run("4", "start")  # 4 iterations, saved
+    resumed = run("9", "resume")  # continue the same run up to 9
+    loss = EstimatorLoss(
+        StatevectorEstimator(),
+        __import__("qiskit").circuit.library.real_amplitudes(2, reps=1),
+        "ZZ",
+    )
+    full = SPSA(maxiter=9, seed=3, blocking=True).minimize(loss, [0.4, -0.3, 0.8, 0.1])
+    np.testing.assert_array_equal(resumed["x"], full.x)
+
+
+def test_state_json_roundtrip_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    rng.random(3)
+    state = SPSAState.initial(rng.random(5), rng, "batched", hessian=rng.random((5, 5)))
+    state.history.append(1, 0.1234567890123, 0.5, True, 3, 1)
+    state.save(tmp_path / "s.json")
+    back = SPSAState.load(tmp_path / "s.json")
+    np.testing.assert_array_equal(back.x, state.x)
+    np.testing.assert_array_equal(back.hessian, state.hessian)
+    assert back.history == state.history
+    assert back.generator().random() == state.generator().random()
+    mt = np.random.Generator(np.random.MT19937(1))
+    assert SPSAState.initial(np.zeros(1), mt, "batched").generator().random() == mt.random()
+
+
+def test_resume_checks(tmp_path, loss, x0, quadratic):
+    path = tmp_path / "s.json"
+    SPSA(maxiter=2, seed=1, checkpoint=path).minimize(loss, x0)
+    with pytest.raises(ValueError, match="batched run"):
+        SPSA(maxiter=3, seed=1).minimize(quadratic, None, state=path)
+    with pytest.warns(UserWarning, match="different SPSA settings"):
+        SPSA(maxiter=3, seed=1, blocking=True).minimize(loss, None, state=path)
+    with pytest.raises(ValueError, match="x0 is required"):
+        SPSA().minimize(loss, None)
