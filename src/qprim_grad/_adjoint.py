@@ -462,7 +462,7 @@ class AdjointProgram:
         return angles, jac
 
     # ---- per-row matrices ------------------------------------------------------------------
-    def _row_data(self, angles: np.ndarray) -> _RowData:
+    def _row_data(self, angles: np.ndarray, traceless: bool) -> _RowData:
         R = len(angles)
         fmats: dict[tuple[int, int], np.ndarray] = {}
         fgens: dict[tuple[int, int], np.ndarray] = {}
@@ -471,6 +471,9 @@ class AdjointProgram:
             idx = np.array([self.blocks[b].factors[f].args for b, f in locs])  # (G, k)
             mats, ders = template.evaluate(angles[:, idx])  # (R,G,d,d), (R,G,k,d,d)
             gens = ders @ np.conj(mats.swapaxes(-1, -2))[:, :, None]
+            if traceless:  # drop the gate's phase: differentiate it as an SU(d) gate
+                trace = np.trace(gens, axis1=-2, axis2=-1)[..., None, None]
+                gens = gens - trace * np.eye(template.dim) / template.dim
             for g, loc in enumerate(locs):
                 fmats[loc] = mats[:, g]
                 fgens[loc] = gens[:, g]
@@ -617,6 +620,7 @@ class AdjointProgram:
         values: np.ndarray,
         observables: Sequence[Sequence[Any]],
         diff: Sequence[int],
+        traceless: bool = True,
     ) -> np.ndarray:
         """``⟨ψ_r|O_rm|∂_p ψ_r⟩`` of shape ``(R, M, P)``.
 
@@ -625,6 +629,8 @@ class AdjointProgram:
             observables: per row, ``M`` sparse matrices (``None`` pads a row: zero result).
             diff: for each differentiated parameter, its index in ``self.parameters``
                 (``-1``: not in the circuit, zero gradient).
+            traceless: ignore gate and global phases (every gate differentiated as an SU(d)
+                gate), as qiskit-algorithms does; only the imaginary part depends on it.
         """
         values = np.asarray(values, dtype=float).reshape(len(observables), -1)
         diff_arr = np.asarray(diff, dtype=int)
@@ -637,16 +643,21 @@ class AdjointProgram:
         step = max(1, _MAX_AMPLITUDES // ((M + 1) * N))
         for start in range(0, R, step):
             rows = slice(start, min(R, start + step))
-            out[rows] = self._batch(values[rows], observables[rows], diff_arr, M)
+            out[rows] = self._batch(values[rows], observables[rows], diff_arr, M, traceless)
         return out
 
     def _batch(
-        self, values: np.ndarray, observables: Sequence[Sequence[Any]], diff: np.ndarray, M: int
+        self,
+        values: np.ndarray,
+        observables: Sequence[Sequence[Any]],
+        diff: np.ndarray,
+        M: int,
+        traceless: bool,
     ) -> np.ndarray:
         R = len(values)
         N = 1 << self.num_qubits
         angles, jac = self._angles_and_jacobian(values, diff)
-        data = self._row_data(angles)
+        data = self._row_data(angles, traceless)
         psi = np.zeros((R, 1, N), dtype=complex)
         psi[:, 0, 0] = 1.0
         for block, mat in zip(self.blocks, data.mats, strict=True):
@@ -655,7 +666,7 @@ class AdjointProgram:
         S[:, 0] = psi[:, 0]
         _apply_observables(S, observables)
         contrib = np.zeros((R, M, self.num_args), dtype=complex)
-        if self.phase_args.size:
+        if self.phase_args.size and not traceless:
             ev = np.einsum("rn,rmn->rm", np.conj(S[:, 0]), S[:, 1:])
             contrib[:, :, self.phase_args] = 1j * np.conj(ev)[..., None]
         for b in range(len(self.blocks) - 1, -1, -1):

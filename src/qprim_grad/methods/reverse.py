@@ -1,0 +1,143 @@
+"""Reverse-mode (adjoint) differentiation on an exact statevector.
+
+``method="reverse"`` computes ``<psi(theta)|O|d psi(theta)>`` with one forward and one
+backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits, so
+the inner primitive only evaluates the centre (``evs``, ``stds`` as it gives them) and the
+gradients come back as ``Plan.direct_grads``. It applies only where the inner estimator is an
+exact statevector simulator; elsewhere use a sampling-friendly method.
+
+``derivative_type`` follows ``lin_comb`` and qiskit-algorithms: ``real`` is ``d<O>/d theta =
+2 Re<psi|O|d psi>``, ``imag`` is ``2 Im<psi|O|d psi>`` and ``complex`` is
+``2 <psi|O|d psi>``, with every gate differentiated as an SU(d) gate (gate and global phases
+do not enter the imaginary part).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qiskit.primitives import StatevectorEstimator
+
+from .._adjoint import AdjointError, compile_circuit, observable_matrix
+from .base import GradientMethodError, Plan, PubTask
+
+__all__ = ["Reverse", "is_exact_statevector_estimator"]
+
+_DERIVATIVE_TYPES = ("real", "imag", "complex")
+_OTHER_METHODS = "param_shift, finite_diff, spsa or lin_comb"
+
+
+def is_exact_statevector_estimator(estimator: Any) -> bool:
+    """Whether ``estimator`` computes ideal statevector expectation values.
+
+    True for qiskit's ``StatevectorEstimator`` and for qiskit-aer's ``EstimatorV2`` without a
+    noise model (its expectation values are then exact; ``precision`` only adds Gaussian
+    noise to ``evs``).
+    """
+    if isinstance(estimator, StatevectorEstimator):
+        return True
+    try:
+        from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
+    except ImportError:  # pragma: no cover - aer is optional
+        return False
+    if not isinstance(estimator, AerEstimatorV2):
+        return False
+    options = estimator.options
+    backend = getattr(estimator, "_backend", None)
+    backend_options = getattr(backend, "options", None)
+    noise = [
+        options.backend_options.get("noise_model"),
+        options.run_options.get("noise_model"),
+        getattr(backend_options, "noise_model", None),
+    ]
+    method = options.backend_options.get("method", getattr(backend_options, "method", None))
+    return all(n is None for n in noise) and method != "extended_stabilizer"
+
+
+def _normalize(value: Any) -> str:
+    name = str(getattr(value, "value", value)).lower()
+    if name not in _DERIVATIVE_TYPES:
+        raise GradientMethodError(
+            f"unknown derivative_type {value!r}; use one of {', '.join(_DERIVATIVE_TYPES)}"
+        )
+    return name
+
+
+class Reverse:
+    """Exact adjoint gradients on exact statevector estimators.
+
+    Args:
+        derivative_type: ``"real"`` (``d<O>/d theta``, default), ``"imag"`` or ``"complex"``
+            (or a qiskit-algorithms ``DerivativeType``).
+    """
+
+    name = "reverse"
+
+    def __init__(self, derivative_type: Any = "real") -> None:
+        self.derivative_type = _normalize(derivative_type)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"derivative_type": self.derivative_type}
+
+    def plan(self, task: PubTask) -> Plan:
+        """Compute the gradients directly; the wrapper only evaluates the centre."""
+        if task.kind != "estimator":
+            raise GradientMethodError(
+                f"method='reverse' differentiates expectation values only (pub {task.index} "
+                f"is a sampler pub); use {_OTHER_METHODS} for sampler gradients"
+            )
+        if not is_exact_statevector_estimator(task.inner):
+            raise GradientMethodError(
+                f"method='reverse' needs an exact statevector estimator (qiskit "
+                f"StatevectorEstimator, or qiskit-aer EstimatorV2 without a noise model); got "
+                f"{type(task.inner).__name__}. Use {_OTHER_METHODS}, which work with any "
+                f"estimator."
+            )
+        try:
+            program = compile_circuit(task.circuit)
+        except AdjointError as exc:
+            raise GradientMethodError(f"pub {task.index}: {exc}") from exc
+        grads = self._gradients(program, task)
+        if self.derivative_type == "real":
+            grads = 2.0 * grads.real
+        elif self.derivative_type == "imag":
+            grads = 2.0 * grads.imag
+        else:
+            grads = 2.0 * grads
+        # zero centre weights: the combination contributes nothing but its shape
+        zeros = np.zeros((1,) * (len(task.shape) + 1) + (task.num_parameters,))
+        return Plan(
+            evaluations=[],
+            center_weights=zeros,
+            direct_grads=grads,
+            metadata={"gradient_engine": "adjoint"},
+        )
+
+    def _gradients(self, program: Any, task: PubTask) -> np.ndarray:
+        """``<psi|O|d psi>`` of shape ``task.shape + (P,)``, one forward pass per value row."""
+        shape = task.shape
+        values = np.asarray(task.values, dtype=float)
+        values_shape = values.shape[:-1]
+        flat_values = values.reshape(-1, values.shape[-1])
+        # which value row and which observable each entry of the pub uses
+        row_of = np.broadcast_to(
+            np.arange(flat_values.shape[0]).reshape(values_shape), shape
+        ).ravel()
+        observables = task.observables
+        obs = np.empty(observables.shape, dtype=object)
+        for index in np.ndindex(observables.shape):
+            obs[index] = observable_matrix(observables[index], program.num_qubits)
+        obs_flat = np.broadcast_to(obs, shape).ravel()
+        rows, inverse = np.unique(row_of, return_inverse=True)
+        per_row: list[list[Any]] = [[] for _ in rows]
+        column = np.empty(len(row_of), dtype=int)
+        for i, r in enumerate(inverse):
+            column[i] = len(per_row[r])
+            per_row[r].append(obs_flat[i])
+        index = {p: i for i, p in enumerate(program.parameters)}
+        diff = [index.get(p, -1) for p in task.parameters]
+        result = program.gradients(flat_values[rows], per_row, diff)  # (R, M, P)
+        out = result[inverse, column]
+        return out.reshape(shape + (len(diff),))
