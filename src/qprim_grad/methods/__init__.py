@@ -24,6 +24,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "finite_diff": "qprim_grad.methods.shift:FiniteDiff",
     "spsa": "qprim_grad.methods.shift:SPSADirections",
     "lin_comb": "qprim_grad.methods.lin_comb:LinComb",
+    "reverse": "qprim_grad.methods.reverse:Reverse",
 }
 
 
