@@ -153,8 +153,8 @@ def _build_template(op: Gate, symbolic: tuple[int, ...]) -> _Template | None:
     samples = None
     for idx in np.ndindex(*(_GRID,) * k):
         args = list(base)
-        for pos, l in zip(symbolic, idx, strict=True):
-            args[pos] = float(grid[l])
+        for pos, sample in zip(symbolic, idx, strict=True):
+            args[pos] = float(grid[sample])
         mat = _matrix_at(op, args)
         if mat is None:
             return None
