@@ -82,7 +82,10 @@ def _walk(
     method: str,
     out: list[CircuitInstruction],
     slots_out: list[tuple[int, int, ParameterExpression]],
-) -> None:
+) -> bool:
+    """Append ``instructions`` to ``out`` (decomposing unsupported differentiated gates)
+    and their differentiated arguments to ``slots_out``; true if anything was decomposed."""
+    decomposed = False
     for instruction in instructions:
         op = instruction.operation
         if isinstance(op, ControlFlowOp):
@@ -124,6 +127,8 @@ def _walk(
             for sub in definition.data
         ]
         _walk(mapped, diff, supported, decompositions, method, out, slots_out)
+        decomposed = True
+    return decomposed
 
 
 def _build(
@@ -136,14 +141,11 @@ def _build(
     diff = frozenset(parameters)
     instructions: list[CircuitInstruction] = []
     found: list[tuple[int, int, ParameterExpression]] = []
-    _walk(circuit.data, diff, supported, decompositions, method, instructions, found)
+    decomposed = _walk(circuit.data, diff, supported, decompositions, method, instructions, found)
 
     expressions = [expr for _, _, expr in found]
     bare = all(isinstance(e, Parameter) for e in expressions)
-    unchanged = len(instructions) == len(circuit.data) and all(
-        new is old for new, old in zip(instructions, circuit.data)
-    )
-    if unchanged and bare and len(set(expressions)) == len(expressions):
+    if not decomposed and bare and len(set(expressions)) == len(expressions):
         prepared_circuit = circuit
         slot_params = [e for e in expressions]  # type: ignore[misc]
         rewritten = False

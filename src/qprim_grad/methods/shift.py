@@ -40,7 +40,9 @@ def displaced_points(
     rule_arr = np.asarray(rule_index, dtype=int)
     displacement = np.zeros((len(rule_arr), base.shape[-1]))
     displacement[np.arange(len(rule_arr)), columns[rule_arr]] = shift
-    values = base[None] + displacement.reshape((len(rule_arr),) + (1,) * (base.ndim - 1) + (-1,))
+    values = base[None] + displacement.reshape(
+        (len(rule_arr),) + (1,) * (base.ndim - 1) + (base.shape[-1],)
+    )
     return (
         values,
         rule_arr,
