@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from qiskit.circuit.library import real_amplitudes
 from qiskit.primitives import StatevectorEstimator
 
 from qprim_grad.optimizers import SPSA, EstimatorLoss, SPSAState
@@ -96,42 +97,34 @@ def test_resume_sequential(x0, tmp_path, quadratic):
 
 
 def test_resume_in_new_process(tmp_path, x0):
-    """The saved file alone (plus the same settings) is enough in a fresh interpreter."""
+    """The saved file alone (plus the same settings) is enough in a fresh interpreter, and
+    importing the package does not import qiskit-algorithms."""
     path = tmp_path / "state.json"
+    circuit = real_amplitudes(2, reps=1)
+
+    def spsa(maxiter, checkpoint=None):
+        return SPSA(maxiter=maxiter, seed=3, blocking=True, checkpoint=checkpoint)
+
+    spsa(4, path).minimize(EstimatorLoss(StatevectorEstimator(), circuit, "ZZ"), x0)
     script = textwrap.dedent(
         """
         import json, sys
-        import numpy as np
-        from qiskit.circuit.library import real_amplitudes
-        from qiskit.primitives import StatevectorEstimator
         from qprim_grad.optimizers import SPSA, EstimatorLoss
+        loaded = "qiskit_algorithms" in sys.modules
+        from qiskit.circuit.library import real_amplitudes
+        from qiskit.circuit.library import real_amplitudes
+from qiskit.primitives import StatevectorEstimator
         loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
-        spsa = SPSA(maxiter=int(sys.argv[2]), seed=3, blocking=True, checkpoint=sys.argv[1])
-        if sys.argv[3] == "start":
-            res = spsa.minimize(loss, [0.4, -0.3, 0.8, 0.1])
-        else:
-            res = spsa.resume(loss, sys.argv[1])
-        print(json.dumps({"x": res.x.tolist(), "loaded": "qiskit_algorithms" in sys.modules}))
+        res = SPSA(maxiter=9, seed=3, blocking=True).resume(loss, sys.argv[1])
+        print(json.dumps({"x": res.x.tolist(), "loaded": loaded}))
         """
     )
-
-    def run(*args):
-        out = subprocess.run(
-            [sys.executable, "-c", script, str(path), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    run("4", "start")  # 4 iterations, saved
-    resumed = run("9", "resume")  # continue the same run up to 9
-    loss = EstimatorLoss(
-        StatevectorEstimator(),
-        __import__("qiskit").circuit.library.real_amplitudes(2, reps=1),
-        "ZZ",
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
     )
-    full = SPSA(maxiter=9, seed=3, blocking=True).minimize(loss, [0.4, -0.3, 0.8, 0.1])
+    resumed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert resumed["loaded"] is False
+    full = spsa(9).minimize(EstimatorLoss(StatevectorEstimator(), circuit, "ZZ"), x0)
     np.testing.assert_array_equal(resumed["x"], full.x)
 
 
