@@ -112,8 +112,7 @@ def test_resume_in_new_process(tmp_path, x0):
         from qprim_grad.optimizers import SPSA, EstimatorLoss
         loaded = "qiskit_algorithms" in sys.modules
         from qiskit.circuit.library import real_amplitudes
-        from qiskit.circuit.library import real_amplitudes
-from qiskit.primitives import StatevectorEstimator
+        from qiskit.primitives import StatevectorEstimator
         loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
         res = SPSA(maxiter=9, seed=3, blocking=True).resume(loss, sys.argv[1])
         print(json.dumps({"x": res.x.tolist(), "loaded": loaded}))
