@@ -32,6 +32,10 @@ __all__ = ["Slot", "PreparedCircuit", "prepare_circuit", "evaluate_slots", "slot
 
 Decomposer = Callable[[CircuitInstruction], QuantumCircuit]
 
+#: Parameterised gates that qiskit-aer (<= 0.18.2) simulates wrongly when it binds the
+#: values itself; every method evaluates them through their definitions instead.
+REWRITTEN_GATES = frozenset({"crx", "cry", "crz", "cp", "mcphase", "cu1", "cu3"})
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -98,10 +102,13 @@ def _walk(
             out.append(instruction)
             continue
         arguments = [i for i, p in enumerate(op.params) if _depends_on(p, diff)]
-        if not arguments:
+        parameterized = op.name in REWRITTEN_GATES and any(
+            isinstance(p, ParameterExpression) for p in op.params
+        )
+        if not arguments and not parameterized:
             out.append(instruction)
             continue
-        if op.name in supported:
+        if op.name in supported and not parameterized:
             for argument in arguments:
                 slots_out.append((len(out), argument, op.params[argument]))
             out.append(instruction)

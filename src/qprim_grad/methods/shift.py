@@ -101,6 +101,16 @@ def _check_epsilon(epsilon: float) -> float:
     return epsilon
 
 
+def _evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | None]:
+    """The user's circuit, or an equivalent one without gates simulators mis-handle
+    (:data:`~qprim_grad.circuits.REWRITTEN_GATES`), then also evaluated as the centre."""
+    prepared = prepare_circuit(task.circuit, (), (), method=method)
+    if not prepared.rewritten:
+        return task.circuit, None
+    center = Evaluation(prepared.circuit, task.values[None], np.zeros((1, task.num_parameters)))
+    return prepared.circuit, center
+
+
 def _diff_columns(task: PubTask) -> np.ndarray:
     position = {p: i for i, p in enumerate(task.circuit.parameters)}
     return np.array([position[p] for p in task.parameters], dtype=int)
@@ -130,6 +140,7 @@ class FiniteDiff:
     def plan(self, task: PubTask) -> Plan:
         num = task.num_parameters
         rule = finite_difference_rule(self.scheme, self.epsilon)
+        circuit, center = _evaluation_circuit(task, self.name)
         values, index, coefficient, zero_index, zero_coefficient = displaced_points(
             task.values, _diff_columns(task), [rule] * num
         )
@@ -138,8 +149,8 @@ class FiniteDiff:
         if len(zero_index):
             center_weights = np.zeros((1, num))
             np.add.at(center_weights[0], zero_index, zero_coefficient)
-        evaluations = [Evaluation(task.circuit, values, weights)] if num else []
-        return Plan(evaluations=evaluations, center_weights=center_weights)
+        evaluations = [Evaluation(circuit, values, weights)] if num else []
+        return Plan(evaluations=evaluations, center=center, center_weights=center_weights)
 
 
 class SPSADirections:
@@ -174,4 +185,6 @@ class SPSADirections:
         minus = values[None] - self.epsilon * directions
         chosen = directions[..., _diff_columns(task)] / (2 * self.epsilon * self.batch_size)
         weights = np.concatenate([chosen, -chosen])
-        return Plan(evaluations=[Evaluation(task.circuit, np.concatenate([plus, minus]), weights)])
+        circuit, center = _evaluation_circuit(task, self.name)
+        evaluation = Evaluation(circuit, np.concatenate([plus, minus]), weights)
+        return Plan(evaluations=[evaluation], center=center)
