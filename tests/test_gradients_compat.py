@@ -215,7 +215,7 @@ class QuantizedSampler(StatevectorSampler):
         return SamplerPubResult(DataBin(**meas, shape=pub.shape), metadata={"shots": pub.shots})
 
 
-QUANTIZED_SHOTS = 2**16
+QUANTIZED_SHOTS = 2**14
 # A derivative is a combination of <= ~25 frequencies with |weight| <= ~2 (shift-rule
 # coefficients <= 1/2 times chain-rule factors <= ~pi); each frequency is within 1/shots.
 QUANTIZED_TOL = 50 / QUANTIZED_SHOTS
@@ -223,7 +223,7 @@ QUANTIZED_TOL = 50 / QUANTIZED_SHOTS
 
 @pytest.mark.parametrize("name", ["ParamShiftSamplerGradient", "LinCombSamplerGradient"])
 def test_analytic_sampler_gradients_match_exact_derivatives(name):
-    circuits = [random_circuit(seed, num_gates=6, measure=True) for seed in range(3)]
+    circuits = [random_circuit(seed, num_gates=6, measure=True) for seed in range(2)]
     values = [random_values(c, seed) for seed, c in enumerate(circuits)]
     for cls in (getattr(ours, name), getattr(theirs, name)):
         result = cls(QuantizedSampler(), shots=QUANTIZED_SHOTS).run(circuits, values).result()
