@@ -4,7 +4,7 @@ Runs on qiskit-ibm-runtime local mode: ``FakeManilaV2`` (a noisy simulator of a 
 device), an ISA circuit from the preset pass manager, and a ``Session``. Every SPSA
 iteration is one Estimator job; progress is logged per iteration.
 
-    python examples/vqe_demo.py [--maxiter 100] [--shots 2000]
+    python examples/vqe_demo.py [--maxiter 80] [--shots 2000]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def heisenberg(num_qubits: int) -> SparsePauliOp:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--maxiter", type=int, default=100)
+    parser.add_argument("--maxiter", type=int, default=80)
     parser.add_argument("--shots", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

@@ -3,6 +3,7 @@ at import time."""
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
 from typing import Any
 
@@ -34,14 +35,17 @@ class OptimizerResult:
 
 
 def make_result(**fields: Any) -> Any:
-    """A qiskit-algorithms ``OptimizerResult`` if that package is installed, else ours;
-    extra fields (``history``, ``state``, ``jobs``) are set as attributes."""
-    try:
-        from qiskit_algorithms.optimizers import OptimizerResult as QAResult
+    """A qiskit-algorithms ``OptimizerResult`` if that package is in use (already imported,
+    so that a plain run never pays for importing it), else ours; extra fields (``history``,
+    ``state``, ``jobs``) are set as attributes."""
+    result: Any = OptimizerResult()
+    if "qiskit_algorithms" in sys.modules:
+        try:
+            from qiskit_algorithms.optimizers import OptimizerResult as QAResult
 
-        result = QAResult()
-    except ImportError:
-        result = OptimizerResult()
+            result = QAResult()
+        except ImportError:  # pragma: no cover - broken installation
+            pass
     for name, value in fields.items():
         setattr(result, name, value)
     return result
