@@ -15,7 +15,25 @@ __all__ = ["GradientJob", "GradientJobError", "InnerJob"]
 
 
 class GradientJobError(RuntimeError):
-    """An inner job failed, or its results could not be combined into gradients."""
+    """An inner job failed, or its results could not be combined into gradients.
+
+    Attributes:
+        failed: ``[(job_id, pubs), ...]`` of the inner jobs that failed (``pubs``: indices
+            of the gradient's pubs they served).
+        finished_job_ids: ids of the inner jobs that finished (their results are kept by
+            the provider and can be retrieved by id).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: Sequence[tuple[str, tuple[int, ...]]] = (),
+        finished_job_ids: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.failed = list(failed)
+        self.finished_job_ids = list(finished_job_ids)
 
 
 @dataclass(frozen=True)
@@ -34,12 +52,26 @@ class InnerJob:
 
 
 def _status_name(status: Any) -> str:
+    """``JobStatus`` members and runtime status strings ("QUEUED", ...) alike."""
     return str(getattr(status, "name", status)).upper()
 
 
+_PENDING = {
+    "INITIALIZING": JobStatus.INITIALIZING,
+    "VALIDATING": JobStatus.VALIDATING,
+    "QUEUED": JobStatus.QUEUED,
+}
+
+
 class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
-    """A gradient job. ``result()`` waits for the inner job(s), then combines; it may be
-    called repeatedly and from several threads (the combination runs once).
+    """A gradient job over one or more inner jobs.
+
+    ``result()`` waits for every inner job, then combines; it may be called repeatedly and
+    from several threads (the combination runs once, later calls return the same object or
+    raise the same error). Nothing waits until ``result()`` is called. ``status()`` mirrors
+    the inner jobs, ``cancel()`` cancels all of them, :attr:`inner_job_ids` gives their ids.
+    ``metadata`` holds the method and the inner job ids; after a failure also
+    ``failed_job_ids`` and ``finished_job_ids``.
     """
 
     def __init__(
@@ -53,7 +85,7 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         self._finish = finish
         self._lock = threading.Lock()
         self._result: PrimitiveResult | None = None
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
 
     @property
     def inner_jobs(self) -> tuple[Any, ...]:
@@ -66,27 +98,41 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         return [inner.job_id for inner in self._inner_jobs]
 
     def _collect(self) -> list[Any]:
+        """Every inner job's result; if any fails, a :class:`GradientJobError` naming the
+        failed parts and keeping the finished parts' ids (after waiting for all)."""
         results: list[Any] = []
+        failures: list[tuple[InnerJob, Exception]] = []
         for inner in self._inner_jobs:
             try:
                 results.append(inner.job.result())
             except Exception as exc:
-                done = [
-                    other.job_id for other in self._inner_jobs if other is not inner and _ok(other)
-                ]
-                raise GradientJobError(
-                    f"inner job {inner.job_id} (serving pubs {list(inner.pubs)}) failed: "
-                    f"{type(exc).__name__}: {exc}"
-                    + (f"; finished inner jobs: {done}" if done else "")
-                ) from exc
-        return results
+                failures.append((inner, exc))
+                results.append(None)
+        if not failures:
+            return results
+        failed_ids = {id(inner) for inner, _ in failures}
+        finished = [i.job_id for i in self._inner_jobs if id(i) not in failed_ids]
+        details = "; ".join(
+            f"inner job {inner.job_id} (part {self._inner_jobs.index(inner) + 1} of "
+            f"{len(self._inner_jobs)}, serving pubs {list(inner.pubs)}) failed: "
+            f"{type(exc).__name__}: {exc}"
+            for inner, exc in failures
+        )
+        self.metadata["failed_job_ids"] = [inner.job_id for inner, _ in failures]
+        self.metadata["finished_job_ids"] = finished
+        error = GradientJobError(
+            details + (f"; finished inner jobs: {finished}" if finished else ""),
+            failed=[(inner.job_id, inner.pubs) for inner, _ in failures],
+            finished_job_ids=finished,
+        )
+        raise error from failures[0][1]
 
     def result(self) -> PrimitiveResult:
         with self._lock:
             if self._result is None and self._error is None:
                 try:
                     self._result = self._finish(self._collect())
-                except BaseException as exc:
+                except Exception as exc:
                     self._error = exc
             if self._error is not None:
                 raise self._error
@@ -94,7 +140,16 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
             return self._result
 
     def status(self) -> JobStatus:
-        names = [_status_name(inner.job.status()) for inner in self._inner_jobs]
+        """The combined status: ERROR or CANCELLED if any inner job is, DONE when all are,
+        else RUNNING if any runs, else the earliest pending state."""
+        if self._error is not None:
+            return JobStatus.ERROR
+        names = []
+        for inner in self._inner_jobs:
+            try:
+                names.append(_status_name(inner.job.status()))
+            except Exception:
+                names.append("ERROR")
         for name in ("ERROR", "CANCELLED"):
             if name in names:
                 return JobStatus[name]
@@ -102,9 +157,10 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
             return JobStatus.DONE
         if "RUNNING" in names:
             return JobStatus.RUNNING
-        if "QUEUED" in names:
-            return JobStatus.QUEUED
-        return JobStatus.INITIALIZING if "INITIALIZING" in names else JobStatus.RUNNING
+        for name, status in _PENDING.items():
+            if name in names:
+                return status
+        return JobStatus.RUNNING
 
     def done(self) -> bool:
         return self.status() == JobStatus.DONE
@@ -128,10 +184,3 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
                 outcome = False
             outcomes.append(outcome is not False)
         return all(outcomes)
-
-
-def _ok(inner: InnerJob) -> bool:
-    try:
-        return _status_name(inner.job.status()) == "DONE"
-    except Exception:
-        return False

@@ -7,14 +7,16 @@ how a pub is coerced, how an inner pub is built and what a result row holds.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.primitives import PrimitiveResult
+from qiskit.primitives.containers import BitArray, DataBin
 from scipy import sparse
 
-from .job import GradientJob, InnerJob
+from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
 
@@ -100,6 +102,11 @@ class GradientPrimitive:
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
+        alias = options.pop("max_pub_rows", None)
+        if alias is not None:
+            if max_job_rows is not None and alias != max_job_rows:
+                raise ValueError("give max_job_rows or its alias max_pub_rows, not both")
+            max_job_rows = alias
         if primitive is None or not hasattr(primitive, "run"):
             raise TypeError(f"expected a V2 primitive with a run() method, got {primitive!r}")
         if max_job_rows is not None and (int(max_job_rows) != max_job_rows or max_job_rows < 1):
@@ -157,22 +164,25 @@ class GradientPrimitive:
                 owners.append(index)
             works.append(work)
 
+        pieces = self._pieces(works, inner_pubs)
+        chunks = self._chunks([piece.rows for piece in pieces])
         inner_jobs = []
-        for chunk in self._chunks(inner_pubs):
-            job = self._inner_run([inner_pubs[i] for i in chunk], **run_kwargs)
-            inner_jobs.append(InnerJob(job, tuple(sorted({owners[i] for i in chunk}))))
-        chunks = list(self._chunks(inner_pubs))
+        for chunk in chunks:
+            job = self._inner_run([pieces[i].pub for i in chunk], **run_kwargs)
+            served = tuple(sorted({owners[pieces[i].slot] for i in chunk}))
+            inner_jobs.append(InnerJob(job, served))
+        meta = {
+            "method": self._method.name,
+            "method_options": dict(self._method.options),
+            "inner_job_ids": [inner.job_id for inner in inner_jobs],
+        }
 
         def finish(results: list[Any]) -> Any:
-            flat: list[Any] = [None] * len(inner_pubs)
+            parts: list[list[Any]] = [[] for _ in inner_pubs]
             for chunk, result in zip(chunks, results):
                 for position, pub_result in zip(chunk, result):
-                    flat[position] = pub_result
-            meta = {
-                "method": self._method.name,
-                "method_options": dict(self._method.options),
-                "inner_job_ids": [inner.job_id for inner in inner_jobs],
-            }
+                    parts[pieces[position].slot].append(pub_result)
+            flat = [concatenate_pub_results(group) for group in parts]
             pub_results = []
             for work in works:
                 try:
@@ -185,29 +195,99 @@ class GradientPrimitive:
                         )
                     )
                 except Exception as exc:
-                    raise RuntimeError(
+                    raise GradientJobError(
                         f"pub {work.task.index}: could not combine the inner results into "
-                        f"gradients: {exc}"
+                        f"gradients: {type(exc).__name__}: {exc}"
                     ) from exc
-            from qiskit.primitives import PrimitiveResult
-
             return PrimitiveResult(pub_results, metadata={"version": 2, **meta})
 
-        return GradientJob(inner_jobs, finish)
+        return GradientJob(inner_jobs, finish, metadata=dict(meta))
 
-    def _chunks(self, inner_pubs: list[Any]) -> list[list[int]]:
+    def _pieces(self, works: list[_PubWork], inner_pubs: list[Any]) -> list[_Piece]:
+        """Inner pubs as submitted: an evaluation larger than ``max_job_rows`` is cut along
+        its leading (points) axis into pieces that fit; the centre pub is never cut."""
+        evaluation_of: dict[int, Evaluation] = {}
+        for work in works:
+            for slot, evaluation in zip(work.eval_slots, work.plan.evaluations):
+                evaluation_of[slot] = evaluation
+        owner_of = {slot: work for work in works for slot in work.eval_slots}
+        pieces = []
+        for slot, pub in enumerate(inner_pubs):
+            shape = pub_shape(pub)
+            rows = int(np.prod(shape, dtype=int))
+            limit = self._max_job_rows
+            if limit is None or rows <= limit or slot not in evaluation_of or not shape:
+                pieces.append(_Piece(slot, pub, rows))
+                continue
+            per_point = int(np.prod(shape[1:], dtype=int))
+            step = max(1, limit // max(per_point, 1))
+            evaluation = evaluation_of[slot]
+            for start in range(0, shape[0], step):
+                part = _slice_evaluation(evaluation, start, start + step)
+                piece_pub = self._inner_pub(owner_of[slot], part)
+                pieces.append(
+                    _Piece(slot, piece_pub, int(np.prod(pub_shape(piece_pub), dtype=int)))
+                )
+        return pieces
+
+    def _chunks(self, rows: list[int]) -> list[list[int]]:
+        """Group consecutive pieces (given their row counts) into inner jobs of at most
+        ``max_job_rows`` rows (a single larger piece gets a job of its own)."""
         if self._max_job_rows is None:
-            return [list(range(len(inner_pubs)))]
+            return [list(range(len(rows)))]
         chunks: list[list[int]] = [[]]
-        rows = 0
-        for position, pub in enumerate(inner_pubs):
-            size = int(np.prod(pub_shape(pub)))
-            if chunks[-1] and rows + size > self._max_job_rows:
+        total = 0
+        for position, size in enumerate(rows):
+            if chunks[-1] and total + size > self._max_job_rows:
                 chunks.append([])
-                rows = 0
+                total = 0
             chunks[-1].append(position)
-            rows += size
+            total += size
         return chunks
+
+
+@dataclass(frozen=True)
+class _Piece:
+    slot: int  # index into the flat inner-pub list
+    pub: Any
+    rows: int
+
+
+def _slice_evaluation(evaluation: Evaluation, start: int, stop: int) -> Evaluation:
+    """Points ``start:stop`` of an evaluation (axes of length one broadcast and are kept)."""
+
+    def cut(array: Any) -> Any:
+        return array if array.shape[0] == 1 else array[start:stop]
+
+    observables = evaluation.observables
+    if observables is not None and observables.ndim:
+        observables = cut(observables)
+    return replace(
+        evaluation,
+        values=cut(np.asarray(evaluation.values)),
+        observables=observables,
+        weights=np.zeros((0,)),
+    )
+
+
+def concatenate_pub_results(parts: list[Any]) -> Any:
+    """One pub result from results of consecutive slices along the leading axis."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    fields = {}
+    for name in first.data.keys():
+        values = [getattr(part.data, name) for part in parts]
+        if isinstance(values[0], BitArray):
+            fields[name] = BitArray.concatenate(values, axis=0)
+        elif np.ndim(values[0]) == 0:
+            fields[name] = values[0]
+        else:
+            fields[name] = np.concatenate([np.asarray(v) for v in values], axis=0)
+    shape = (sum(part.data.shape[0] for part in parts),) + tuple(first.data.shape[1:])
+    metadata = dict(first.metadata)
+    metadata["pieces"] = len(parts)
+    return type(first)(DataBin(**fields, shape=shape), metadata=metadata)
 
 
 def pub_shape(pub: Any) -> tuple[int, ...]:
