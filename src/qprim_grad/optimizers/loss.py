@@ -20,13 +20,20 @@ A *batched loss* is anything with ``__call__(x) -> float`` and ``batch(X) -> arr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-__all__ = ["BatchedLoss", "EstimatorLoss", "batched", "is_batched", "evaluate_grouped"]
+__all__ = [
+    "BatchedLoss",
+    "EstimatorLoss",
+    "batched",
+    "is_batched",
+    "evaluate_grouped",
+    "evaluate_batch",
+]
 
 
 @runtime_checkable
@@ -68,8 +75,16 @@ def batched(fun: Callable[..., Any], args: tuple = ()) -> BatchedLoss:
     """Mark a vectorised function (``fun(X)`` for ``X`` of shape ``(k, n)`` returns ``k``
     values) as a batched loss, so SPSA evaluates each iteration in one call."""
     if is_batched(fun) and not args:
-        return fun
+        return cast(BatchedLoss, fun)
     return _Batched(fun, args)
+
+
+def evaluate_batch(fun: Any, points: np.ndarray) -> np.ndarray:
+    """``fun.batch(points)`` as a flat float array, checked against the number of points."""
+    values = np.asarray(fun.batch(points), dtype=np.float64).reshape(-1)
+    if values.size != len(points):
+        raise ValueError(f"loss.batch returned {values.size} values for {len(points)} points.")
+    return values
 
 
 def evaluate_grouped(

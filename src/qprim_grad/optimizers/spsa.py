@@ -42,7 +42,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 
 from .gains import Gain, PowerSeries, as_gain
-from .loss import evaluate_grouped, is_batched
+from .loss import evaluate_batch, evaluate_grouped, is_batched
 from .result import OptimizerSupportLevel, make_result
 from .state import SPSAState
 from .steps import (
@@ -342,7 +342,7 @@ class SPSA(_OptimizerInterface):
         x0 = np.asarray(initial_point, dtype=float)
         points = calibration_points(rng, x0, c, _CALIBRATION_STEPS)
         if is_batched(loss):
-            values = np.asarray(loss.batch(points), dtype=float)  # type: ignore[attr-defined]
+            values = evaluate_batch(loss, points)
         else:
             values = np.asarray(evaluate_grouped(loss, points, max_evals_grouped))
         return SPSA._gains_from_calibration(
@@ -619,7 +619,7 @@ class _Run:
 
     # ---- shared helpers ------------------------------------------------------------------
     def _sync_rng(self) -> None:
-        self.state.rng = self.rng.bit_generator.state
+        self.state.rng = dict(self.rng.bit_generator.state)
 
     def _save(self) -> None:
         self._sync_rng()
@@ -630,7 +630,7 @@ class _Run:
         x0 = self.state.x
         points = calibration_points(self.rng, x0, 0.2, _CALIBRATION_STEPS)
         if self.batched:
-            values = np.asarray(self.fun.batch(points), dtype=float)  # type: ignore[attr-defined]
+            values = evaluate_batch(self.fun, points)
             self.state.jobs += 1
         else:
             values = np.asarray(evaluate_grouped(self.fun, points, self.cfg._max_evals_grouped))
@@ -803,11 +803,7 @@ class _Run:
                 eps, first, second = self._directions(k)
                 blocks.append(perturbation_points(centre, eps, first, second))
             points = np.concatenate(blocks)
-            values = np.asarray(self.fun.batch(points), dtype=float).reshape(-1)  # type: ignore[attr-defined]
-            if values.size != len(points):
-                raise ValueError(
-                    f"loss.batch returned {values.size} values for {len(points)} points."
-                )
+            values = evaluate_batch(self.fun, points)
             st.jobs += 1
             st.nfev += len(points)
             f_centre = float(values[0])
@@ -854,6 +850,13 @@ class _Run:
 
             st.k = k
             if not accepted:  # perturbations were around the rejected point: discard
+                logger.info(
+                    "SPSA iteration %d/%d: skipped (its perturbations surrounded the rejected "
+                    "point)",
+                    k,
+                    cfg.maxiter,
+                )
+                self.progress.update(k, st.fx)
                 self._save()
                 continue
             _, update = self._step(k, values[offset:], eps, first, second)

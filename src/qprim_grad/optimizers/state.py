@@ -133,7 +133,7 @@ class SPSAState:
     ) -> SPSAState:
         """A fresh state at ``x0`` (``rng``'s current state is recorded, not copied later)."""
         x0 = np.array(x0, dtype=float)
-        return cls(mode=mode, x=x0, rng=rng.bit_generator.state, last_steps=[x0], **kwargs)
+        return cls(mode=mode, x=x0, rng=dict(rng.bit_generator.state), last_steps=[x0], **kwargs)
 
     def generator(self) -> np.random.Generator:
         """A generator continuing from the saved state."""
