@@ -15,6 +15,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from qiskit.circuit import (
@@ -25,6 +27,7 @@ from qiskit.circuit import (
     ParameterVector,
     QuantumCircuit,
 )
+from scipy import sparse
 
 from .methods.base import GradientMethodError
 
@@ -45,9 +48,10 @@ class Slot:
     argument: int  # index into the gate's params
     expression: ParameterExpression  # in terms of the user's circuit parameters
     parameter: Parameter  # the parameter carrying this argument in the prepared circuit
+    gate: str  # the gate's name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PreparedCircuit:
     """The circuit a method evaluates and how user parameter values map onto it.
 
@@ -61,7 +65,7 @@ class PreparedCircuit:
     parameters: tuple[Parameter, ...]  # differentiated, in output order
     slot_columns: np.ndarray  # column of each slot's parameter in circuit.parameters
     carry: np.ndarray  # (P_eval,) source column in original values, or -1 for slots
-    affine: np.ndarray | None  # (G, P_orig) coefficient of each user parameter per slot
+    affine: sparse.csr_array | None  # (G, P_orig) coefficient of each user parameter per slot
     offset: np.ndarray | None  # (G,)
     rewritten: bool
 
@@ -70,7 +74,9 @@ class PreparedCircuit:
         return len(self.slots)
 
 
-def _depends_on(value: object, diff: Collection[Parameter]) -> bool:
+def _depends_on(value: object, diff: frozenset[Parameter]) -> bool:
+    if isinstance(value, Parameter):
+        return value in diff
     return isinstance(value, ParameterExpression) and not diff.isdisjoint(value.parameters)
 
 
@@ -85,7 +91,7 @@ def _walk(
     decompositions: dict[str, Decomposer],
     method: str,
     out: list[CircuitInstruction],
-    slots_out: list[tuple[int, int, ParameterExpression]],
+    slots_out: list[tuple[int, int, ParameterExpression, str]],
 ) -> bool:
     """Append ``instructions`` to ``out`` (decomposing unsupported differentiated gates)
     and their differentiated arguments to ``slots_out``; true if anything was decomposed."""
@@ -110,7 +116,7 @@ def _walk(
             continue
         if op.name in supported and not parameterized:
             for argument in arguments:
-                slots_out.append((len(out), argument, op.params[argument]))
+                slots_out.append((len(out), argument, op.params[argument], op.name))
             out.append(instruction)
             continue
         definition = None
@@ -147,10 +153,10 @@ def _build(
 ) -> PreparedCircuit:
     diff = frozenset(parameters)
     instructions: list[CircuitInstruction] = []
-    found: list[tuple[int, int, ParameterExpression]] = []
+    found: list[tuple[int, int, ParameterExpression, str]] = []
     decomposed = _walk(circuit.data, diff, supported, decompositions, method, instructions, found)
 
-    expressions = [expr for _, _, expr in found]
+    expressions = [expr for _, _, expr, _ in found]
     bare = all(isinstance(e, Parameter) for e in expressions)
     if not decomposed and bare and len(set(expressions)) == len(expressions):
         prepared_circuit = circuit
@@ -161,7 +167,7 @@ def _build(
         prepared_circuit = circuit.copy_empty_like()
         slot_params = list(vector)
         by_instruction: dict[int, list[tuple[int, Parameter]]] = {}
-        for (index, argument, _), fresh in zip(found, vector):
+        for (index, argument, _, _), fresh in zip(found, vector):
             by_instruction.setdefault(index, []).append((argument, fresh))
         for index, instruction in enumerate(instructions):
             if index in by_instruction:
@@ -175,8 +181,8 @@ def _build(
         rewritten = True
 
     slots = tuple(
-        Slot(index, argument, expr, fresh)
-        for (index, argument, expr), fresh in zip(found, slot_params)
+        Slot(index, argument, expr, fresh, gate)
+        for (index, argument, expr, gate), fresh in zip(found, slot_params)
     )
     eval_params = list(prepared_circuit.parameters)
     position = {p: i for i, p in enumerate(eval_params)}
@@ -202,28 +208,37 @@ def _build(
 
 def _affine_form(
     expressions: Sequence[ParameterExpression], position: dict[Parameter, int]
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    affine = np.zeros((len(expressions), len(position)))
+) -> tuple[sparse.csr_array | None, np.ndarray | None]:
+    rows, columns, coefficients = [], [], []
     offset = np.zeros(len(expressions))
     for g, expr in enumerate(expressions):
         if isinstance(expr, Parameter):
-            affine[g, position[expr]] = 1.0
+            rows.append(g)
+            columns.append(position[expr])
+            coefficients.append(1.0)
             continue
         zeros = {}
         for param in expr.parameters:
             derivative = expr.gradient(param)
             if isinstance(derivative, ParameterExpression):
                 return None, None
-            affine[g, position[param]] = float(np.real(derivative))
+            rows.append(g)
+            columns.append(position[param])
+            coefficients.append(float(np.real(derivative)))
             zeros[param] = 0.0
         offset[g] = float(np.real(complex(expr.bind(zeros).numeric())))
+    affine = sparse.csr_array(
+        (coefficients, (rows, columns)), shape=(len(expressions), len(position))
+    )
     return affine, offset
 
 
 def evaluate_slots(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     """Slot angles for user parameter values of shape ``S + (P_orig,)`` -> ``S + (G,)``."""
     if prepared.affine is not None:
-        return values @ prepared.affine.T + prepared.offset
+        flat = values.reshape(-1, values.shape[-1])
+        slots = np.asarray((prepared.affine @ flat.T).T) + prepared.offset
+        return slots.reshape(values.shape[:-1] + (prepared.num_slots,))
     params = list(prepared.original.parameters)
     flat = values.reshape(-1, values.shape[-1])
     out = np.empty((flat.shape[0], prepared.num_slots))
@@ -236,11 +251,11 @@ def evaluate_slots(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape[:-1] + (prepared.num_slots,))
 
 
-def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
-    """``d slot_g / d theta_j``: shape ``(G, P)`` when affine, else ``S + (G, P)``."""
+def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> Any:
+    """``d slot_g / d theta_j``: a sparse ``(G, P)`` matrix when every slot is affine in the
+    parameters (computed once per prepared circuit), else a dense ``S + (G, P)`` array."""
     if prepared.affine is not None:
-        columns = [list(prepared.original.parameters).index(p) for p in prepared.parameters]
-        return prepared.affine[:, columns]
+        return _affine_jacobian(prepared)
     params = list(prepared.original.parameters)
     flat = values.reshape(-1, values.shape[-1])
     out = np.zeros((flat.shape[0], prepared.num_slots, len(prepared.parameters)))
@@ -260,6 +275,14 @@ def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape[:-1] + out.shape[1:])
 
 
+@lru_cache(maxsize=256)
+def _affine_jacobian(prepared: PreparedCircuit) -> sparse.csr_array:
+    position = {p: i for i, p in enumerate(prepared.original.parameters)}
+    columns = [position[p] for p in prepared.parameters]
+    assert prepared.affine is not None
+    return sparse.csr_array(prepared.affine[:, columns])  # type: ignore[index]
+
+
 def prepared_values(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     """Values for ``prepared.circuit`` from user values ``S + (P_orig,)``."""
     out = np.empty(values.shape[:-1] + (len(prepared.carry),))
@@ -276,27 +299,33 @@ class _PreparationCache:
     prepared again."""
 
     def __init__(self, size: int = 128) -> None:
-        self._entries: OrderedDict[tuple, tuple[int, PreparedCircuit]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[QuantumCircuit, int, Any]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(
-        self, key: tuple, circuit: QuantumCircuit, build: Callable[[], PreparedCircuit]
-    ) -> PreparedCircuit:
+    def get(self, key: tuple, circuit: QuantumCircuit, build: Callable[[], Any]) -> Any:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[1].original is circuit and entry[0] == len(circuit.data):
+            if entry is not None and entry[0] is circuit and entry[1] == len(circuit.data):
                 self._entries.move_to_end(key)
-                return entry[1]
-        prepared = build()
+                return entry[2]
+        value = build()
         with self._lock:
-            self._entries[key] = (len(circuit.data), prepared)
+            self._entries[key] = (circuit, len(circuit.data), value)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
-        return prepared
+        return value
 
 
 _CACHE = _PreparationCache()
+_NAMES = _PreparationCache(size=256)
+
+
+def parameter_names(circuit: QuantumCircuit) -> tuple[str, ...]:
+    """``circuit.parameters`` names in order (cached per circuit)."""
+    return _NAMES.get(  # type: ignore[return-value]
+        (id(circuit), "names"), circuit, lambda: tuple(p.name for p in circuit.parameters)
+    )
 
 
 def prepare_circuit(
@@ -314,3 +343,16 @@ def prepare_circuit(
         circuit,
         lambda: _build(circuit, parameters, frozenset(supported), decompositions or {}, method),
     )
+
+
+def bound_values(circuit: QuantumCircuit, bindings: Any) -> np.ndarray:
+    """A pub's parameter values as one array ``shape + (num_parameters,)`` in
+    ``circuit.parameters`` order (no copy when already in that form)."""
+    if not circuit.num_parameters:
+        return np.zeros(tuple(bindings.shape) + (0,))
+    names = parameter_names(circuit)
+    if len(bindings.data) == 1:
+        ((key, array),) = bindings.data.items()
+        if key == names:
+            return array
+    return bindings.as_array(names)

@@ -12,6 +12,7 @@ from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
+from .circuits import bound_values, parameter_names
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .wrapper import GradientPrimitive, _PubWork, combine_plan
@@ -96,10 +97,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         shape = tuple(pub.shape)
         bindings = pub.parameter_values
         circuit = pub.circuit
-        if circuit.num_parameters:
-            values = bindings.as_array(circuit.parameters)
-        else:
-            values = np.zeros(tuple(bindings.shape) + (0,))
+        values = bound_values(circuit, bindings)
         values = values.reshape(_padded(bindings.shape, len(shape)) + (circuit.num_parameters,))
         observables = pub.observables.reshape(_padded(pub.observables.shape, len(shape)))
         return PubTask(
@@ -118,7 +116,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         if observables is None:
             observables = work.task.observables.reshape((1,) + work.task.observables.shape)
         circuit = evaluation.circuit
-        data = {tuple(circuit.parameters): evaluation.values} if circuit.num_parameters else {}
+        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
         bindings = BindingsArray(data, shape=evaluation.values.shape[:-1])
         return EstimatorPub(circuit, observables, bindings, work.pub.precision)
 

@@ -13,6 +13,7 @@ from qiskit.primitives.containers import BitArray, DataBin, SamplerPubLike, Samp
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
+from .circuits import bound_values, parameter_names
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .wrapper import GradientPrimitive, _PubWork, combine_plan
@@ -202,10 +203,7 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
     def _task(self, index: int, pub: SamplerPub, parameters: tuple[Parameter, ...]) -> PubTask:
         circuit = pub.circuit
         bindings = pub.parameter_values
-        if circuit.num_parameters:
-            values = bindings.as_array(circuit.parameters)
-        else:
-            values = np.zeros(tuple(bindings.shape) + (0,))
+        values = bound_values(circuit, bindings)
         return PubTask(
             index=index,
             kind="sampler",
@@ -219,7 +217,7 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
 
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> SamplerPub:
         circuit = evaluation.circuit
-        data = {tuple(circuit.parameters): evaluation.values} if circuit.num_parameters else {}
+        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
         bindings = BindingsArray(data, shape=evaluation.values.shape[:-1])
         return SamplerPub(circuit, bindings, work.pub.shots)
 

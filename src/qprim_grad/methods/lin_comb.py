@@ -25,6 +25,7 @@ from qiskit.circuit import (
     QuantumRegister,
 )
 from qiskit.primitives.containers import ObservablesArray
+from scipy import sparse
 
 from ..circuits import PreparedCircuit, prepare_circuit, prepared_values, slot_jacobian
 from .base import Evaluation, GradientMethodError, Plan, PubTask
@@ -189,9 +190,9 @@ class LinComb:
             decompositions=_DECOMPOSITIONS,
         )
         base = prepared_values(prepared, task.values)
-        jacobian = slot_jacobian(prepared, task.values)  # (G, P) or S + (G, P)
-        if jacobian.ndim == 2:
-            jacobian = jacobian.reshape((1,) * (base.ndim - 1) + jacobian.shape)
+        jacobian = slot_jacobian(prepared, task.values)  # sparse (G, P) or S + (G, P)
+        if sparse.issparse(jacobian):
+            jacobian = jacobian.toarray().reshape((1,) * (base.ndim - 1) + jacobian.shape)
         letters = {"real": "Y", "imag": "X", "complex": "YX"}[self.derivative_type]
         phases = {"Y": 1.0, "X": -1j if self.derivative_type == "complex" else -1.0}
         evaluations: list[Evaluation] = []

@@ -6,12 +6,13 @@ points": they differ only in which points and which coefficients.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from ..circuits import prepare_circuit, prepared_values, slot_jacobian
+from ..circuits import PreparedCircuit, prepare_circuit, prepared_values, slot_jacobian
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 from .base import Evaluation, GradientMethodError, Plan, PubTask
 
@@ -38,11 +39,10 @@ def displaced_points(
                 shift.append(s)
                 coefficient.append(c)
     rule_arr = np.asarray(rule_index, dtype=int)
-    displacement = np.zeros((len(rule_arr), base.shape[-1]))
-    displacement[np.arange(len(rule_arr)), columns[rule_arr]] = shift
-    values = base[None] + displacement.reshape(
-        (len(rule_arr),) + (1,) * (base.ndim - 1) + (base.shape[-1],)
-    )
+    values = np.empty((len(rule_arr),) + base.shape)
+    values[...] = base
+    rows = values.reshape(len(rule_arr), int(np.prod(base.shape[:-1])), base.shape[-1])
+    rows[np.arange(len(rule_arr)), :, columns[rule_arr]] += np.asarray(shift)[:, None]
     return (
         values,
         rule_arr,
@@ -54,6 +54,16 @@ def displaced_points(
 
 def _term_matrix(index: np.ndarray, coefficient: np.ndarray, size: int) -> sparse.csr_array:
     return sparse.csr_array((coefficient, (np.arange(len(index)), index)), shape=(len(index), size))
+
+
+@lru_cache(maxsize=256)
+def _slot_rules(prepared: PreparedCircuit) -> list[ShiftRule]:
+    rules = []
+    for slot in prepared.slots:
+        gate_rules = rule_for_gate(slot.gate)
+        assert gate_rules is not None  # guaranteed by prepare_circuit
+        rules.append(gate_rules[slot.argument])
+    return rules
 
 
 class ParamShift:
@@ -74,17 +84,12 @@ class ParamShift:
             task.circuit, task.parameters, GATE_FREQUENCIES.keys(), method=self.name
         )
         base = prepared_values(prepared, task.values)
-        rules = []
-        for slot in prepared.slots:
-            gate = prepared.circuit.data[slot.instruction].operation
-            gate_rules = rule_for_gate(gate.name)
-            assert gate_rules is not None  # guaranteed by prepare_circuit
-            rules.append(gate_rules[slot.argument])
+        rules = _slot_rules(prepared)
         values, rule_index, coefficient, _, _ = displaced_points(base, prepared.slot_columns, rules)
         slot_terms = _term_matrix(rule_index, coefficient, prepared.num_slots)
         jacobian = slot_jacobian(prepared, task.values)
-        if jacobian.ndim == 2:
-            weights: Any = (slot_terms @ sparse.csr_array(jacobian)).tocsr()
+        if sparse.issparse(jacobian):
+            weights: Any = (slot_terms @ jacobian).tocsr()
         else:
             weights = np.einsum("kg,...gp->k...p", slot_terms.toarray(), jacobian)
         center = None
