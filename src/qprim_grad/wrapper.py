@@ -201,7 +201,7 @@ class GradientPrimitive:
                     ) from exc
             return PrimitiveResult(pub_results, metadata={"version": 2, **meta})
 
-        return GradientJob(inner_jobs, finish, metadata=dict(meta))
+        return GradientJob(inner_jobs, finish, **meta)
 
     def _pieces(self, works: list[_PubWork], inner_pubs: list[Any]) -> list[_Piece]:
         """Inner pubs as submitted: an evaluation larger than ``max_job_rows`` is cut along
