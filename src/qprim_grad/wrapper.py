@@ -199,7 +199,10 @@ class GradientPrimitive:
                         f"pub {work.task.index}: could not combine the inner results into "
                         f"gradients: {type(exc).__name__}: {exc}"
                     ) from exc
-            return PrimitiveResult(pub_results, metadata={"version": 2, **meta})
+            inner_metadata = [dict(getattr(result, "metadata", {}) or {}) for result in results]
+            return PrimitiveResult(
+                pub_results, metadata={"version": 2, **meta, "inner_metadata": inner_metadata}
+            )
 
         return GradientJob(inner_jobs, finish, **meta)
 
