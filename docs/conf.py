@@ -1,0 +1,45 @@
+"""Sphinx configuration for the qprim_grad documentation.
+
+Build with warnings as errors::
+
+    sphinx-build -W -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import qprim_grad
+
+project = "qprim_grad"
+author = "qprim_grad developers"
+copyright = "2025, qprim_grad developers"
+release = qprim_grad.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.doctest",
+    "sphinx.ext.viewcode",
+]
+
+exclude_patterns = ["_build", "_scripts", "Thumbs.db", ".DS_Store"]
+templates_path: list[str] = []
+html_static_path = ["_static"]
+html_theme = "furo"
+html_title = f"qprim_grad {release}"
+
+# autodoc: public names only, signatures without the noise of type hints in the header
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
+autodoc_default_options = {"show-inheritance": True}
+autoclass_content = "class"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+
+# doctest: the ``>>>`` examples of the API pages run with ``sphinx-build -b doctest``
+doctest_global_setup = """
+import warnings
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+"""

@@ -1,0 +1,143 @@
+"""Run every Python example of the documentation and of README.md.
+
+Each page's ``.. code-block:: python`` blocks (and ``>>>`` lines of ``.. doctest::`` blocks)
+run in order in one namespace per page, on local primitives (Statevector, Aer, runtime
+local testing mode with fake backends). ``docs/migration.rst`` is covered by
+``test_docs_migration.py``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+SKIP = {"migration.rst"}
+
+_DIRECTIVE = re.compile(r"^(\s*)\.\. (code-block|code|sourcecode):: python\s*$|^(\s*)\.\. doctest::")
+
+
+def rst_blocks(text: str) -> list[tuple[str, str]]:
+    """``(kind, source)`` of the python code blocks of an rst text; ``kind`` is ``"code"`` or
+    ``"doctest"``."""
+    blocks = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        match = _DIRECTIVE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        kind = "doctest" if match.group(3) is not None else "code"
+        indent = len(match.group(1) if match.group(1) is not None else match.group(3))
+        i += 1
+        body = []
+        while i < len(lines):
+            line = lines[i]
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                break
+            body.append(line)
+            i += 1
+        # drop the directive's options (":caption: ..."), then dedent
+        source = textwrap.dedent("\n".join(body)).strip("\n")
+        source = "\n".join(
+            line for line in source.splitlines() if not re.match(r"^:\w[\w-]*:", line)
+        )
+        blocks.append((kind, source.strip("\n")))
+    return blocks
+
+
+def markdown_blocks(text: str) -> list[tuple[str, str]]:
+    """The ```` ```python ```` fenced blocks of a markdown text."""
+    return [("code", m) for m in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)]
+
+
+def run_blocks(name: str, blocks: list[tuple[str, str]], workdir: Path) -> None:
+    namespace: dict = {"__name__": f"docs_{Path(name).stem}"}
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    parser = doctest.DocTestParser()
+    cwd = os.getcwd()
+    os.chdir(workdir)  # examples that write files (checkpoints) write them here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for number, (kind, source) in enumerate(blocks):
+                label = f"{name}[block {number}]"
+                if kind == "doctest" or source.lstrip().startswith(">>>"):
+                    test = parser.get_doctest(source, namespace, label, name, 0)
+                    result = runner.run(test, clear_globs=False)
+                    assert result.failed == 0, f"doctest failures in {label}"
+                else:
+                    exec(compile(source, label, "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+
+
+PAGES = sorted(p for p in DOCS.glob("*.rst") if p.name not in SKIP)
+
+
+@pytest.fixture(autouse=True)
+def _agg_backend():
+    try:
+        import matplotlib
+    except ImportError:
+        yield
+        return
+    backend = matplotlib.get_backend()
+    matplotlib.use("Agg")
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    matplotlib.use(backend)
+
+
+def test_pages_found():
+    names = {p.name for p in PAGES}
+    assert {"index.rst", "getting_started.rst", "session.rst", "choosing_a_method.rst"} <= names
+    assert {"spsa_on_hardware.rst", "plugins.rst"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_docs_page_examples_run(page, tmp_path, capsys):
+    blocks = rst_blocks(page.read_text(encoding="utf-8"))
+    if page.name == "spsa_on_hardware.rst":
+        pytest.importorskip("matplotlib")
+    run_blocks(page.name, blocks, tmp_path)
+
+
+def test_readme_example_runs(tmp_path, capsys):
+    blocks = markdown_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "README.md has no python example"
+    run_blocks("README.md", blocks, tmp_path)
+
+
+def test_block_extraction():
+    text = textwrap.dedent(
+        """
+        Title
+        =====
+
+        .. code-block:: python
+           :caption: example
+
+           x = 1
+
+           y = x + 1
+
+        Some text.
+
+        .. doctest::
+
+           >>> y
+           2
+        """
+    )
+    assert rst_blocks(text) == [("code", "x = 1\n\ny = x + 1"), ("doctest", ">>> y\n2")]
