@@ -1,0 +1,152 @@
+"""Gates for the adjoint kernel: exact matrices and exact trigonometric-polynomial templates.
+
+Every parameterised gate of Qiskit's standard library is, in each argument, a trigonometric
+polynomial of frequency at most 1 in ``θ`` (entries built from ``cos θ/2``, ``sin θ/2``,
+``exp(±iθ/2)``, ``exp(iθ)``). Sampling the gate's own matrix on a 5-point grid per argument
+and taking a discrete Fourier transform gives ``U(θ) = Σ_m F_m exp(i m·θ/2)`` with
+``|m_j| <= 2`` exactly (verified at random points), hence exact, vectorised matrices and
+derivatives. Gates that are not of this form (``RVGate``) or have no matrix are decomposed by
+the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import Gate, Instruction, ParameterExpression
+
+__all__ = ["Template", "fixed_matrix", "is_standard_gate", "numeric", "template"]
+
+_GRID = 5  # samples per argument: exact for |m| <= 2 in exp(i m θ/2)
+_MAX_SYMBOLIC_ARGS = 4  # larger gates are decomposed (5**k matrix evaluations per template)
+
+
+@dataclass(frozen=True)
+class Template:
+    """``U(θ) = Σ_K coeffs[K] · exp(i freqs[K]·θ / 2)`` for a gate with ``k`` free arguments."""
+
+    dim: int
+    freqs: np.ndarray  # (K, k) integers in [-2, 2]
+    coeffs: np.ndarray  # (K, dim * dim)
+    diagonal: bool
+
+    def evaluate(self, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Matrices ``(..., d, d)`` and derivatives ``(..., k, d, d)`` at ``angles (..., k)``."""
+        d = self.dim
+        phases = np.exp(0.5j * (angles @ self.freqs.T))  # (..., K)
+        mats = (phases @ self.coeffs).reshape(angles.shape[:-1] + (d, d))
+        weights = phases[..., None, :] * (0.5j * self.freqs.T)  # (..., k, K)
+        ders = (weights @ self.coeffs).reshape(angles.shape[:-1] + (self.freqs.shape[1], d, d))
+        return mats, ders
+
+
+_TEMPLATES: dict[Any, Template | None] = {}
+_FIXED: dict[Any, np.ndarray | None] = {}
+
+
+def is_standard_gate(op: Instruction) -> bool:
+    """Standard gates: their matrix depends only on name, parameters and control state."""
+    return getattr(op, "_standard_gate", None) is not None
+
+
+def _matrix_at(op: Gate, params: Sequence[Any]) -> np.ndarray | None:
+    """The matrix of ``op`` with its parameters replaced by ``params``, or ``None``."""
+    try:
+        gate = op.to_mutable()
+        gate.params = list(params)
+        return np.asarray(gate.to_matrix(), dtype=complex)
+    except Exception:  # noqa: BLE001 - any failure means "no usable matrix"
+        return None
+
+
+def numeric(value: Any) -> Any:
+    if isinstance(value, ParameterExpression):
+        value = complex(value.numeric())
+        return value.real if value.imag == 0 else value
+    return value
+
+
+def fixed_matrix(op: Instruction) -> np.ndarray | None:
+    """Matrix of a gate without free parameters (cached for library gates)."""
+    key = None
+    if is_standard_gate(op):
+        try:
+            key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None))
+            key += tuple(numeric(p) for p in op.params)
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and key in _FIXED:
+            return _FIXED[key]
+    mat = None
+    if isinstance(op, Gate):
+        try:
+            mat = np.asarray(op.to_matrix(), dtype=complex)
+        except Exception:  # noqa: BLE001
+            mat = None
+    if key is not None:
+        _FIXED[key] = mat
+    return mat
+
+
+def template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
+    """Fourier template of ``op`` in its ``symbolic`` arguments (``None`` if not exact)."""
+    params = list(op.params)
+    key = None
+    if is_standard_gate(op):
+        fixed = tuple(None if i in symbolic else numeric(p) for i, p in enumerate(params))
+        key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None), fixed)
+        try:
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and key in _TEMPLATES:
+            return _TEMPLATES[key]
+    result = _build_template(op, symbolic)
+    if key is not None:
+        _TEMPLATES[key] = result
+    return result
+
+
+def _build_template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
+    k = len(symbolic)
+    if k > _MAX_SYMBOLIC_ARGS:
+        return None
+    base = [0.0 if i in symbolic else numeric(p) for i, p in enumerate(op.params)]
+    grid = 4 * np.pi * np.arange(_GRID) / _GRID  # θ = 2t, t = 2πl/5
+    samples = None
+    for idx in np.ndindex(*(_GRID,) * k):
+        args = list(base)
+        for pos, sample in zip(symbolic, idx, strict=True):
+            args[pos] = float(grid[sample])
+        mat = _matrix_at(op, args)
+        if mat is None:
+            return None
+        if samples is None:
+            samples = np.empty((_GRID,) * k + mat.shape, dtype=complex)
+        samples[idx] = mat
+    assert samples is not None
+    dim = samples.shape[-1]
+    spectrum = np.fft.fftn(samples, axes=tuple(range(k))) / _GRID**k
+    spectrum = spectrum.reshape(-1, dim * dim)
+    ms = np.array(list(np.ndindex(*(_GRID,) * k)), dtype=float).reshape(-1, k)
+    ms[ms > _GRID // 2] -= _GRID
+    keep = np.abs(spectrum).max(axis=1) > 1e-13
+    template = Template(dim, ms[keep], spectrum[keep], False)
+    # Verify the polynomial form (e.g. ``RVGate`` is not one) at random points.
+    rng = np.random.default_rng(1234)
+    diagonal = True
+    for _ in range(2):
+        theta = rng.uniform(-np.pi, np.pi, size=k)
+        args = list(base)
+        for pos, value in zip(symbolic, theta, strict=True):
+            args[pos] = float(value)
+        exact = _matrix_at(op, args)
+        approx, _ = template.evaluate(theta)
+        if exact is None or not np.allclose(approx, exact, rtol=0, atol=1e-12):
+            return None
+        diagonal &= bool(np.allclose(exact, np.diag(np.diag(exact)), rtol=0, atol=0))
+    return Template(dim, ms[keep], spectrum[keep], diagonal)
