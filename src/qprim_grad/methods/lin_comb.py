@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -79,14 +81,83 @@ def _normalize_derivative_type(value: Any) -> str:
     return name
 
 
-def _prefixed(observables: ObservablesArray, letters: str) -> ObservablesArray:
-    """``letter (x) O`` for each letter (the auxiliary qubit is the highest index)."""
+def _extended(
+    observables: ObservablesArray, letters: str, aux: int, width: int
+) -> ObservablesArray:
+    """``letter`` on qubit ``aux`` (of ``width``) tensored with each observable, per letter
+    (observables one qubit narrower than ``width``: the auxiliary qubit was appended)."""
     out = np.empty((len(letters),) + observables.shape, dtype=object)
+    position = width - 1 - aux  # labels are little-endian strings
     for index in np.ndindex(observables.shape):
         entry = observables[index]
         for i, letter in enumerate(letters):
-            out[(i,) + index] = {letter + label: coeff for label, coeff in entry.items()}
+            terms = {}
+            for label, coeff in entry.items():
+                if len(label) == width - 1:  # the auxiliary qubit was appended
+                    label = label[:position] + "I" + label[position:]
+                terms[label[:position] + letter + label[position + 1 :]] = coeff
+            out[(i,) + index] = terms
     return ObservablesArray(out)
+
+
+def _support(observables: ObservablesArray | None) -> frozenset[int]:
+    """Qubits some observable acts on."""
+    if observables is None:
+        return frozenset()
+    used: set[int] = set()
+    for index in np.ndindex(observables.shape):
+        for label in observables[index]:
+            used.update(i for i, char in enumerate(reversed(label)) if char != "I")
+    return frozenset(used)
+
+
+def _tasks(obj: Any) -> Iterator[Any]:
+    """Every pass inside a (staged) pass manager, best effort."""
+    stages = getattr(obj, "stages", None)
+    children: list[Any] = []
+    if stages is not None:
+        children = [getattr(obj, stage, None) for stage in stages]
+    children += list(getattr(obj, "_tasks", None) or getattr(obj, "tasks", None) or [])
+    for child in children:
+        if child is None:
+            continue
+        for task in child if isinstance(child, list | tuple) else [child]:
+            yield task
+            yield from _tasks(task)
+
+
+def _coupling_map(source: Any) -> Any:
+    """A ``CouplingMap`` from a coupling map, a target, a backend or a pass manager, or None."""
+    if source is None:
+        return None
+    if hasattr(source, "distance") and hasattr(source, "physical_qubits"):
+        return source
+    for candidate in (source, getattr(source, "target", None)):
+        if candidate is not None and hasattr(candidate, "build_coupling_map"):
+            try:
+                return candidate.build_coupling_map()
+            except Exception:
+                return None
+    try:
+        for task in _tasks(source):
+            found = getattr(task, "target", None) or getattr(task, "coupling_map", None)
+            if found is not None:
+                return _coupling_map(found)
+    except Exception:
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One Hadamard-test circuit: generator slot, Pauli coefficient, circuit as submitted,
+    and where its auxiliary qubit sits before mapping (index, circuit width)."""
+
+    slot: int
+    coefficient: float
+    circuit: QuantumCircuit
+    aux: int
+    width: int
 
 
 class LinComb:
@@ -95,15 +166,27 @@ class LinComb:
     Args:
         derivative_type: ``"real"`` (``d<O>/d theta``), ``"imag"`` or ``"complex"``.
         pass_manager: maps the Hadamard-test circuits (and observables) onto a device;
-            transpiled circuits are cached per circuit and parameters.
+            transpiled circuits are cached per circuit and parameters, so an optimisation
+            loop transpiles once.
+        coupling_map: where to look for an auxiliary qubit next to a gate's qubits on an ISA
+            circuit (a ``CouplingMap``, ``Target`` or backend); by default taken from the
+            pass manager's target.
+
+    On an ISA circuit (one with a ``layout``) the auxiliary qubit is an idle physical qubit
+    (touched by no instruction and no observable), the one closest to the differentiated
+    gate's qubits; if the circuit uses every qubit of the device a
+    :class:`GradientMethodError` says so. Circuits without a layout get a new qubit.
     """
 
     name = "lin_comb"
 
-    def __init__(self, derivative_type: Any = "real", pass_manager: Any = None) -> None:
+    def __init__(
+        self, derivative_type: Any = "real", pass_manager: Any = None, coupling_map: Any = None
+    ) -> None:
         self.derivative_type = _normalize_derivative_type(derivative_type)
         self.pass_manager = pass_manager
-        self._cache: OrderedDict[tuple, tuple[Any, list[QuantumCircuit]]] = OrderedDict()
+        self._coupling = _coupling_map(coupling_map if coupling_map is not None else pass_manager)
+        self._cache: OrderedDict[tuple, tuple[Any, list[_Term]]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -115,9 +198,9 @@ class LinComb:
 
     # -- circuits ---------------------------------------------------------------------------
     def _test_circuits(
-        self, prepared: PreparedCircuit, sampler: bool
-    ) -> list[tuple[int, float, QuantumCircuit]]:
-        """(slot, coefficient, circuit) for every generator term."""
+        self, prepared: PreparedCircuit, sampler: bool, busy: frozenset[int]
+    ) -> list[_Term]:
+        """A Hadamard-test circuit for every generator term."""
         bases = ["Y"] if sampler and self.derivative_type == "real" else []
         if sampler and self.derivative_type != "real":
             raise GradientMethodError(
@@ -125,22 +208,64 @@ class LinComb:
             )
         out = []
         circuit = prepared.circuit
+        idle = self._idle_qubits(circuit, busy) if circuit.layout is not None else None
         for g, slot in enumerate(prepared.slots):
             instruction = circuit.data[slot.instruction]
+            aux = None
+            if idle is not None:
+                aux = self._closest(idle, [circuit.find_bit(q).index for q in instruction.qubits])
             for coefficient, label in GENERATORS[instruction.operation.name][slot.argument]:
-                out.append(
-                    (g, coefficient, self._hadamard_test(circuit, slot.instruction, label, bases))
-                )
+                test = self._hadamard_test(circuit, slot.instruction, label, bases, aux)
+                index = circuit.num_qubits if aux is None else aux
+                out.append(_Term(g, coefficient, test, index, test.num_qubits))
         return out
 
     @staticmethod
+    def _idle_qubits(circuit: QuantumCircuit, busy: frozenset[int]) -> list[int]:
+        """Qubits of an ISA circuit no instruction and no observable touches."""
+        used = set(busy)
+        for instruction in circuit.data:
+            if instruction.operation.name == "barrier":
+                continue
+            used.update(circuit.find_bit(q).index for q in instruction.qubits)
+        idle = [i for i in range(circuit.num_qubits) if i not in used]
+        if not idle:
+            raise GradientMethodError(
+                f"lin_comb needs one auxiliary qubit, but the ISA circuit already uses every "
+                f"one of the device's {circuit.num_qubits} qubits (in gates or observables); "
+                "use a method that needs no extra qubit: 'param_shift', 'finite_diff' or 'spsa'"
+            )
+        return idle
+
+    def _closest(self, idle: list[int], targets: list[int]) -> int:
+        coupling = self._coupling
+        if coupling is None:
+            return idle[0]
+
+        def cost(qubit: int) -> tuple[float, int]:
+            try:
+                return (sum(coupling.distance(qubit, t) for t in targets), qubit)
+            except Exception:  # disconnected or unknown qubit
+                return (float("inf"), qubit)
+
+        return min(idle, key=cost)
+
+    @staticmethod
     def _hadamard_test(
-        circuit: QuantumCircuit, position: int, label: str, bases: list[str]
+        circuit: QuantumCircuit,
+        position: int,
+        label: str,
+        bases: list[str],
+        aux_index: int | None = None,
     ) -> QuantumCircuit:
-        aux = QuantumRegister(1, _AUX)
         test = circuit.copy_empty_like()
-        test.add_register(aux)
-        test.h(aux[0])
+        if aux_index is None:
+            register = QuantumRegister(1, _AUX)
+            test.add_register(register)
+            aux = register[0]
+        else:
+            aux = test.qubits[aux_index]
+        test.h(aux)
         instruction = circuit.data[position]
         for index, instr in enumerate(circuit.data):
             test._append(instr)
@@ -148,32 +273,34 @@ class LinComb:
                 continue
             for qubit, letter in zip(instruction.qubits, reversed(label)):
                 if letter == "X":
-                    test.cx(aux[0], qubit)
+                    test.cx(aux, qubit)
                 elif letter == "Y":
-                    test.cy(aux[0], qubit)
+                    test.cy(aux, qubit)
                 elif letter == "Z":
-                    test.cz(aux[0], qubit)
+                    test.cz(aux, qubit)
         for basis in bases:
-            register = ClassicalRegister(1, _AUX)
-            test.add_register(register)
+            classical = ClassicalRegister(1, _AUX)
+            test.add_register(classical)
             if basis == "Y":
-                test.sdg(aux[0])
-            test.h(aux[0])
-            test.measure(aux[0], register[0])
+                test.sdg(aux)
+            test.h(aux)
+            test.measure(aux, classical[0])
         return test
 
-    def _circuits_for(self, task: PubTask, prepared: PreparedCircuit):
-        key = (id(task.circuit), task.parameters, task.kind)
+    def _circuits_for(self, task: PubTask, prepared: PreparedCircuit) -> list[_Term]:
+        busy = _support(task.observables) if task.circuit.layout is not None else frozenset()
+        key = (id(task.circuit), task.parameters, task.kind, busy)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None and hit[0] is prepared:
+                self._cache.move_to_end(key)
                 return hit[1]
-        terms = self._test_circuits(prepared, task.kind == "sampler")
-        if self.pass_manager is not None:
-            mapped = self.pass_manager.run([c for _, _, c in terms]) if terms else []
+        terms = self._test_circuits(prepared, task.kind == "sampler", busy)
+        if self.pass_manager is not None and terms:
+            mapped = self.pass_manager.run([term.circuit for term in terms])
             if isinstance(mapped, QuantumCircuit):
                 mapped = [mapped]
-            terms = [(g, c, circ) for (g, c, _), circ in zip(terms, mapped)]
+            terms = [replace(term, circuit=circuit) for term, circuit in zip(terms, mapped)]
         with self._lock:
             self._cache[key] = (prepared, terms)
             while len(self._cache) > 64:
@@ -196,16 +323,16 @@ class LinComb:
         letters = {"real": "Y", "imag": "X", "complex": "YX"}[self.derivative_type]
         phases = {"Y": 1.0, "X": -1j if self.derivative_type == "complex" else -1.0}
         evaluations: list[Evaluation] = []
-        for g, coefficient, circuit in self._circuits_for(task, prepared):
-            slot_weights = 2.0 * coefficient * jacobian[..., g, :]  # w + (P,)
+        for term in self._circuits_for(task, prepared):
+            slot_weights = 2.0 * term.coefficient * jacobian[..., term.slot, :]  # w + (P,)
             weights = np.stack([phases[letter] * slot_weights for letter in letters])
             if task.kind == "estimator":
-                observables = _prefixed(task.observables, letters)
-                if self.pass_manager is not None and circuit.layout is not None:
-                    observables = observables.apply_layout(circuit.layout)
-                evaluation = Evaluation(circuit, base[None], weights, observables=observables)
+                observables = _extended(task.observables, letters, term.aux, term.width)
+                if self.pass_manager is not None and term.circuit.layout is not None:
+                    observables = observables.apply_layout(term.circuit.layout)
+                evaluation = Evaluation(term.circuit, base[None], weights, observables=observables)
             else:
-                evaluation = Evaluation(circuit, base[None], weights, aux_register=_AUX)
+                evaluation = Evaluation(term.circuit, base[None], weights, aux_register=_AUX)
             evaluations.append(evaluation)
         center = None
         if prepared.rewritten:
