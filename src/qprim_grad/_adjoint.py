@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
+from qiskit.quantum_info import SparseObservable, SparsePauliOp
 
 from ._adjoint_blocks import AdjointError, Block, build_blocks
-from ._adjoint_gates import is_standard_gate, numeric
+from ._adjoint_gates import numeric
 
 __all__ = ["AdjointError", "AdjointProgram", "compile_circuit", "observable_matrix"]
 
@@ -291,28 +291,35 @@ def _apply_observables(S: np.ndarray, observables: Sequence[Sequence[Any]]) -> N
 # Caches and helpers for callers
 # --------------------------------------------------------------------------------------------
 
-_PROGRAMS: OrderedDict[Any, AdjointProgram] = OrderedDict()
+_PROGRAMS: OrderedDict[Any, tuple[AdjointProgram, list[Any]]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 _OBSERVABLES: OrderedDict[Any, Any] = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def _circuit_key(circuit: QuantumCircuit) -> Any:
-    qubit = {bit: i for i, bit in enumerate(circuit.qubits)}
-    return (
-        circuit.num_qubits,
-        str(circuit.global_phase),
+def _circuit_key(circuit: QuantumCircuit) -> tuple[Any, list[Any]]:
+    """A structural key (cheap: no gate objects for standard gates) and the non-standard
+    operations it refers to by identity (kept alive with the cache entry)."""
+    items: list[Any] = []
+    others: list[Any] = []
+    for inst in circuit.data:
+        if inst.is_standard_gate():
+            items.append((inst.name, inst.qubits, tuple(inst.params)))
+        else:
+            op = inst.operation
+            others.append(op)
+            items.append((inst.name, inst.qubits, tuple(map(_param_key, op.params)), id(op)))
+    key = (
+        tuple(circuit.qubits),
+        _param_key(circuit.global_phase),
         tuple(circuit.parameters),
-        tuple(
-            (
-                type(inst.operation),
-                inst.operation.name,
-                tuple(qubit[q] for q in inst.qubits),
-                tuple(map(_param_key, inst.operation.params)),
-                id(inst.operation) if not is_standard_gate(inst.operation) else None,
-            )
-            for inst in circuit.data
-        ),
+        tuple(items),
     )
+    try:
+        hash(key)
+    except TypeError:  # an unusual parameter type: fall back to its representation
+        key = repr(key)
+    return key, others
 
 
 def _param_key(p: Any) -> Any:
@@ -327,30 +334,40 @@ def _param_key(p: Any) -> Any:
 
 def compile_circuit(circuit: QuantumCircuit) -> AdjointProgram:
     """Compile ``circuit`` (cached by structure) or raise :class:`AdjointError`."""
-    key = _circuit_key(circuit)
-    program = _PROGRAMS.get(key)
-    if program is None:
-        program = AdjointProgram(circuit)
-        _PROGRAMS[key] = program
+    key, others = _circuit_key(circuit)
+    with _CACHE_LOCK:
+        entry = _PROGRAMS.get(key)
+        if entry is not None:
+            _PROGRAMS.move_to_end(key)
+            return entry[0]
+    program = AdjointProgram(circuit)
+    with _CACHE_LOCK:
+        _PROGRAMS[key] = (program, others)
         if len(_PROGRAMS) > _CACHE_SIZE:
             _PROGRAMS.popitem(last=False)
-    else:
-        _PROGRAMS.move_to_end(key)
     return program
 
 
 def observable_matrix(terms: dict[str, complex], num_qubits: int) -> Any:
-    """Sparse matrix of an observable given as ``{pauli_label: coeff}`` (cached)."""
-    key = (num_qubits, tuple(sorted(terms.items())))
-    mat = _OBSERVABLES.get(key)
-    if mat is None:
-        if terms:
-            op = SparsePauliOp.from_list(list(terms.items()), num_qubits=num_qubits)
-            mat = op.to_matrix(sparse=True)
-        else:
-            import scipy.sparse as sp
+    """Sparse matrix of an observable given as ``{label: coeff}`` (cached).
 
-            mat = sp.csr_matrix((1 << num_qubits, 1 << num_qubits), dtype=complex)
+    Labels are Pauli strings, or any ``SparseObservable`` label (projectors ``0 1 + - r l``).
+    """
+    key = (num_qubits, tuple(sorted(terms.items())))
+    with _CACHE_LOCK:
+        mat = _OBSERVABLES.get(key)
+    if mat is not None:
+        return mat
+    items = list(terms.items())
+    if not items:
+        op = SparsePauliOp.from_list([("I" * num_qubits, 0.0)])
+    elif all(set(label) <= set("IXYZ") for label, _ in items):
+        op = SparsePauliOp.from_list(items, num_qubits=num_qubits)
+    else:
+        observable = SparseObservable.from_list(items, num_qubits=num_qubits)
+        op = SparsePauliOp.from_sparse_observable(observable)
+    mat = op.to_matrix(sparse=True)
+    with _CACHE_LOCK:
         _OBSERVABLES[key] = mat
         if len(_OBSERVABLES) > 4 * _CACHE_SIZE:
             _OBSERVABLES.popitem(last=False)
