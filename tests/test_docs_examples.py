@@ -167,6 +167,10 @@ def test_api_reference_covers_public_names():
         for public in module.__all__:
             obj = getattr(module, public)
             documented = (inspect.isclass(obj) or inspect.isroutine(obj)) and obj.__doc__
+            # module data with a "#:" comment is documented by autodoc
+            documented = documented or re.search(
+                rf"^#:.*\n{re.escape(public)}\b", inspect.getsource(module), re.M
+            )
             if not documented:
                 assert re.search(rf"^\.\. py:\w+:: {re.escape(public)}$", api, re.M), (
                     f"{name}.{public} needs an entry in docs/api.rst"
