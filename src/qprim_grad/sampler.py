@@ -93,16 +93,37 @@ class SamplerGradients:
 
 
 def _keys(bits: BitArray) -> np.ndarray:
-    """One fixed-width byte key per shot (big-endian, so key order = integer order)."""
+    """One key per shot whose order is the outcome's integer order: ``uint64`` for up to
+    64 bits, else a fixed-width big-endian byte string."""
     array = np.ascontiguousarray(bits.array)
-    return array.view(np.dtype((np.void, array.shape[-1])))[..., 0]
+    num_bytes = array.shape[-1]
+    if num_bytes <= 8:
+        padded = np.zeros(array.shape[:-1] + (8,), dtype=np.uint8)
+        padded[..., 8 - num_bytes :] = array
+        return padded.view(">u8")[..., 0].astype(np.uint64)
+    return array.view(np.dtype((np.void, num_bytes)))[..., 0]
+
+
+def _joined_keys(arrays: list[BitArray]) -> np.ndarray:
+    """Keys over the concatenation of registers (first register = least significant)."""
+    if len(arrays) == 1:
+        return _keys(arrays[0])
+    if sum(bits.num_bits for bits in arrays) > 64:
+        return _keys(BitArray.concatenate_bits(arrays))
+    total = np.zeros(arrays[0].array.shape[:-1], dtype=np.uint64)
+    offset = 0
+    for bits in arrays:
+        total |= _keys(bits) << np.uint64(offset)
+        offset += bits.num_bits
+    return total
 
 
 def _bitstrings(keys: np.ndarray, num_bits: int) -> list[str]:
+    if keys.dtype == np.uint64:
+        return [format(int(key), f"0{num_bits}b") for key in keys]
     raw = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), -1)
     unpacked = np.unpackbits(raw, axis=1)[:, raw.shape[1] * 8 - num_bits :]
-    chars = np.where(unpacked == 1, "1", "0")
-    return ["".join(row) for row in chars]
+    return ["".join(row) for row in np.where(unpacked == 1, "1", "0")]
 
 
 class _Distribution:
@@ -222,12 +243,12 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         return SamplerPub(circuit, bindings, work.pub.shots)
 
     def _distribution(self, result: Any, registers: list[str], aux: str | None) -> _Distribution:
-        bits = BitArray.concatenate_bits([getattr(result.data, name) for name in registers])
+        arrays = [getattr(result.data, name) for name in registers]
         sign = None
         if aux is not None:
             aux_bits = getattr(result.data, aux).array[..., -1] & 1
             sign = 1.0 - 2.0 * aux_bits
-        return _Distribution(_keys(bits), sign)
+        return _Distribution(_joined_keys(arrays), sign)
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         task, plan = work.task, work.plan
