@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SKIP = {"migration.rst"}
 
-_DIRECTIVE = re.compile(r"^(\s*)\.\. (code-block|code|sourcecode):: python\s*$|^(\s*)\.\. doctest::")
+_DIRECTIVE = re.compile(
+    r"^(\s*)\.\. (code-block|code|sourcecode):: python\s*$|^(\s*)\.\. doctest::"
+)
 
 
 def rst_blocks(text: str) -> list[tuple[str, str]]:

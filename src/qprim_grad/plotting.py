@@ -37,7 +37,7 @@ __all__ = ["plot_history", "history_of"]
 def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
         raise ImportError(
             'plotting needs matplotlib; install it with: pip install "qprim-grad[plot]"'
         ) from exc
@@ -129,7 +129,9 @@ def plot_history(run: Any, ax: Any = None, *, title: str | None = None) -> tuple
         assert state is not None and state.gains is not None
         gain = PowerSeries(**state.gains["learning_rate"])
         ks = np.arange(1, int(iteration.max()) + 1)
-        step_ax.plot(ks, [gain.at(int(k)) for k in ks], "--", color="0.4", label="learning rate $a_k$")
+        step_ax.plot(
+            ks, [gain.at(int(k)) for k in ks], "--", color="0.4", label="learning rate $a_k$"
+        )
     step_ax.set_ylabel("step size")
     step_ax.set_xlabel("iteration")
     if not twin:
