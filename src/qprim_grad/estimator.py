@@ -15,7 +15,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from .circuits import bound_values, parameter_names
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
-from .wrapper import GradientPrimitive, _PubWork, combine_plan
+from .wrapper import GradientPrimitive, _PubWork, combine_plan, nested_derivatives
 
 __all__ = ["GradientEstimator"]
 
@@ -33,6 +33,15 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     ``grads[..., j]`` is ``d<O>/d theta_j`` for the pub's shape; ``grad_stds`` propagates
     the inner ``stds`` through the method's linear combination (assuming independent
     estimates; zero for exact primitives).
+
+    Wrapping another ``GradientEstimator`` gives second derivatives: the outer result also
+    holds ``hessian`` and ``hessian_stds`` of shape ``pub.shape + (P_inner, P)``,
+    ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j`` (the inner differentiates
+    every circuit parameter). This needs an outer method that evaluates circuits with the
+    user's parameters: ``finite_diff`` and ``spsa`` always, ``param_shift`` and ``lin_comb``
+    when each differentiated parameter is the bare argument of one gate; otherwise the
+    fields are absent. ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over
+    several inner jobs, submitted together; results are identical to the unsplit run.
 
     Args:
         estimator: any V2 estimator (or another wrapper).
@@ -131,7 +140,10 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         metadata.update(meta)
         metadata["parameters"] = list(task.parameters)
         metadata.update(plan.metadata)
-        data = DataBin(evs=evs, stds=stds, grads=grads, grad_stds=grad_stds, shape=task.shape)
+        nested = nested_derivatives(work, center, evaluated)  # around a GradientEstimator
+        data = DataBin(
+            evs=evs, stds=stds, grads=grads, grad_stds=grad_stds, **nested, shape=task.shape
+        )
         return PubResult(data, metadata=metadata)
 
     def _combine(

@@ -331,3 +331,41 @@ def square(weights: Any) -> Any:
     if sparse.issparse(weights):
         return abs(weights).power(2)
     return np.abs(np.asarray(weights)) ** 2
+
+
+def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dict[str, Any]:
+    """Derivatives of the inner result's ``grads`` when the wrapped primitive is itself a
+    gradient estimator: ``hessian`` (and ``hessian_stds``) of shape
+    ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
+
+    Only when every inner result differentiates the user's circuit parameters (the method
+    evaluated the user's circuit, or circuits with the same parameters); otherwise ``{}``.
+    """
+    task, plan = work.task, work.plan
+    inner_grads = getattr(center.data, "grads", None)
+    if inner_grads is None or not isinstance(inner_grads, np.ndarray):
+        return {}
+    expected = list(task.circuit.parameters)
+    if plan.direct_grads is not None or any(
+        result.metadata.get("parameters") != expected for result in [center, *evaluated]
+    ):
+        return {}
+    full = task.shape
+    width = len(expected)
+
+    def field(result: Any, name: str) -> np.ndarray:
+        return np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
+
+    centre_values = field(center, "grads").reshape((1,) + full + (width,))
+    centre_var = field(center, "grad_stds").reshape((1,) + full + (width,)) ** 2
+    means = [field(result, "grads") for result in evaluated]
+    variances = [field(result, "grad_stds") ** 2 for result in evaluated]
+    hessian = combine_plan(plan, centre_values, means, full)  # S + (P, P_inner)
+    variance = combine_plan(plan, centre_var, variances, full, variances=True)
+    shape = full + (task.num_parameters, width)
+    hessian = np.broadcast_to(hessian, shape)
+    variance = np.broadcast_to(np.real(variance), shape)
+    return {
+        "hessian": np.array(np.swapaxes(hessian, -1, -2)),
+        "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),
+    }

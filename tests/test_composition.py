@@ -1,0 +1,165 @@
+"""Wrappers around wrappers: a user's mitigation-style estimator, and a GradientEstimator
+around a GradientEstimator (second derivatives)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.primitives import (
+    BaseEstimatorV2,
+    PrimitiveJob,
+    PrimitiveResult,
+    PubResult,
+    StatevectorEstimator,
+)
+from qiskit.primitives.containers import DataBin
+from qiskit.quantum_info import SparsePauliOp, Statevector
+
+from qprim_grad import GradientEstimator
+
+OBSERVABLE = SparsePauliOp.from_list([("ZZ", 1.0), ("XI", 0.5), ("YX", -0.3)])
+POINTS = np.array([[0.3, 0.5, -0.2], [1.2, -0.4, 0.7]])
+
+
+def circuit() -> QuantumCircuit:
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    qc = QuantumCircuit(2)
+    qc.ry(a, 0)
+    qc.rx(b, 1)
+    qc.cx(0, 1)
+    qc.rzz(c, 0, 1)
+    qc.ry(a, 1)  # a shared parameter
+    return qc
+
+
+def expectation(qc: QuantumCircuit, values: np.ndarray) -> float:
+    state = Statevector(qc.assign_parameters(values))
+    return float(np.real(state.expectation_value(OBSERVABLE)))
+
+
+def exact_hessian(qc: QuantumCircuit, values: np.ndarray, step: float = 1e-3) -> np.ndarray:
+    """Central second differences of exact expectation values (error ~ step**2)."""
+    n = len(values)
+    hessian = np.zeros((n, n))
+    eye = np.eye(n) * step
+    for i in range(n):
+        for j in range(n):
+            hessian[i, j] = (
+                expectation(qc, values + eye[i] + eye[j])
+                - expectation(qc, values + eye[i] - eye[j])
+                - expectation(qc, values - eye[i] + eye[j])
+                + expectation(qc, values - eye[i] - eye[j])
+            ) / (4 * step**2)
+    return hessian
+
+
+class Rescaled(BaseEstimatorV2):
+    """A user's mitigation-style wrapper: forwards to another estimator and rescales."""
+
+    def __init__(self, estimator: BaseEstimatorV2, factor: float) -> None:
+        self._estimator = estimator
+        self._factor = factor
+        self.calls = 0
+
+    def run(self, pubs, *, precision=None):
+        self.calls += 1
+        job = PrimitiveJob(self._run, list(pubs), precision)
+        job._submit()
+        return job
+
+    def _run(self, pubs, precision):
+        result = self._estimator.run(pubs, precision=precision).result()
+        out = []
+        for pub_result in result:
+            data = pub_result.data
+            scaled = DataBin(
+                evs=self._factor * data.evs, stds=abs(self._factor) * data.stds, shape=data.shape
+            )
+            out.append(PubResult(scaled, metadata={**pub_result.metadata, "rescaled": True}))
+        return PrimitiveResult(out, metadata={"mitigation": "rescaled"})
+
+
+@pytest.mark.parametrize("method", ["param_shift", "finite_diff", "lin_comb"])
+def test_gradient_around_users_mitigation_wrapper(method):
+    mitigated = Rescaled(StatevectorEstimator(), factor=1.25)
+    grad = GradientEstimator(mitigated, method)
+    result = grad.run([(circuit(), OBSERVABLE, POINTS)]).result()
+    assert mitigated.calls == 1  # every circuit the gradient needs went through it
+    exact = GradientEstimator(StatevectorEstimator(), method).run([(circuit(), OBSERVABLE, POINTS)])
+    exact = exact.result()[0]
+    np.testing.assert_allclose(result[0].data.evs, 1.25 * exact.data.evs, atol=1e-12)
+    np.testing.assert_allclose(result[0].data.grads, 1.25 * exact.data.grads, atol=1e-6)
+    assert result[0].metadata["rescaled"] is True
+    assert result.metadata["inner_metadata"] == [{"mitigation": "rescaled"}]
+
+
+@pytest.mark.parametrize(
+    "outer, options, atol",
+    [("finite_diff", {"epsilon": 1e-4}, 1e-5), ("spsa", {"epsilon": 1e-4, "seed": 1}, None)],
+)
+def test_hessian_from_gradient_of_gradient(outer, options, atol):
+    inner = GradientEstimator(StatevectorEstimator(), "param_shift")
+    result = GradientEstimator(inner, outer, **options).run([(circuit(), OBSERVABLE, POINTS)])
+    result = result.result()[0]
+    assert result.data.hessian.shape == (2, 3, 3)
+    assert result.data.hessian_stds.shape == (2, 3, 3)
+    np.testing.assert_array_equal(result.data.hessian_stds, 0.0)
+    exact = np.stack([exact_hessian(circuit(), x) for x in POINTS])
+    if atol is not None:
+        np.testing.assert_allclose(result.data.hessian, exact, atol=atol)
+        np.testing.assert_allclose(result.data.hessian, np.swapaxes(exact, -1, -2), atol=atol)
+    else:  # one SPSA direction: H @ delta, matched by the exact Hessian along that direction
+        assert np.all(np.isfinite(result.data.hessian))
+    # first derivatives are the outer method's own
+    first = GradientEstimator(StatevectorEstimator()).run([(circuit(), OBSERVABLE, POINTS)])
+    np.testing.assert_allclose(
+        result.data.grads, first.result()[0].data.grads, atol=1e-5 if atol else 10
+    )
+
+
+def bare_circuit() -> QuantumCircuit:
+    """Every parameter the bare argument of one gate: exact shift rules apply directly."""
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    qc = QuantumCircuit(2)
+    qc.ry(a, 0)
+    qc.rx(b, 1)
+    qc.cx(0, 1)
+    qc.rzz(c, 0, 1)
+    return qc
+
+
+@pytest.mark.parametrize("outer", ["param_shift", "lin_comb"])
+def test_exact_hessian_by_double_parameter_shift(outer):
+    inner = GradientEstimator(StatevectorEstimator(), "param_shift")
+    result = GradientEstimator(inner, outer).run([(bare_circuit(), OBSERVABLE, POINTS)]).result()
+    exact = np.stack([exact_hessian(bare_circuit(), x) for x in POINTS])
+    np.testing.assert_allclose(result[0].data.hessian, exact, atol=1e-5)
+
+
+def test_hessian_with_shots_has_errors():
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    inner = GradientEstimator(aer.EstimatorV2(options={"run_options": {"seed": 3}}))
+    outer = GradientEstimator(inner, "param_shift")
+    result = outer.run([(bare_circuit(), OBSERVABLE, POINTS[0])], precision=0.01).result()[0]
+    stds = result.data.hessian_stds
+    assert stds.shape == (3, 3) and np.all(stds > 0)
+    exact = exact_hessian(bare_circuit(), POINTS[0])
+    np.testing.assert_array_less(np.abs(result.data.hessian - exact), 5 * stds)
+
+
+def test_one_inner_job_through_two_layers(mocker):
+    base = StatevectorEstimator()
+    spy = mocker.spy(base, "run")
+    inner = GradientEstimator(base)
+    GradientEstimator(inner, "finite_diff").run([(circuit(), OBSERVABLE, POINTS)]).result()
+    assert spy.call_count == 1
+
+
+def test_no_hessian_when_the_outer_method_rewrites_the_circuit():
+    """param_shift on a shared parameter evaluates a rewritten circuit: the inner gradients
+    are then with respect to its own parameters, so no Hessian is reported."""
+    inner = GradientEstimator(StatevectorEstimator())
+    result = GradientEstimator(inner, "param_shift").run([(circuit(), OBSERVABLE, POINTS)])
+    assert "hessian" not in result.result()[0].data
