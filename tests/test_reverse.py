@@ -389,3 +389,28 @@ def test_options_and_protocol():
     with pytest.raises(GradientMethodError, match="derivative_type"):
         Reverse(derivative_type="both")
     assert GradientEstimator(StatevectorEstimator(), method="reverse") is not None
+
+
+def test_kernel_accepts_projector_labels():
+    # StatevectorEstimator itself rejects them; the kernel supports every SparseObservable label
+    from qiskit.quantum_info import SparseObservable
+
+    circuit = efficient_su2(3, reps=1)
+    values = np.random.default_rng(9).uniform(-1, 1, circuit.num_parameters)
+    terms = {"0+Z": 1.0, "1rX": -0.5}
+    matrix = observable_matrix(terms, 3)
+    grads = 2 * compile_circuit(circuit).gradients(
+        values[None], [[matrix]], range(circuit.num_parameters)
+    )
+    observable = SparseObservable.from_list(list(terms.items()))
+    as_paulis = SparsePauliOp.from_sparse_observable(observable)
+    reference = _fourier_gradient(circuit, as_paulis, values, degree=4)
+    np.testing.assert_allclose(grads[0, 0].real, reference, rtol=0, atol=TOL)
+
+
+def test_blas_limit_is_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [info["num_threads"] for info in threadpoolctl.threadpool_info()]
+    circuit = efficient_su2(2, reps=1)
+    _reverse(circuit, "ZZ", np.zeros(circuit.num_parameters))
+    assert [info["num_threads"] for info in threadpoolctl.threadpool_info()] == before

@@ -23,7 +23,6 @@ The public entry points are :func:`compile_circuit`, :func:`observable_matrix` a
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -44,19 +43,42 @@ try:  # BLAS threads only add contention for these small, memory-bound products
     from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - optional
     ThreadpoolController = None
-_CONTROLLER: Any = None
-_CONTROLLER_LOCK = threading.Lock()
 
 
-def _single_threaded_blas() -> Any:
-    """Limit BLAS to one thread if ``threadpoolctl`` is installed (no-op otherwise)."""
-    global _CONTROLLER
-    if ThreadpoolController is None:
-        return contextlib.nullcontext()
-    with _CONTROLLER_LOCK:
-        if _CONTROLLER is None:
-            _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+class _SingleThreadedBlas:
+    """Limit BLAS to one thread while any kernel runs (if ``threadpoolctl`` is installed).
+
+    Reference-counted, so that concurrent kernels in several threads restore the user's
+    setting only when the last one finishes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._controller: Any = None
+        self._limiter: Any = None
+
+    def __enter__(self) -> None:
+        if ThreadpoolController is None:
+            return
+        with self._lock:
+            if self._users == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if ThreadpoolController is None:
+            return
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._limiter is not None:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_BLAS = _SingleThreadedBlas()
 
 
 class _Group:
@@ -231,7 +253,7 @@ class AdjointProgram:
         if R == 0 or M == 0 or len(diff_arr) == 0:
             return out
         step = max(1, _MAX_AMPLITUDES // ((M + 1) << self.num_qubits))
-        with _single_threaded_blas():
+        with _BLAS:
             for start in range(0, R, step):
                 rows = slice(start, min(R, start + step))
                 out[rows] = self._batch(values[rows], observables[rows], diff_arr, M, traceless)
