@@ -77,6 +77,10 @@ class SamplerGradients:
         dense[..., self.int_outcomes] = self.values
         return dense
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        dense = self.to_dense()
+        return dense if dtype is None else dense.astype(dtype)
+
     def to_dicts(self) -> Any:
         """Nested lists (over ``shape``) of ``{bitstring: derivative}`` dicts."""
         if self.ndim == 1:
