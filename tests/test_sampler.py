@@ -227,3 +227,47 @@ def test_error_failed_inner_job():
     with pytest.raises(GradientJobError, match="lost the session") as info:
         job.result()
     assert isinstance(info.value.__cause__, ConnectionError)
+
+
+@pytest.mark.parametrize("method", ["param_shift", "lin_comb"])
+def test_mid_circuit_measurement_with_control_flow(method):
+    """Shift rules and the Hadamard test stay exact through measurements and feed-forward
+    (both act linearly on the state); checked against the analytic distribution."""
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    a, b = Parameter("a"), Parameter("b")
+    qc = QuantumCircuit(2, 2)
+    qc.ry(a, 0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+    qc.ry(b, 1)
+    qc.measure(1, 1)
+    values = np.array([0.8, 1.9])
+
+    def dist(v):
+        p1 = np.sin(v[0] / 2) ** 2
+        out = np.zeros(4)
+        for x0, px in ((0, 1 - p1), (1, p1)):
+            q1 = np.sin(v[1] / 2) ** 2 if x0 == 0 else np.cos(v[1] / 2) ** 2
+            out[x0 | 2] += px * q1
+            out[x0] += px * (1 - q1)
+        return out
+
+    h = 1e-5
+    reference = np.array(
+        [(dist(values + h * e) - dist(values - h * e)) / (2 * h) for e in np.eye(2)]
+    )
+    sampler = GradientSampler(aer.SamplerV2(seed=3), method=method)
+    data = sampler.run([(qc, values)], shots=4000).result()[0].data
+    _assert_within_noise(data.grads, data.grad_stds, reference)
+
+
+def test_parameters_inside_control_flow_name_the_methods_that_work():
+    a = Parameter("a")
+    qc = QuantumCircuit(1, 1)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 0)):
+        qc.ry(a, 0)
+    qc.measure(0, 0)
+    with pytest.raises(ValueError, match="control-flow.*finite_diff"):
+        GradientSampler(StatevectorSampler()).run([(qc, [0.3])])
