@@ -29,7 +29,7 @@ from ._adjoint_gates import Template, fixed_matrix, template
 
 __all__ = ["AdjointError", "Block", "Factor", "build_blocks"]
 
-_SMALL_Y = 8  # below this stride a 1-qubit gate is applied as a Kronecker product
+_SMALL_DY = 16  # up to this d·stride a gate is applied as one Kronecker-product matmul
 _MAX_GATHER_QUBITS = 22  # above, permutation runs stay separate (index arrays get large)
 
 
@@ -168,7 +168,7 @@ def build_blocks(
     for block in builder.blocks:
         block.kernel = _kernel_for(block, n)
     blocks = _gather_runs(builder.blocks, n) if n <= _MAX_GATHER_QUBITS else builder.blocks
-    return blocks, builder.exprs, builder.phase_args
+    return _pair_neighbours(blocks, n), builder.exprs, builder.phase_args
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def _kernel_for(block: Block, n: int) -> Any:
         return _Diag(n, block.qubits)
     k = len(block.qubits)
     if k == 1:
-        return _Dense1(n, block.qubits[0])
+        return _DenseRange(n, block.qubits[0])
     idx = np.arange(block.dim)
     eye = np.eye(block.dim)
     controls = [
@@ -285,6 +285,53 @@ def _merged(run: list[tuple[Block, tuple[np.ndarray, np.ndarray]]], n: int) -> B
     return merged
 
 
+_EMBEDDED: dict[tuple[int, int], tuple[Template, Template]] = {}
+
+
+def _embed(factor: Factor, position: int) -> Factor:
+    """``factor`` (2x2) as a 4x4 factor acting on bit ``position`` of a qubit pair."""
+
+    def kron(mat: np.ndarray) -> np.ndarray:
+        return np.kron(np.eye(2), mat) if position == 0 else np.kron(mat, np.eye(2))
+
+    if factor.template is None:
+        return Factor(fixed=kron(factor.fixed))
+    key = (id(factor.template), position)
+    if key not in _EMBEDDED:  # keeps the template alive, so its id stays unique
+        t = factor.template
+        coeffs = np.stack([kron(c.reshape(2, 2)).ravel() for c in t.coeffs])
+        _EMBEDDED[key] = (t, Template(4, t.freqs, coeffs, False))
+    return Factor(template=_EMBEDDED[key][1], args=factor.args)
+
+
+def _pair_neighbours(blocks: list[Block], n: int) -> list[Block]:
+    """Merge consecutive dense one-qubit blocks on neighbouring qubits into one 4x4 block:
+    half the passes over the state (they commute, so each keeps its generators)."""
+    out: list[Block] = []
+    i = 0
+    while i < len(blocks):
+        a = blocks[i]
+        b = blocks[i + 1] if i + 1 < len(blocks) else None
+        if (
+            b is not None
+            and isinstance(a.kernel, _DenseRange)
+            and isinstance(b.kernel, _DenseRange)
+            and a.kernel.d == b.kernel.d == 2
+            and abs(a.qubits[0] - b.qubits[0]) == 1
+        ):
+            lo = min(a.qubits[0], b.qubits[0])
+            factors = [_embed(f, blk.qubits[0] - lo) for blk in (a, b) for f in blk.factors]
+            pair = Block((lo, lo + 1), factors)
+            _samples(pair)  # sets fixed_matrix when nothing is parameterised
+            pair.kernel = _DenseRange(n, lo, 2)
+            out.append(pair)
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Kernels: S has shape (R, C, 2**n); column 0 is ψ, columns 1.. are the λ_m
 # --------------------------------------------------------------------------------------------
@@ -304,36 +351,38 @@ def _view_shape(n: int, qubits: Sequence[int]) -> tuple[list[int], dict[int, int
     return shape, axis
 
 
-class _Dense1:
-    """A dense 2x2 matrix on one qubit."""
+class _DenseRange:
+    """A dense matrix on the contiguous qubits ``lo … lo + k - 1`` (one or two of them)."""
 
-    def __init__(self, n: int, qubit: int) -> None:
-        self.Y = 1 << qubit
-        self.X = 1 << (n - qubit - 1)
-        self.eye = np.eye(self.Y) if self.Y <= _SMALL_Y else None
+    def __init__(self, n: int, lo: int, k: int = 1) -> None:
+        self.d = 1 << k
+        self.Y = 1 << lo
+        self.X = 1 << (n - lo - k)
+        self.small = self.d * self.Y <= _SMALL_DY
+        self.eye = np.eye(self.Y) if self.small else None
 
     def apply(self, S: np.ndarray, mat: np.ndarray, inverse: bool = False) -> np.ndarray:
         R, C, N = S.shape
-        X, Y = self.X, self.Y
-        if Y <= _SMALL_Y:
+        X, Y, d = self.X, self.Y, self.d
+        if self.small:  # (rows, d·Y) @ kron(mat, 1_Y)^T: one BLAS call
             kron = mat[:, :, None, :, None] * self.eye[None, None, :, None, :]
-            kt = kron.reshape(mat.shape[0], 2 * Y, 2 * Y).swapaxes(-1, -2)
+            kt = kron.reshape(mat.shape[0], d * Y, d * Y).swapaxes(-1, -2)
             if mat.shape[0] == 1:
-                return (S.reshape(R * C * X, 2 * Y) @ kt[0]).reshape(R, C, N)
-            return np.matmul(S.reshape(R, C * X, 2 * Y), kt).reshape(R, C, N)
-        return np.matmul(mat[:, None], S.reshape(R, C * X, 2, Y)).reshape(R, C, N)
+                return (S.reshape(R * C * X, d * Y) @ kt[0]).reshape(R, C, N)
+            return np.matmul(S.reshape(R, C * X, d * Y), kt).reshape(R, C, N)
+        return np.matmul(mat[:, None], S.reshape(R, C * X, d, Y)).reshape(R, C, N)
 
     def rho(self, S: np.ndarray) -> np.ndarray:
         R, C, _ = S.shape
-        M, X, Y = C - 1, self.X, self.Y
+        M, X, Y, d = C - 1, self.X, self.Y, self.d
         psi_c = np.conj(S[:, :1])
         lam = S[:, 1:]
-        if Y <= _SMALL_Y:
-            a = psi_c.reshape(R, 1, X, 2 * Y).swapaxes(-1, -2)
-            g = a @ lam.reshape(R, M, X, 2 * Y)  # (R, M, 2Y, 2Y)
-            return g.reshape(R, M, 2, Y, 2, Y).diagonal(axis1=3, axis2=5).sum(-1)
-        a = psi_c.reshape(R, 1, X, 2, Y)
-        return (a @ lam.reshape(R, M, X, 2, Y).swapaxes(-1, -2)).sum(axis=2)
+        if self.small:
+            a = psi_c.reshape(R, 1, X, d * Y).swapaxes(-1, -2)
+            g = a @ lam.reshape(R, M, X, d * Y)  # (R, M, dY, dY)
+            return g.reshape(R, M, d, Y, d, Y).diagonal(axis1=3, axis2=5).sum(-1)
+        a = psi_c.reshape(R, 1, X, d, Y)
+        return (a @ lam.reshape(R, M, X, d, Y).swapaxes(-1, -2)).sum(axis=2)
 
 
 class _Diag:
