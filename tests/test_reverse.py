@@ -414,3 +414,17 @@ def test_blas_limit_is_restored():
     circuit = efficient_su2(2, reps=1)
     _reverse(circuit, "ZZ", np.zeros(circuit.num_parameters))
     assert [info["num_threads"] for info in threadpoolctl.threadpool_info()] == before
+
+
+def test_several_pubs_and_a_circuit_without_parameters():
+    a = Parameter("a")
+    rotation = QuantumCircuit(1)
+    rotation.rx(a, 0)
+    bell = QuantumCircuit(2)
+    bell.h(0)
+    bell.cx(0, 1)
+    estimator = GradientEstimator(StatevectorEstimator(), method="reverse")
+    first, second = estimator.run([(rotation, "Z", [[0.3], [0.1]]), (bell, ["ZZ", "XX"])]).result()
+    np.testing.assert_allclose(first.data.grads[:, 0], -np.sin([0.3, 0.1]), rtol=0, atol=TOL)
+    assert second.data.grads.shape == (2, 0)
+    np.testing.assert_allclose(second.data.evs, [1, 1])

@@ -120,7 +120,7 @@ class Reverse:
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
         values_shape = values.shape[:-1]
-        flat_values = values.reshape(-1, values.shape[-1])
+        flat_values = values.reshape(int(np.prod(values_shape)), values.shape[-1])
         # which value row and which observable each entry of the pub uses
         row_of = np.broadcast_to(
             np.arange(flat_values.shape[0]).reshape(values_shape), shape
