@@ -146,3 +146,29 @@ def test_sampler_on_isa_circuit(pass_manager):
     want = GradientSampler(StatevectorSampler(seed=2), "param_shift")
     want = want.run([(measured, VALUES)], shots=20000).result()[0]
     np.testing.assert_allclose(got.data.grads.to_dense(), want.data.grads.to_dense(), atol=0.05)
+
+
+def test_virtual_circuit_with_pass_manager_maps_the_centre_too(mocker):
+    """On hardware every circuit must be ISA: with pass_manager= and a virtual circuit, the
+    unshifted evaluation is mapped as well (not only the Hadamard tests)."""
+    from qiskit.circuit.library import efficient_su2
+    from qiskit.primitives import StatevectorEstimator
+    from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    from qprim_grad import GradientEstimator
+
+    backend = FakeManilaV2()
+    pass_manager = generate_preset_pass_manager(optimization_level=1, backend=backend)
+    circuit = efficient_su2(2, reps=1)
+    values = np.linspace(0.1, 0.8, circuit.num_parameters)
+    inner = StatevectorEstimator()
+    spy = mocker.spy(inner, "run")
+    gradient = GradientEstimator(inner, method="lin_comb", pass_manager=pass_manager)
+    data = gradient.run([(circuit, "ZZ", values)]).result()[0].data
+    pubs = spy.call_args.args[0]
+    assert all(pub.circuit.num_qubits == backend.num_qubits for pub in pubs)
+    exact = GradientEstimator(StatevectorEstimator(), method="param_shift")
+    reference = exact.run([(circuit, "ZZ", values)]).result()[0].data
+    np.testing.assert_allclose(data.evs, reference.evs, atol=1e-10)
+    np.testing.assert_allclose(data.grads, reference.grads, atol=1e-8)

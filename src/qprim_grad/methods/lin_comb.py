@@ -334,7 +334,26 @@ class LinComb:
             else:
                 evaluation = Evaluation(term.circuit, base[None], weights, aux_register=_AUX)
             evaluations.append(evaluation)
-        center = None
-        if prepared.rewritten:
-            center = Evaluation(prepared.circuit, base[None], np.zeros((1, task.num_parameters)))
-        return Plan(evaluations=evaluations, center=center)
+        return Plan(evaluations=evaluations, center=self._center(task, prepared, base))
+
+    def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):
+        """The unshifted evaluation: the user's pub, unless the circuit was rewritten or is
+        a virtual circuit that ``pass_manager`` must map like the Hadamard tests."""
+        mapped = self.pass_manager is not None and task.circuit.layout is None
+        if not prepared.rewritten and not mapped:
+            return None
+        circuit, observables = prepared.circuit, None
+        if mapped:
+            key = (id(task.circuit), task.parameters, "center")
+            with self._lock:
+                hit = self._cache.get(key)
+            if hit is None or hit[0] is not prepared:
+                hit = (prepared, self.pass_manager.run(prepared.circuit))
+                with self._lock:
+                    self._cache[key] = hit
+            circuit = hit[1]
+            if task.observables is not None:
+                observables = task.observables.reshape((1,) + task.observables.shape)
+                observables = observables.apply_layout(circuit.layout)
+        weights = np.zeros((1, task.num_parameters))
+        return Evaluation(circuit, base[None], weights, observables=observables)
