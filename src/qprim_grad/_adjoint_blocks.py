@@ -30,7 +30,7 @@ from ._adjoint_gates import Template, fixed_matrix, template
 __all__ = ["AdjointError", "Block", "Factor", "build_blocks"]
 
 _SMALL_DY = 16  # up to this d·stride a gate is applied as one Kronecker-product matmul
-_MAX_GATHER_QUBITS = 22  # above, permutation runs stay separate (index arrays get large)
+_MAX_GATHER_QUBITS = 20  # above, permutation runs stay separate (index arrays get large)
 
 
 class AdjointError(ValueError):
@@ -240,12 +240,16 @@ def _gather_runs(blocks: list[Block], n: int) -> list[Block]:
     out: list[Block] = []
     run: list[tuple[Block, tuple[np.ndarray, np.ndarray]]] = []
     run_qubits: set[int] = set()
+    seen: dict[Any, _Gather] = {}  # repeated layers share one index array
 
     def close() -> None:
         if len(run) == 1:
             out.append(run[0][0])
         elif run:
-            out.append(_merged(run, n))
+            key = tuple((b.qubits, np.asarray(b.fixed_matrix).tobytes()) for b, _ in run)
+            merged = _merged(run, n, seen.get(key))
+            seen[key] = merged.kernel
+            out.append(merged)
         run.clear()
         run_qubits.clear()
 
@@ -262,13 +266,18 @@ def _gather_runs(blocks: list[Block], n: int) -> list[Block]:
     return out
 
 
-def _merged(run: list[tuple[Block, tuple[np.ndarray, np.ndarray]]], n: int) -> Block:
-    index = np.arange(1 << n)
+def _merged(
+    run: list[tuple[Block, tuple[np.ndarray, np.ndarray]]], n: int, kernel: Any = None
+) -> Block:
+    qubits = sorted({q for block, _ in run for q in block.qubits})
+    merged = Block(tuple(qubits), [], fixed_matrix=None)
+    if kernel is not None:
+        merged.kernel = kernel
+        return merged
+    index = np.arange(1 << n, dtype=np.int32)
     perm = index.copy()
     phase = np.ones(1 << n, dtype=complex)
-    qubits: set[int] = set()
     for block, (sigma, u) in run:
-        qubits.update(block.qubits)
         local = np.zeros_like(index)
         rest = index.copy()
         for j, q in enumerate(block.qubits):
@@ -280,7 +289,6 @@ def _merged(run: list[tuple[Block, tuple[np.ndarray, np.ndarray]]], n: int) -> B
             block_perm |= ((source >> j) & 1) << q
         perm = perm[block_perm]
         phase = u[source] * phase[block_perm]
-    merged = Block(tuple(sorted(qubits)), [], fixed_matrix=None)
     merged.kernel = _Gather(perm, None if np.all(phase == 1) else phase)
     return merged
 
@@ -508,7 +516,7 @@ class _Gather:
     def __init__(self, perm: np.ndarray, phase: np.ndarray | None) -> None:
         self.perm = perm
         self.phase = phase
-        self.inv_perm = np.argsort(perm)
+        self.inv_perm = np.argsort(perm).astype(perm.dtype)
         self.inv_phase = None if phase is None else np.conj(phase)[self.inv_perm]
 
     def apply(self, S: np.ndarray, mat: Any = None, inverse: bool = False) -> np.ndarray:
