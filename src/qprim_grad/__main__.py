@@ -28,7 +28,7 @@ def _plugins(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", plugins.PluginWarning)
         found = plugins.list_plugins(group, check=True)
-    rows = [("name", "group", "object", "package", "status")]
+    rows: list[tuple[str, ...]] = [("name", "group", "object", "package", "status")]
     for info in found:
         status = "ok" if info.error is None else "broken"
         rows.append((info.name, info.group, info.value, info.package, status))

@@ -123,6 +123,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> EstimatorPub:
         observables = evaluation.observables
         if observables is None:
+            assert work.task.observables is not None
             observables = work.task.observables.reshape((1,) + work.task.observables.shape)
         circuit = evaluation.circuit
         data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}

@@ -187,6 +187,7 @@ class LinComb:
         self.pass_manager = pass_manager
         self._coupling = _coupling_map(coupling_map if coupling_map is not None else pass_manager)
         self._cache: OrderedDict[tuple, tuple[Any, list[_Term]]] = OrderedDict()
+        self._centers: OrderedDict[tuple, tuple[Any, QuantumCircuit]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -344,13 +345,15 @@ class LinComb:
             return None
         circuit, observables = prepared.circuit, None
         if mapped:
-            key = (id(task.circuit), task.parameters, "center")
+            key = (id(task.circuit), task.parameters)
             with self._lock:
-                hit = self._cache.get(key)
+                hit = self._centers.get(key)
             if hit is None or hit[0] is not prepared:
                 hit = (prepared, self.pass_manager.run(prepared.circuit))
                 with self._lock:
-                    self._cache[key] = hit
+                    self._centers[key] = hit
+                    while len(self._centers) > 64:
+                        self._centers.popitem(last=False)
             circuit = hit[1]
             if task.observables is not None:
                 observables = task.observables.reshape((1,) + task.observables.shape)
