@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -88,7 +88,7 @@ def _walk(
     instructions: Sequence[CircuitInstruction],
     diff: frozenset[Parameter],
     supported: Collection[str],
-    decompositions: dict[str, Decomposer],
+    decompositions: Mapping[str, Decomposer],
     method: str,
     out: list[CircuitInstruction],
     slots_out: list[tuple[int, int, ParameterExpression, str]],
@@ -148,7 +148,7 @@ def _build(
     circuit: QuantumCircuit,
     parameters: tuple[Parameter, ...],
     supported: Collection[str],
-    decompositions: dict[str, Decomposer],
+    decompositions: Mapping[str, Decomposer],
     method: str,
 ) -> PreparedCircuit:
     diff = frozenset(parameters)
@@ -334,7 +334,7 @@ def prepare_circuit(
     supported: Collection[str],
     *,
     method: str,
-    decompositions: dict[str, Decomposer] | None = None,
+    decompositions: Mapping[str, Decomposer] | None = None,
 ) -> PreparedCircuit:
     """Prepare (or fetch from the cache) ``circuit`` for a method supporting ``supported``."""
     key = (id(circuit), parameters, method)
