@@ -92,7 +92,7 @@ class _Group:
         self.factors: list[tuple[str, Any, Any]] = []
         for f, factor in enumerate(first.factors):
             if factor.template is None:
-                stack = np.stack([program_blocks[b].factors[f].fixed for b in blocks])
+                stack = np.stack([np.asarray(program_blocks[b].factors[f].fixed) for b in blocks])
                 self.factors.append(("f", stack[None], None))
             else:
                 self.factors.append(("t", id(factor.template), None))
@@ -218,6 +218,7 @@ class AdjointProgram:
                         k = w[:, :, None] @ k @ np.conj(w.swapaxes(-1, -2))[:, :, None]
                     gens_list.append(k)
                 w = m if w is None else w @ m
+            assert w is not None
             gens_list.reverse()
             group_gens.append(np.concatenate(gens_list, axis=2))
             dag = np.conj(w.swapaxes(-1, -2))
@@ -331,7 +332,7 @@ def _circuit_key(circuit: QuantumCircuit) -> tuple[Any, list[Any]]:
             op = inst.operation
             others.append(op)
             items.append((inst.name, inst.qubits, tuple(map(_param_key, op.params)), id(op)))
-    key = (
+    key: Any = (
         tuple(circuit.qubits),
         _param_key(circuit.global_phase),
         tuple(circuit.parameters),

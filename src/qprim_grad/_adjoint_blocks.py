@@ -303,6 +303,7 @@ def _embed(factor: Factor, position: int) -> Factor:
         return np.kron(np.eye(2), mat) if position == 0 else np.kron(mat, np.eye(2))
 
     if factor.template is None:
+        assert factor.fixed is not None
         return Factor(fixed=kron(factor.fixed))
     key = (id(factor.template), position)
     if key not in _EMBEDDED:  # keeps the template alive, so its id stays unique
@@ -367,13 +368,13 @@ class _DenseRange:
         self.Y = 1 << lo
         self.X = 1 << (n - lo - k)
         self.small = self.d * self.Y <= _SMALL_DY
-        self.eye = np.eye(self.Y) if self.small else None
+        self.eye = np.eye(self.Y)[None, None, :, None, :] if self.small else np.empty(0)
 
     def apply(self, S: np.ndarray, mat: np.ndarray, inverse: bool = False) -> np.ndarray:
         R, C, N = S.shape
         X, Y, d = self.X, self.Y, self.d
         if self.small:  # (rows, d·Y) @ kron(mat, 1_Y)^T: one BLAS call
-            kron = mat[:, :, None, :, None] * self.eye[None, None, :, None, :]
+            kron = mat[:, :, None, :, None] * self.eye
             kt = kron.reshape(mat.shape[0], d * Y, d * Y).swapaxes(-1, -2)
             if mat.shape[0] == 1:
                 return (S.reshape(R * C * X, d * Y) @ kt[0]).reshape(R, C, N)

@@ -71,7 +71,7 @@ def numeric(value: Any) -> Any:
 
 def fixed_matrix(op: Instruction) -> np.ndarray | None:
     """Matrix of a gate without free parameters (cached for library gates)."""
-    key = None
+    key: tuple[Any, ...] | None = None
     if is_standard_gate(op):
         try:
             key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None))

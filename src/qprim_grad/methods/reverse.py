@@ -126,7 +126,9 @@ class Reverse:
             np.arange(flat_values.shape[0]).reshape(values_shape), shape
         ).ravel()
         observables = task.observables
-        obs = np.empty(observables.shape, dtype=object)
+        if observables is None:
+            raise GradientMethodError("method='reverse' needs the pub's observables")
+        obs: np.ndarray = np.empty(observables.shape, dtype=object)
         for index in np.ndindex(observables.shape):
             obs[index] = observable_matrix(observables[index], program.num_qubits)
         obs_flat = np.broadcast_to(obs, shape).ravel()
