@@ -428,3 +428,17 @@ def test_several_pubs_and_a_circuit_without_parameters():
     np.testing.assert_allclose(first.data.grads[:, 0], -np.sin([0.3, 0.1]), rtol=0, atol=TOL)
     assert second.data.grads.shape == (2, 0)
     np.testing.assert_allclose(second.data.evs, [1, 1])
+
+
+def test_rows_are_vectorised_consistently_over_every_kernel():
+    rng = np.random.default_rng(21)
+    params = ParameterVector("t", 4)
+    circuit, max_uses = _random_circuit(_PARAMETERISED + ["cx", "swap", "ccx"], 4, params, rng)
+    observables = [_random_observable(4, rng), _random_observable(4, rng)]
+    values = rng.uniform(-np.pi, np.pi, size=(3, 1, circuit.num_parameters))
+    batched = _reverse(circuit, observables, values).data.grads  # (3, 2, P)
+    for r in range(3):
+        single = _reverse(circuit, observables, values[r, 0]).data.grads
+        np.testing.assert_allclose(batched[r], single, rtol=0, atol=1e-12)
+    reference = _fourier_gradient(circuit, observables[1], values[2, 0], degree=4 * max_uses)
+    np.testing.assert_allclose(batched[2, 1], reference, rtol=0, atol=TOL)
