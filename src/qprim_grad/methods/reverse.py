@@ -21,10 +21,10 @@ from qiskit.primitives import StatevectorEstimator
 
 from .._adjoint import AdjointError, compile_circuit, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
+from .lin_comb import _normalize_derivative_type
 
 __all__ = ["Reverse", "is_exact_statevector_estimator"]
 
-_DERIVATIVE_TYPES = ("real", "imag", "complex")
 _OTHER_METHODS = "param_shift, finite_diff, spsa or lin_comb"
 
 
@@ -55,15 +55,6 @@ def is_exact_statevector_estimator(estimator: Any) -> bool:
     return all(n is None for n in noise) and method != "extended_stabilizer"
 
 
-def _normalize(value: Any) -> str:
-    name = str(getattr(value, "value", value)).lower()
-    if name not in _DERIVATIVE_TYPES:
-        raise GradientMethodError(
-            f"unknown derivative_type {value!r}; use one of {', '.join(_DERIVATIVE_TYPES)}"
-        )
-    return name
-
-
 class Reverse:
     """Exact adjoint gradients on exact statevector estimators.
 
@@ -75,7 +66,7 @@ class Reverse:
     name = "reverse"
 
     def __init__(self, derivative_type: Any = "real") -> None:
-        self.derivative_type = _normalize(derivative_type)
+        self.derivative_type = _normalize_derivative_type(derivative_type)
 
     @property
     def options(self) -> dict[str, Any]:
