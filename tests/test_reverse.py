@@ -442,3 +442,15 @@ def test_rows_are_vectorised_consistently_over_every_kernel():
         np.testing.assert_allclose(batched[r], single, rtol=0, atol=1e-12)
     reference = _fourier_gradient(circuit, observables[1], values[2, 0], degree=4 * max_uses)
     np.testing.assert_allclose(batched[2, 1], reference, rtol=0, atol=TOL)
+
+
+def test_sampler_pubs_are_refused():
+    from qiskit.primitives import StatevectorSampler
+
+    from qprim_grad import GradientSampler
+
+    circuit = efficient_su2(2, reps=1)
+    circuit.measure_all()
+    sampler = GradientSampler(StatevectorSampler(), method="reverse")
+    with pytest.raises(GradientMethodError, match="expectation values only"):
+        sampler.run([(circuit, np.zeros(circuit.num_parameters))]).result()
