@@ -177,5 +177,34 @@ def main() -> None:
             )
 
 
+def run(iters: int = 10, seeds: int = 10, maxiter: int = 60) -> list[dict]:
+    """Rows for ``python -m benchmarks`` (fewer iterations and seeds than ``main``)."""
+    rows: list[dict] = []
+    for name, who, jobs, client, prim, ratio in overhead_table(iters):
+        rows.append(
+            {
+                "bench": "spsa_iteration",
+                "method": f"{name}/{who}",
+                "jobs_per_iter": jobs,
+                "client_ms": client,
+                "primitive_ms": prim,
+                "client_pct": ratio,
+            }
+        )
+    for name, mode in {"plain": {}, "blocking": {"blocking": True}}.items():
+        ours, theirs = final_losses(seeds, maxiter, mode)
+        for who, values in (("qprim_grad", ours), ("qiskit-algorithms", theirs)):
+            rows.append(
+                {
+                    "bench": "spsa_final_loss",
+                    "method": f"{name}/{who}",
+                    "mean": float(values.mean()),
+                    "median": float(np.median(values)),
+                    "worst": float(values.max()),
+                }
+            )
+    return rows
+
+
 if __name__ == "__main__":
     main()

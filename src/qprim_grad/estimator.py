@@ -161,6 +161,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         variance = combine_plan(plan, center_var, variances, full, variances=True)[..., 0]
         grads = np.broadcast_to(grads, shape) if grads.shape != shape else grads
         variance = np.broadcast_to(np.real(variance), shape)
-        if plan.direct_grads is not None:
-            grads = grads + plan.direct_grads
+        direct = plan.resolved_direct_grads()
+        if direct is not None:
+            grads = grads + direct
         return np.array(grads), np.sqrt(variance)

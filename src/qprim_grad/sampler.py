@@ -276,8 +276,9 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
             plan, center_var, [f[1] for f in frequencies], shape, variances=True
         )
         grads = np.broadcast_to(grads, shape + (task.num_parameters, len(outcomes)))
-        if plan.direct_grads is not None:
-            grads = grads + plan.direct_grads
+        direct = plan.resolved_direct_grads()
+        if direct is not None:
+            grads = grads + direct
         labels = _bitstrings(outcomes, num_bits)
         fields = dict(center.data.items())
         if plan.center is not None:

@@ -317,6 +317,8 @@ def combine_plan(
         (np.shape(e.weights)[-1] for e in plan.evaluations),
         None if plan.center_weights is None else np.shape(plan.center_weights)[-1],
     )
+    if num is None and isinstance(plan.direct_grads, np.ndarray):
+        num = plan.direct_grads.shape[-1]
     total = np.zeros(shape + (num or 0, outcomes))
     pairs = [(e.weights, v) for e, v in zip(plan.evaluations, evaluated)]
     if plan.center_weights is not None:

@@ -13,6 +13,7 @@ same map applied to variances gives the standard errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -94,15 +95,22 @@ class Plan:
             user's pub, e.g. a rewritten circuit that the inner primitive handles correctly.
         center_weights: weights ``(1, *w_shape, P)`` applied to the centre values, or ``None``.
         direct_grads: derivatives computed without the inner primitive (e.g. ``reverse``),
-            shape ``shape + (P,)``; added to the combination.
+            shape ``shape + (P,)``, added to the combination; may be a callable, evaluated
+            when the job's result is combined (so ``run`` returns at once).
         metadata: per-pub metadata the method wants reported.
     """
 
     evaluations: list[Evaluation] = field(default_factory=list)
     center: Evaluation | None = None
     center_weights: np.ndarray | None = None
-    direct_grads: np.ndarray | None = None
+    direct_grads: np.ndarray | Callable[[], np.ndarray] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_direct_grads(self) -> np.ndarray | None:
+        """``direct_grads``, computing them now if they were given as a callable."""
+        if callable(self.direct_grads):
+            self.direct_grads = self.direct_grads()
+        return self.direct_grads
 
 
 @runtime_checkable

@@ -90,19 +90,15 @@ class Reverse:
             program = compile_circuit(task.circuit)
         except AdjointError as exc:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
-        grads = self._gradients(program, task)
-        if self.derivative_type == "real":
-            grads = 2.0 * grads.real
-        elif self.derivative_type == "imag":
-            grads = 2.0 * grads.imag
-        else:
-            grads = 2.0 * grads
-        # zero centre weights: the combination contributes nothing but its shape
+        scale = {"real": lambda g: 2.0 * g.real, "imag": lambda g: 2.0 * g.imag}.get(
+            self.derivative_type, lambda g: 2.0 * g
+        )
+        # computed when the job's result is combined, so run() returns at once
         zeros = np.zeros((1,) * (len(task.shape) + 1) + (task.num_parameters,))
         return Plan(
             evaluations=[],
             center_weights=zeros,
-            direct_grads=grads,
+            direct_grads=lambda: scale(self._gradients(program, task)),
             metadata={"gradient_engine": "adjoint"},
         )
 
