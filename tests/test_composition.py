@@ -157,9 +157,27 @@ def test_one_inner_job_through_two_layers(mocker):
     assert spy.call_count == 1
 
 
-def test_no_hessian_when_the_outer_method_rewrites_the_circuit():
-    """param_shift on a shared parameter evaluates a rewritten circuit: the inner gradients
-    are then with respect to its own parameters, so no Hessian is reported."""
+@pytest.mark.parametrize("outer", ["param_shift", "lin_comb"])
+def test_hessian_through_the_chain_rule_when_the_circuit_is_rewritten(outer):
+    """Shared parameters and affine expressions: the outer method evaluates a rewritten
+    circuit whose gate arguments are parameters of their own; the inner derivatives are
+    mapped back to the user's parameters (H = J^T M J)."""
+    qc = circuit()
+    a = qc.parameters[0]
+    qc.rx(2 * a - 0.4, 0)  # an affine expression as well as the shared parameter
     inner = GradientEstimator(StatevectorEstimator())
-    result = GradientEstimator(inner, "param_shift").run([(circuit(), OBSERVABLE, POINTS)])
+    result = GradientEstimator(inner, outer).run([(qc, OBSERVABLE, POINTS)]).result()[0]
+    exact = np.stack([exact_hessian(qc, x, step=2e-4) for x in POINTS])
+    assert result.data.hessian.shape == (2, 3, 3)
+    np.testing.assert_allclose(result.data.hessian, exact, atol=1e-5)
+
+
+def test_no_hessian_for_non_affine_expressions_on_a_rewritten_circuit():
+    """d^2 (a * b) / da db does not vanish: the linear chain rule would be wrong, so the
+    Hessian is left out rather than reported wrong."""
+    qc = circuit()
+    a, b, _ = qc.parameters
+    qc.rz(a * b, 1)
+    inner = GradientEstimator(StatevectorEstimator())
+    result = GradientEstimator(inner, "param_shift").run([(qc, OBSERVABLE, POINTS)])
     assert "hessian" not in result.result()[0].data

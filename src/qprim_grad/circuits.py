@@ -283,6 +283,14 @@ def _affine_jacobian(prepared: PreparedCircuit) -> sparse.csr_array:
     return sparse.csr_array(prepared.affine[:, columns])  # type: ignore[index]
 
 
+def parameter_map(prepared: PreparedCircuit) -> tuple[tuple[Parameter, ...], Any] | None:
+    """For a rewritten circuit with affine arguments: its slot parameters and the constant
+    Jacobian ``d slot / d theta`` (see :attr:`~qprim_grad.methods.base.Plan.parameter_map`)."""
+    if not prepared.rewritten or prepared.affine is None:
+        return None
+    return tuple(slot.parameter for slot in prepared.slots), _affine_jacobian(prepared)
+
+
 def prepared_values(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     """Values for ``prepared.circuit`` from user values ``S + (P_orig,)``."""
     out = np.empty(values.shape[:-1] + (len(prepared.carry),))

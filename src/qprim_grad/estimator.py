@@ -35,12 +35,12 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     estimates; zero for exact primitives).
 
     Wrapping another ``GradientEstimator`` gives second derivatives: the outer result also
-    holds ``hessian`` and ``hessian_stds`` of shape ``pub.shape + (P_inner, P)``,
-    ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j`` (the inner differentiates
-    every circuit parameter). This needs an outer method that evaluates circuits with the
-    user's parameters: ``finite_diff`` and ``spsa`` always, ``param_shift`` and ``lin_comb``
-    when each differentiated parameter is the bare argument of one gate; otherwise the
-    fields are absent. ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over
+    holds ``hessian`` and ``hessian_stds`` with
+    ``hessian[..., i, j] = d^2 <O> / d theta_i d theta_j``, shape ``pub.shape + (P_inner, P)``
+    (the inner differentiates every circuit parameter). When ``param_shift`` or
+    ``lin_comb`` evaluates a rewritten circuit (shared parameters, affine expressions), the
+    inner derivatives are mapped back by the chain rule and the shape is
+    ``pub.shape + (P, P)``; with non-affine expressions there the fields are absent. ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over
     several inner jobs, submitted together; results are identical to the unsplit run.
 
     Args:

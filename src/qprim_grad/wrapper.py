@@ -337,36 +337,56 @@ def square(weights: Any) -> Any:
 
 def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dict[str, Any]:
     """Derivatives of the inner result's ``grads`` when the wrapped primitive is itself a
-    gradient estimator: ``hessian`` (and ``hessian_stds``) of shape
-    ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
+    gradient estimator: ``hessian`` (and ``hessian_stds``).
 
-    Only when every inner result differentiates the user's circuit parameters (the method
-    evaluated the user's circuit, or circuits with the same parameters); otherwise ``{}``.
+    * When the inner results differentiate the user's circuit parameters: shape
+      ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
+    * When the method evaluated a rewritten circuit (shared parameters, affine
+      expressions), the inner derivatives are mapped back through the chain rule
+      (``H = J^T d^2E/d phi^2 J``): shape ``pub.shape + (P, P)``.
+    * Otherwise (non-affine expressions on a rewritten circuit, direct gradients): ``{}``.
     """
     task, plan = work.task, work.plan
     inner_grads = getattr(center.data, "grads", None)
     if inner_grads is None or not isinstance(inner_grads, np.ndarray):
         return {}
-    expected = list(task.circuit.parameters)
-    if plan.direct_grads is not None or any(
-        result.metadata.get("parameters") != expected for result in [center, *evaluated]
-    ):
+    if plan.direct_grads is not None:
+        return {}
+    results = [center, *evaluated]
+    inner_parameters = [result.metadata.get("parameters") for result in results]
+    if any(params != inner_parameters[0] or params is None for params in inner_parameters):
         return {}
     full = task.shape
-    width = len(expected)
+    expected = list(task.circuit.parameters)
+    if inner_parameters[0] == expected:
+        columns, jacobian = list(range(len(expected))), None
+    elif plan.parameter_map is not None:
+        position = {p: i for i, p in enumerate(inner_parameters[0])}
+        slots, jacobian = plan.parameter_map
+        if any(p not in position for p in slots):
+            return {}
+        columns = [position[p] for p in slots]
+    else:
+        return {}
+    width = len(inner_parameters[0])
 
     def field(result: Any, name: str) -> np.ndarray:
-        return np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
+        values = np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
+        return values[..., columns]
 
-    centre_values = field(center, "grads").reshape((1,) + full + (width,))
-    centre_var = field(center, "grad_stds").reshape((1,) + full + (width,)) ** 2
+    centre_values = field(center, "grads").reshape((1,) + full + (len(columns),))
+    centre_var = field(center, "grad_stds").reshape((1,) + full + (len(columns),)) ** 2
     means = [field(result, "grads") for result in evaluated]
     variances = [field(result, "grad_stds") ** 2 for result in evaluated]
-    hessian = combine_plan(plan, centre_values, means, full)  # S + (P, P_inner)
+    hessian = combine_plan(plan, centre_values, means, full)  # S + (P, columns)
     variance = combine_plan(plan, centre_var, variances, full, variances=True)
-    shape = full + (task.num_parameters, width)
+    shape = full + (task.num_parameters, len(columns))
     hessian = np.broadcast_to(hessian, shape)
     variance = np.broadcast_to(np.real(variance), shape)
+    if jacobian is not None:  # columns are gate arguments: map them to the parameters
+        dense = jacobian.toarray()
+        hessian = hessian @ dense
+        variance = variance @ dense**2
     return {
         "hessian": np.array(np.swapaxes(hessian, -1, -2)),
         "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),

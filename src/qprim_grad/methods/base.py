@@ -98,6 +98,10 @@ class Plan:
             shape ``shape + (P,)``, added to the combination; may be a callable, evaluated
             when the job's result is combined (so ``run`` returns at once).
         metadata: per-pub metadata the method wants reported.
+        parameter_map: when the evaluated circuits carry each differentiated gate argument
+            as its own parameter: those parameters and the constant (sparse) Jacobian
+            ``d argument / d theta`` of shape ``(G, P)``. Lets an outer wrapper map an inner
+            gradient estimator's derivatives back to the user's parameters.
     """
 
     evaluations: list[Evaluation] = field(default_factory=list)
@@ -105,6 +109,7 @@ class Plan:
     center_weights: np.ndarray | None = None
     direct_grads: np.ndarray | Callable[[], np.ndarray] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    parameter_map: tuple[tuple[Parameter, ...], Any] | None = None
 
     def resolved_direct_grads(self) -> np.ndarray | None:
         """``direct_grads``, computing them now if they were given as a callable."""

@@ -29,7 +29,13 @@ from qiskit.circuit import (
 from qiskit.primitives.containers import ObservablesArray
 from scipy import sparse
 
-from ..circuits import PreparedCircuit, prepare_circuit, prepared_values, slot_jacobian
+from ..circuits import (
+    PreparedCircuit,
+    parameter_map,
+    prepare_circuit,
+    prepared_values,
+    slot_jacobian,
+)
 from .base import Evaluation, GradientMethodError, Plan, PubTask
 
 __all__ = ["LinComb", "GENERATORS", "DERIVATIVE_TYPES"]
@@ -335,7 +341,11 @@ class LinComb:
             else:
                 evaluation = Evaluation(term.circuit, base[None], weights, aux_register=_AUX)
             evaluations.append(evaluation)
-        return Plan(evaluations=evaluations, center=self._center(task, prepared, base))
+        return Plan(
+            evaluations=evaluations,
+            center=self._center(task, prepared, base),
+            parameter_map=parameter_map(prepared),
+        )
 
     def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):
         """The unshifted evaluation: the user's pub, unless the circuit was rewritten or is

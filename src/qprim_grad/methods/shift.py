@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ..circuits import PreparedCircuit, prepare_circuit, prepared_values, slot_jacobian
+from ..circuits import (
+    PreparedCircuit,
+    parameter_map,
+    prepare_circuit,
+    prepared_values,
+    slot_jacobian,
+)
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 from .base import Evaluation, GradientMethodError, Plan, PubTask
 
@@ -96,7 +102,7 @@ class ParamShift:
         if prepared.rewritten:
             center = Evaluation(prepared.circuit, base[None], np.zeros((1, len(task.parameters))))
         evaluations = [Evaluation(prepared.circuit, values, weights)] if len(values) else []
-        return Plan(evaluations=evaluations, center=center)
+        return Plan(evaluations=evaluations, center=center, parameter_map=parameter_map(prepared))
 
 
 def _check_epsilon(epsilon: float) -> float:
