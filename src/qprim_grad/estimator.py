@@ -40,8 +40,10 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     (the inner differentiates every circuit parameter). When ``param_shift`` or
     ``lin_comb`` evaluates a rewritten circuit (shared parameters, affine expressions), the
     inner derivatives are mapped back by the chain rule and the shape is
-    ``pub.shape + (P, P)``; with non-affine expressions there the fields are absent. ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over
-    several inner jobs, submitted together; results are identical to the unsplit run.
+    ``pub.shape + (P, P)``; with non-affine expressions there the fields are absent.
+
+    ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over several inner jobs,
+    submitted together; results are identical to the unsplit run.
 
     Args:
         estimator: any V2 estimator (or another wrapper).
