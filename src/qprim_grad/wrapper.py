@@ -214,23 +214,33 @@ class GradientPrimitive:
             for slot, evaluation in zip(work.eval_slots, work.plan.evaluations):
                 evaluation_of[slot] = evaluation
         owner_of = {slot: work for work in works for slot in work.eval_slots}
-        pieces = []
+        limit = self._max_job_rows
+        pieces: list[_Piece] = []
+        fill = 0  # rows in the job being filled (mirrors the greedy packing of _chunks)
+
+        def add(piece: _Piece) -> None:
+            nonlocal fill
+            if limit is not None and fill and fill + piece.rows > limit:
+                fill = 0
+            fill += piece.rows
+            pieces.append(piece)
+
         for slot, pub in enumerate(inner_pubs):
             shape = pub_shape(pub)
             rows = int(np.prod(shape, dtype=int))
-            limit = self._max_job_rows
             if limit is None or rows <= limit or slot not in evaluation_of or not shape:
-                pieces.append(_Piece(slot, pub, rows))
+                add(_Piece(slot, pub, rows))
                 continue
-            per_point = int(np.prod(shape[1:], dtype=int))
-            step = max(1, limit // max(per_point, 1))
+            per_point = max(int(np.prod(shape[1:], dtype=int)), 1)
             evaluation = evaluation_of[slot]
-            for start in range(0, shape[0], step):
+            start = 0
+            while start < shape[0]:
+                room = (limit - fill) // per_point  # first fill the job being packed
+                step = room if room >= 1 else max(1, limit // per_point)
                 part = _slice_evaluation(evaluation, start, start + step)
                 piece_pub = self._inner_pub(owner_of[slot], part)
-                pieces.append(
-                    _Piece(slot, piece_pub, int(np.prod(pub_shape(piece_pub), dtype=int)))
-                )
+                add(_Piece(slot, piece_pub, int(np.prod(pub_shape(piece_pub), dtype=int))))
+                start += step
         return pieces
 
     def _chunks(self, rows: list[int]) -> list[list[int]]:
