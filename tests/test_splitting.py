@@ -114,9 +114,7 @@ def test_partial_failure_names_the_part_and_keeps_finished_ids(mocker, pubs):
         job.result()
     error = info.value
     failed_id = calls[1].job_id()
-    assert (
-        failed_id in str(error) and "part 2 of" in str(error) and "serving pubs [0]" in str(error)
-    )
+    assert failed_id in str(error) and "part 2 of" in str(error) and "serving pub 0" in str(error)
     assert error.failed == [(failed_id, (0,))]
     assert error.finished_job_ids == [j.job_id() for j in calls if j is not calls[1]]
     assert job.metadata["finished_job_ids"] == error.finished_job_ids

@@ -114,7 +114,7 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         finished = [i.job_id for i in self._inner_jobs if id(i) not in failed_ids]
         details = "; ".join(
             f"inner job {inner.job_id} (part {self._inner_jobs.index(inner) + 1} of "
-            f"{len(self._inner_jobs)}, serving pubs {list(inner.pubs)}) failed: "
+            f"{len(self._inner_jobs)}, serving {_pub_list(inner.pubs)}) failed: "
             f"{type(exc).__name__}: {exc}"
             for inner, exc in failures
         )
@@ -184,3 +184,8 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
                 outcome = False
             outcomes.append(outcome is not False)
         return all(outcomes)
+
+
+def _pub_list(pubs: tuple[int, ...]) -> str:
+    """``pub 0`` / ``pub 0, pub 1``: each index named, so a message can be searched for."""
+    return ", ".join(f"pub {index}" for index in pubs) or "no pubs"
