@@ -301,3 +301,15 @@ def test_error_failed_inner_job_is_raised_from_result_with_cause():
     with pytest.raises(GradientJobError, match=r"pub 0\b.*backend exploded") as info:
         job.result()
     assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_error_unbound_parameters_are_named():
+    a, b = Parameter("a"), Parameter("b")
+    circuit = QuantumCircuit(1)
+    circuit.ry(a, 0)
+    circuit.rz(b, 0)
+    estimator = GradientEstimator(StatevectorEstimator())
+    with pytest.raises(ValueError, match=r"pub 0: .*Unbound parameters: \['b'\]"):
+        estimator.run([(circuit, "Z", {"a": 0.1})])
+    with pytest.raises(ValueError, match=r"pub 0: .*parameters, in order: \['a', 'b'\]"):
+        estimator.run([(circuit, "Z")])

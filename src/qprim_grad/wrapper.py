@@ -145,7 +145,7 @@ class GradientPrimitive:
             try:
                 coerced.append(self._coerce(pub))
             except (ValueError, TypeError) as exc:
-                raise type(exc)(f"pub {index}: {exc}") from exc
+                raise type(exc)(f"pub {index}: {exc}{_binding_hint(pub, exc)}") from exc
         diff = normalize_parameters(parameters, [p.circuit for p in coerced])
         works: list[_PubWork] = []
         inner_pubs: list[Any] = []
@@ -257,6 +257,27 @@ class GradientPrimitive:
             chunks[-1].append(position)
             total += size
         return chunks
+
+
+def _binding_hint(pub: Any, exc: Exception) -> str:
+    """Name the unbound parameters when a pub's values do not cover its circuit."""
+    message = str(exc)
+    if not isinstance(pub, (tuple, list)) or (
+        "number of parameters" not in message and "last dimension" not in message
+    ):
+        return ""
+    circuit = pub[0]
+    names = [p.name for p in getattr(circuit, "parameters", [])]
+    given: set[str] = set()
+    for item in pub[1:]:
+        if isinstance(item, dict):
+            for key in item:
+                keys = key if isinstance(key, tuple) else (key,)
+                given.update(getattr(k, "name", k) for k in keys)
+    missing = [name for name in names if name not in given]
+    if given and missing:
+        return f" Unbound parameters: {missing}."
+    return f" The circuit's parameters, in order: {names}."
 
 
 @dataclass(frozen=True)
