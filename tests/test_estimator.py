@@ -313,3 +313,10 @@ def test_error_unbound_parameters_are_named():
         estimator.run([(circuit, "Z", {"a": 0.1})])
     with pytest.raises(ValueError, match=r"pub 0: .*parameters, in order: \['a', 'b'\]"):
         estimator.run([(circuit, "Z")])
+
+
+def test_error_a_sampler_is_not_an_estimator():
+    from qiskit.primitives import StatevectorSampler
+
+    with pytest.raises(TypeError, match="use GradientSampler"):
+        GradientEstimator(StatevectorSampler())

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter
-from qiskit.primitives import BaseEstimatorV2
+from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
@@ -76,6 +76,11 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
+        if isinstance(estimator, BaseSamplerV2):
+            raise TypeError(
+                f"{type(self).__name__} wraps an estimator, got the sampler "
+                f"{type(estimator).__name__}; use GradientSampler for it"
+            )
         GradientPrimitive.__init__(self, estimator, method, max_job_rows=max_job_rows, **options)
 
     @property

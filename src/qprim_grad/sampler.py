@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter
-from qiskit.primitives import BaseSamplerV2
+from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import BitArray, DataBin, SamplerPubLike, SamplerPubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
@@ -186,6 +186,11 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
+        if isinstance(sampler, BaseEstimatorV2):
+            raise TypeError(
+                f"{type(self).__name__} wraps a sampler, got the estimator "
+                f"{type(sampler).__name__}; use GradientEstimator for it"
+            )
         GradientPrimitive.__init__(self, sampler, method, max_job_rows=max_job_rows, **options)
 
     @property
