@@ -320,3 +320,18 @@ def test_error_a_sampler_is_not_an_estimator():
 
     with pytest.raises(TypeError, match="use GradientSampler"):
         GradientEstimator(StatevectorSampler())
+
+
+def test_evs_and_stds_are_the_inner_estimators_own_with_a_seeded_primitive():
+    circuit = efficient_su2(2, reps=1)
+    rng = np.random.default_rng(4)
+    pubs = [
+        (circuit, "ZZ", rng.uniform(size=8)),
+        (circuit, ["XX", "YZ"], rng.uniform(size=(3, 1, 8))),
+    ]
+    alone = StatevectorEstimator(default_precision=0.05, seed=9).run(pubs).result()
+    inner = StatevectorEstimator(default_precision=0.05, seed=9)
+    wrapped = GradientEstimator(inner).run(pubs).result()
+    for mine, theirs in zip(wrapped, alone):
+        np.testing.assert_array_equal(mine.data.evs, theirs.data.evs)
+        np.testing.assert_array_equal(mine.data.stds, theirs.data.stds)

@@ -271,3 +271,12 @@ def test_parameters_inside_control_flow_name_the_methods_that_work():
     qc.measure(0, 0)
     with pytest.raises(ValueError, match="control-flow.*finite_diff"):
         GradientSampler(StatevectorSampler()).run([(qc, [0.3])])
+
+
+def test_register_fields_are_the_inner_samplers_own_with_a_seed():
+    circuit = _circuit()
+    pubs = [(circuit, [0.3, 0.5]), (circuit, [[0.1, 0.2], [0.7, 0.9]])]
+    alone = StatevectorSampler(seed=13).run(pubs, shots=300).result()
+    wrapped = GradientSampler(StatevectorSampler(seed=13)).run(pubs, shots=300).result()
+    for mine, theirs in zip(wrapped, alone):
+        np.testing.assert_array_equal(mine.data.meas.array, theirs.data.meas.array)

@@ -114,8 +114,12 @@ def test_partial_failure_names_the_part_and_keeps_finished_ids(mocker, pubs):
         job.result()
     error = info.value
     failed_id = calls[1].job_id()
-    assert failed_id in str(error) and "part 2 of" in str(error) and "serving pub 0" in str(error)
-    assert error.failed == [(failed_id, (0,))]
+    ((reported_id, served),) = error.failed
+    assert reported_id == failed_id and served
+    named = ", ".join(f"pub {index}" for index in served)
+    assert (
+        failed_id in str(error) and "part 2 of" in str(error) and f"serving {named}" in str(error)
+    )
     assert error.finished_job_ids == [j.job_id() for j in calls if j is not calls[1]]
     assert job.metadata["finished_job_ids"] == error.finished_job_ids
     assert job.metadata["failed_job_ids"] == [failed_id]

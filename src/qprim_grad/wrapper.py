@@ -150,6 +150,8 @@ class GradientPrimitive:
         works: list[_PubWork] = []
         inner_pubs: list[Any] = []
         owners: list[int] = []
+        # The centres first, in pub order: a seeded inner primitive then returns for them
+        # exactly what it returns for the user's pubs alone.
         for index, (pub, params) in enumerate(zip(coerced, diff)):
             task = self._task(index, pub, params)
             plan = self._method.plan(task)
@@ -158,11 +160,12 @@ class GradientPrimitive:
             work.center_slot = len(inner_pubs)
             inner_pubs.append(center)
             owners.append(index)
-            for evaluation in plan.evaluations:
+            works.append(work)
+        for work in works:
+            for evaluation in work.plan.evaluations:
                 work.eval_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
-                owners.append(index)
-            works.append(work)
+                owners.append(work.task.index)
 
         pieces = self._pieces(works, inner_pubs)
         chunks = self._chunks([piece.rows for piece in pieces])
