@@ -124,7 +124,12 @@ def _joined_keys(arrays: list[BitArray]) -> np.ndarray:
 
 def _bitstrings(keys: np.ndarray, num_bits: int) -> list[str]:
     if keys.dtype == np.uint64:
-        return [format(int(key), f"0{num_bits}b") for key in keys]
+        if not len(keys) or not num_bits:
+            return ["" for _ in keys]
+        shifts = np.arange(num_bits - 1, -1, -1, dtype=np.uint64)
+        bits = (keys[:, None] >> shifts) & np.uint64(1)
+        chars = np.where(bits == 1, "1", "0")  # (M, num_bits) of one-character strings
+        return chars.view(f"<U{num_bits}")[:, 0].tolist()
     raw = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), -1)
     unpacked = np.unpackbits(raw, axis=1)[:, raw.shape[1] * 8 - num_bits :]
     return ["".join(row) for row in np.where(unpacked == 1, "1", "0")]
@@ -221,9 +226,7 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         if coerced.shots is not None and coerced.shots <= 0:
             raise ValueError(f"shots must be a positive integer, got {coerced.shots}")
         circuit = coerced.circuit
-        if not circuit.cregs or not any(
-            instruction.operation.name == "measure" for instruction in circuit.data
-        ):
+        if not circuit.cregs or "measure" not in circuit.count_ops():
             raise ValueError(
                 "the circuit has no measurements into classical registers; a sampler gradient "
                 "differentiates the distribution of measured bits (add measure_all())"

@@ -40,7 +40,9 @@ def linear_combination(values: np.ndarray, weights: Any) -> np.ndarray:
         combined = combined.reshape(shape + (outcomes, weights.shape[1]))
         return np.swapaxes(combined, -1, -2)
     weights = np.asarray(weights)
-    return np.sum(values[..., None, :] * weights[..., :, None], axis=0)
+    # (*S, M, K) @ (*w, K, P) -> (*S, M, P): a batched matrix product over the points
+    combined = np.moveaxis(values, 0, -1) @ np.moveaxis(weights, 0, -2)
+    return np.swapaxes(combined, -1, -2)
 
 
 def normalize_parameters(
