@@ -1,4 +1,4 @@
-"""Edge cases a demanding Qiskit user hits: bindings, unmeasured clbits, facade details, SPSA parity."""
+"""Edge cases a demanding Qiskit user hits: bindings, clbits, facade details, SPSA."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_sampler_unmeasured_clbits_are_in_the_bitstring():
         GradientSampler(StatevectorSampler(seed=1)).run([(qc, [0.5, 1.0])], shots=20000).result()[0]
     )
     g = res.data.grads
-    for j, theta in enumerate([0.5, 1.0]):
+    for j in range(2):
         keys = set(g[j])
         assert all(len(k) == 3 and k[1] == "0" for k in keys), keys
     # d/da P(clbit0 = 1) = sin(a)/2
