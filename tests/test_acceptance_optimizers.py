@@ -143,10 +143,6 @@ def test_termination_checker():
     assert res.nit == 1
 
 
-@pytest.mark.xfail(
-    reason="SPSA.minimize does not accept scipy's custom-method keywords (args=, callback=, ...)",
-    strict=True,
-)
 def test_scipy_minimize_custom_method():
     import scipy.optimize
 

@@ -278,7 +278,7 @@ def _binding_hint(pub: Any, exc: Exception) -> str:
         if isinstance(item, dict):
             for key in item:
                 keys = key if isinstance(key, tuple) else (key,)
-                given.update(getattr(k, "name", k) for k in keys)
+                given.update(str(getattr(k, "name", k)) for k in keys)
     missing = [name for name in names if name not in given]
     if given and missing:
         return f" Unbound parameters: {missing}."

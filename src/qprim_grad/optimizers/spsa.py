@@ -455,6 +455,7 @@ class SPSA(_OptimizerInterface):
         bounds: list[tuple[float, float]] | None = None,
         *,
         state: SPSAState | str | os.PathLike[str] | None = None,
+        **scipy_arguments: Any,
     ) -> Any:
         """Minimise ``fun`` from ``x0`` (``jac`` and ``bounds`` are ignored, as in
         qiskit-algorithms).
@@ -466,7 +467,14 @@ class SPSA(_OptimizerInterface):
         Returns an ``OptimizerResult`` (qiskit-algorithms' if installed) with ``x``, ``fun``,
         ``nfev``, ``njev``, ``nit`` and ``jobs``, ``history`` (:class:`~.state.SPSAHistory`),
         ``state`` (the final :class:`~.state.SPSAState`).
+
+        Called by ``scipy.optimize.minimize(fun, x0, method=spsa.minimize)`` (scipy passes
+        ``args``, ``callback``, ``options``...), it behaves as :attr:`scipy_method` and
+        returns a scipy ``OptimizeResult``.
         """
+        if scipy_arguments:
+            assert x0 is not None, "scipy always passes x0"
+            return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
         return _Run(self, fun, x0, state).run()
 
     def resume(self, fun: Callable[[np.ndarray], float], path: str | os.PathLike[str]) -> Any:
