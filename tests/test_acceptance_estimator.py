@@ -293,6 +293,8 @@ def test_run_returns_before_inner_job_completes(mocker):
     """run() must not block on the inner job."""
     import threading
 
+    from qiskit.providers import JobStatus
+
     inner = StatevectorEstimator()
     gate = threading.Event()
     real_run = inner.run
@@ -301,11 +303,17 @@ def test_run_returns_before_inner_job_completes(mocker):
         job = real_run(*args, **kwargs)
         real_result = job.result
 
+        real_status = job.status
+
         def result():
             gate.wait(10)
             return real_result()
 
+        def status():  # the inner job stays running until released
+            return real_status() if gate.is_set() else JobStatus.RUNNING
+
         job.result = result
+        job.status = status
         return job
 
     mocker.patch.object(inner, "run", side_effect=slow_run)
