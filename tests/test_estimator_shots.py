@@ -78,3 +78,13 @@ def test_grad_stds_are_consistent_with_errors_on_aer_shots(method):
     assert z.size >= 200
     assert np.mean(z <= 3) >= 0.9
     assert np.mean(z <= 1) >= 0.5  # the errors are not wildly overestimated either
+
+
+def test_tiny_epsilon_on_a_noisy_primitive_warns():
+    from qprim_grad.wrapper import SmallStepWarning
+
+    circuit = efficient_su2(2, reps=1)
+    estimator = GradientEstimator(aer.EstimatorV2(), method="finite_diff")  # epsilon 1e-6
+    job = estimator.run([(circuit, "ZZ", np.zeros(8))], precision=0.01)
+    with pytest.warns(SmallStepWarning, match="epsilon=1e-06"):
+        job.result()

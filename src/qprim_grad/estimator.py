@@ -15,7 +15,13 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from .circuits import bound_values, parameter_names
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
-from .wrapper import GradientPrimitive, _PubWork, combine_plan, nested_derivatives
+from .wrapper import (
+    GradientPrimitive,
+    _PubWork,
+    combine_plan,
+    nested_derivatives,
+    warn_small_step,
+)
 
 __all__ = ["GradientEstimator"]
 
@@ -144,6 +150,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         if plan.center is not None:
             evs, stds = evs.reshape(task.shape), stds.reshape(task.shape)
         grads, grad_stds = self._combine(work, evs, stds, evaluated)
+        warn_small_step(self._method, bool(np.any(stds > 0)))
         metadata = dict(center.metadata)
         metadata.update(meta)
         metadata["parameters"] = list(task.parameters)

@@ -16,7 +16,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from .circuits import bound_values, parameter_names
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
-from .wrapper import GradientPrimitive, _PubWork, combine_plan
+from .wrapper import GradientPrimitive, _PubWork, combine_plan, warn_small_step
 
 __all__ = ["GradientSampler", "SamplerGradients"]
 
@@ -264,6 +264,7 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         task, plan = work.task, work.plan
+        warn_small_step(self._method, noisy=True)
         registers = [register.name for register in task.circuit.cregs]
         num_bits = sum(register.size for register in task.circuit.cregs)
         center_dist = self._distribution(center, registers, None)

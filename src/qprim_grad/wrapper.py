@@ -6,6 +6,7 @@ how a pub is coerced, how an inner pub is built and what a result row holds.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -262,6 +263,24 @@ class GradientPrimitive:
             chunks[-1].append(position)
             total += size
         return chunks
+
+
+class SmallStepWarning(UserWarning):
+    """A difference step too small for the inner primitive's shot noise."""
+
+
+def warn_small_step(method: Any, noisy: bool) -> None:
+    """Warn when a finite-difference-like method runs with a tiny ``epsilon`` on a noisy
+    primitive: the gradient's error then grows like ``std / epsilon``."""
+    epsilon = getattr(method, "epsilon", None)
+    if noisy and isinstance(epsilon, float) and epsilon < 1e-3:
+        warnings.warn(
+            f"method {method.name!r} with epsilon={epsilon:g} on a shot-based primitive: the "
+            f"gradient's standard error grows like std/epsilon (see grad_stds); use an "
+            f"epsilon of about 0.01-0.2, or method='param_shift'",
+            SmallStepWarning,
+            stacklevel=4,
+        )
 
 
 def _binding_hint(pub: Any, exc: Exception) -> str:
