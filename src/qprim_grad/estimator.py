@@ -9,16 +9,15 @@ import numpy as np
 from qiskit.circuit import Parameter
 from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
-from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
-from .circuits import bound_values, parameter_names
+from .circuits import bound_values
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .wrapper import (
     GradientPrimitive,
     _PubWork,
-    combine_plan,
+    combine_with_errors,
     nested_derivatives,
     warn_small_step,
 )
@@ -73,6 +72,8 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     """
 
     _kind = "estimator"
+    _other_kind = BaseSamplerV2
+    _other_wrapper = "GradientSampler"
 
     def __init__(
         self,
@@ -82,24 +83,12 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(estimator, BaseSamplerV2):
-            raise TypeError(
-                f"{type(self).__name__} wraps an estimator, got the sampler "
-                f"{type(estimator).__name__}; use GradientSampler for it"
-            )
         GradientPrimitive.__init__(self, estimator, method, max_job_rows=max_job_rows, **options)
 
     @property
     def estimator(self) -> BaseEstimatorV2:
         """The wrapped estimator."""
         return self._primitive
-
-    def __getattr__(self, name: str) -> Any:
-        # Attributes old code reads from an estimator (options, default_precision, mode,
-        # backend) come from the wrapped one.
-        if name.startswith("_") or name in ("estimator",):
-            raise AttributeError(name)
-        return getattr(self._primitive, name)
 
     def run(
         self,
@@ -138,44 +127,31 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         if observables is None:
             assert work.task.observables is not None
             observables = work.task.observables.reshape((1,) + work.task.observables.shape)
-        circuit = evaluation.circuit
-        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
-        bindings = BindingsArray(data, shape=evaluation.values.shape[:-1])
-        return EstimatorPub(circuit, observables, bindings, work.pub.precision)
+        bindings = self._bindings(evaluation)
+        return EstimatorPub(evaluation.circuit, observables, bindings, work.pub.precision)
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
-        task, plan = work.task, work.plan
-        evs = np.asarray(center.data.evs)
-        stds = np.asarray(center.data.stds)
-        if plan.center is not None:
-            evs, stds = evs.reshape(task.shape), stds.reshape(task.shape)
-        grads, grad_stds = self._combine(work, evs, stds, evaluated)
+        task = work.task
+        evs, stds = np.asarray(center.data.evs), np.asarray(center.data.stds)
         warn_small_step(self._method, bool(np.any(stds > 0)))
-        metadata = dict(center.metadata)
-        metadata.update(meta)
-        metadata["parameters"] = list(task.parameters)
-        metadata.update(plan.metadata)
+
+        def pair(values: Any, errors: Any) -> tuple[np.ndarray, np.ndarray]:
+            return np.asarray(values)[..., None], np.asarray(errors)[..., None] ** 2
+
+        grads, grad_stds = combine_with_errors(
+            work.plan,
+            pair(evs[None], stds[None]),
+            [pair(result.data.evs, result.data.stds) for result in evaluated],
+            task.shape,
+            task.num_parameters,
+        )
         nested = nested_derivatives(work, center, evaluated)  # around a GradientEstimator
         data = DataBin(
-            evs=evs, stds=stds, grads=grads, grad_stds=grad_stds, **nested, shape=task.shape
+            evs=evs,
+            stds=stds,
+            grads=grads[..., 0],
+            grad_stds=grad_stds[..., 0],
+            **nested,
+            shape=task.shape,
         )
-        return PubResult(data, metadata=metadata)
-
-    def _combine(
-        self, work: _PubWork, evs: np.ndarray, stds: np.ndarray, evaluated: list[Any]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        task, plan = work.task, work.plan
-        full = task.shape
-        shape = full + (task.num_parameters,)
-        means = [np.asarray(r.data.evs)[..., None] for r in evaluated]
-        variances = [np.asarray(r.data.stds)[..., None] ** 2 for r in evaluated]
-        center = evs.reshape((1,) + full + (1,))
-        center_var = stds.reshape((1,) + full + (1,)) ** 2
-        grads = combine_plan(plan, center, means, full)[..., 0]
-        variance = combine_plan(plan, center_var, variances, full, variances=True)[..., 0]
-        grads = np.broadcast_to(grads, shape) if grads.shape != shape else grads
-        variance = np.broadcast_to(np.real(variance), shape)
-        direct = plan.resolved_direct_grads()
-        if direct is not None:
-            grads = grads + direct
-        return np.array(grads), np.sqrt(variance)
+        return PubResult(data, metadata=self._metadata(work, center, meta))

@@ -10,13 +10,12 @@ import numpy as np
 from qiskit.circuit import Parameter
 from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import BitArray, DataBin, SamplerPubLike, SamplerPubResult
-from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from .circuits import bound_values, parameter_names
+from .circuits import bound_values
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
-from .wrapper import GradientPrimitive, _PubWork, combine_plan, warn_small_step
+from .wrapper import GradientPrimitive, _PubWork, combine_with_errors, warn_small_step
 
 __all__ = ["GradientSampler", "SamplerGradients"]
 
@@ -182,6 +181,8 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
     """
 
     _kind = "sampler"
+    _other_kind = BaseEstimatorV2
+    _other_wrapper = "GradientEstimator"
 
     def __init__(
         self,
@@ -191,22 +192,12 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(sampler, BaseEstimatorV2):
-            raise TypeError(
-                f"{type(self).__name__} wraps a sampler, got the estimator "
-                f"{type(sampler).__name__}; use GradientEstimator for it"
-            )
         GradientPrimitive.__init__(self, sampler, method, max_job_rows=max_job_rows, **options)
 
     @property
     def sampler(self) -> BaseSamplerV2:
         """The wrapped sampler."""
         return self._primitive
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name in ("sampler",):
-            raise AttributeError(name)
-        return getattr(self._primitive, name)
 
     def run(
         self,
@@ -249,10 +240,7 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         )
 
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> SamplerPub:
-        circuit = evaluation.circuit
-        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
-        bindings = BindingsArray(data, shape=evaluation.values.shape[:-1])
-        return SamplerPub(circuit, bindings, work.pub.shots)
+        return SamplerPub(evaluation.circuit, self._bindings(evaluation), work.pub.shots)
 
     def _distribution(self, result: Any, registers: list[str], aux: str | None) -> _Distribution:
         arrays = [getattr(result.data, name) for name in registers]
@@ -268,8 +256,6 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         registers = [register.name for register in task.circuit.cregs]
         num_bits = sum(register.size for register in task.circuit.cregs)
         center_dist = self._distribution(center, registers, None)
-        if plan.center is not None:
-            center_dist.keys = center_dist.keys.reshape(task.shape + center_dist.keys.shape[-1:])
         dists = [
             self._distribution(result, registers, evaluation.aux_register)
             for evaluation, result in zip(plan.evaluations, evaluated)
@@ -277,33 +263,18 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         everything = [center_dist.keys.ravel()] + [d.keys.ravel() for d in dists]
         outcomes = np.unique(np.concatenate(everything))
         center_p, center_var = center_dist.frequencies(outcomes)
-        frequencies = [d.frequencies(outcomes) for d in dists]
-        shape = task.shape
-        center_p, center_var = center_p[None], center_var[None]
-        grads = combine_plan(plan, center_p, [f[0] for f in frequencies], shape)
-        variance = combine_plan(
-            plan, center_var, [f[1] for f in frequencies], shape, variances=True
+        grads, grad_stds = combine_with_errors(
+            plan,
+            (center_p[None], center_var[None]),
+            [d.frequencies(outcomes) for d in dists],
+            task.shape,
+            task.num_parameters,
         )
-        grads = np.broadcast_to(grads, shape + (task.num_parameters, len(outcomes)))
-        direct = plan.resolved_direct_grads()
-        if direct is not None:
-            grads = grads + direct
         labels = _bitstrings(outcomes, num_bits)
-        fields = dict(center.data.items())
-        if plan.center is not None:
-            fields = {name: bits.reshape(task.shape) for name, bits in fields.items()}
         data = DataBin(
-            **fields,
-            grads=SamplerGradients(np.array(grads), labels, num_bits),
-            grad_stds=SamplerGradients(
-                np.sqrt(np.maximum(np.real(np.broadcast_to(variance, grads.shape)), 0.0)),
-                labels,
-                num_bits,
-            ),
+            **dict(center.data.items()),
+            grads=SamplerGradients(grads, labels, num_bits),
+            grad_stds=SamplerGradients(grad_stds, labels, num_bits),
             shape=task.shape,
         )
-        metadata = dict(center.metadata)
-        metadata.update(meta)
-        metadata["parameters"] = list(task.parameters)
-        metadata.update(plan.metadata)
-        return SamplerPubResult(data, metadata=metadata)
+        return SamplerPubResult(data, metadata=self._metadata(work, center, meta))

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers import BitArray, DataBin
+from qiskit.primitives.containers.bindings_array import BindingsArray
 from scipy import sparse
 
+from .circuits import parameter_names
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
@@ -88,14 +90,16 @@ class _PubWork:
     task: PubTask
     pub: Any  # the coerced user pub
     plan: Plan
-    center_slot: int  # index into the flat inner-pub list
-    eval_slots: list[int]
+    center_slot: int = -1  # index into the flat inner-pub list
+    eval_slots: list[int] = field(default_factory=list)
 
 
 class GradientPrimitive:
     """Shared machinery of the gradient primitives (not public)."""
 
     _kind: str = ""
+    _other_kind: type | None = None  # the primitive base class this wrapper must not wrap
+    _other_wrapper: str = ""
 
     def __init__(
         self,
@@ -110,6 +114,12 @@ class GradientPrimitive:
             if max_job_rows is not None and alias != max_job_rows:
                 raise ValueError("give max_job_rows or its alias max_pub_rows, not both")
             max_job_rows = alias
+        if self._other_kind is not None and isinstance(primitive, self._other_kind):
+            raise TypeError(
+                f"{type(self).__name__} wraps {'an' if self._kind == 'estimator' else 'a'} "
+                f"{self._kind}, got the {type(primitive).__name__}; use {self._other_wrapper} "
+                "for it"
+            )
         if primitive is None or not hasattr(primitive, "run"):
             raise TypeError(f"expected a V2 primitive with a run() method, got {primitive!r}")
         if max_job_rows is not None and (int(max_job_rows) != max_job_rows or max_job_rows < 1):
@@ -122,6 +132,29 @@ class GradientPrimitive:
     def method(self) -> GradientMethod:
         """The gradient method object."""
         return self._method
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes old code reads from a primitive (options, default_precision,
+        # default_shots, mode, backend) come from the wrapped one.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._primitive, name)
+
+    @staticmethod
+    def _bindings(evaluation: Evaluation) -> BindingsArray:
+        """The evaluation's parameter values, keyed by the circuit's parameter names."""
+        circuit = evaluation.circuit
+        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
+        return BindingsArray(data, shape=evaluation.values.shape[:-1])
+
+    @staticmethod
+    def _metadata(work: _PubWork, center: Any, meta: dict) -> dict[str, Any]:
+        """The centre's own metadata, then the method's, the run's and the parameters."""
+        metadata = dict(center.metadata)
+        metadata.update(meta)
+        metadata["parameters"] = list(work.task.parameters)
+        metadata.update(work.plan.metadata)
+        return metadata
 
     # --- hooks for the estimator / sampler ---------------------------------------------
     def _coerce(self, pub: Any) -> Any:
@@ -150,33 +183,38 @@ class GradientPrimitive:
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"pub {index}: {exc}{_binding_hint(pub, exc)}") from exc
         diff = normalize_parameters(parameters, [p.circuit for p in coerced])
-        works: list[_PubWork] = []
-        inner_pubs: list[Any] = []
-        owners: list[int] = []
+        works = [
+            _PubWork(task, pub, self._method.plan(task))
+            for task, pub in (
+                (self._task(index, pub, params), pub)
+                for index, (pub, params) in enumerate(zip(coerced, diff))
+            )
+        ]
         # The centres first, in pub order: a seeded inner primitive then returns for them
         # exactly what it returns for the user's pubs alone.
-        for index, (pub, params) in enumerate(zip(coerced, diff)):
-            task = self._task(index, pub, params)
-            plan = self._method.plan(task)
-            work = _PubWork(task, pub, plan, -1, [])
-            center = pub if plan.center is None else self._inner_pub(work, plan.center)
+        inner_pubs: list[Any] = []
+        sources: list[tuple[_PubWork, Evaluation | None]] = []
+        for work in works:
+            center = work.pub if work.plan.center is None else None
+            if center is None:
+                center = self._inner_pub(work, work.plan.center)  # type: ignore[arg-type]
             work.center_slot = len(inner_pubs)
             inner_pubs.append(center)
-            owners.append(index)
-            works.append(work)
+            sources.append((work, None))
         for work in works:
             for evaluation in work.plan.evaluations:
                 work.eval_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
-                owners.append(work.task.index)
+                sources.append((work, evaluation))
 
-        pieces = self._pieces(works, inner_pubs)
-        chunks = self._chunks([piece.rows for piece in pieces])
-        inner_jobs = []
-        for chunk in chunks:
-            job = self._inner_run([pieces[i].pub for i in chunk], **run_kwargs)
-            served = tuple(sorted({owners[pieces[i].slot] for i in chunk}))
-            inner_jobs.append(InnerJob(job, served))
+        jobs = self._pack(inner_pubs, sources)
+        inner_jobs = [
+            InnerJob(
+                self._inner_run([piece.pub for piece in job], **run_kwargs),
+                tuple(sorted({sources[piece.slot][0].task.index for piece in job})),
+            )
+            for job in jobs
+        ]
         meta = {
             "method": self._method.name,
             "method_options": dict(self._method.options),
@@ -185,20 +223,18 @@ class GradientPrimitive:
 
         def finish(results: list[Any]) -> Any:
             parts: list[list[Any]] = [[] for _ in inner_pubs]
-            for chunk, result in zip(chunks, results):
-                for position, pub_result in zip(chunk, result):
-                    parts[pieces[position].slot].append(pub_result)
+            for job, result in zip(jobs, results):
+                for piece, pub_result in zip(job, result):
+                    parts[piece.slot].append(pub_result)
             flat = [concatenate_pub_results(group) for group in parts]
             pub_results = []
             for work in works:
+                center = flat[work.center_slot]
+                if work.plan.center is not None:  # drop its one-point axis
+                    center = reshape_pub_result(center, work.task.shape)
                 try:
                     pub_results.append(
-                        self._pub_result(
-                            work,
-                            flat[work.center_slot],
-                            [flat[i] for i in work.eval_slots],
-                            meta,
-                        )
+                        self._pub_result(work, center, [flat[i] for i in work.eval_slots], meta)
                     )
                 except Exception as exc:
                     raise GradientJobError(
@@ -212,57 +248,42 @@ class GradientPrimitive:
 
         return GradientJob(inner_jobs, finish, **meta)
 
-    def _pieces(self, works: list[_PubWork], inner_pubs: list[Any]) -> list[_Piece]:
-        """Inner pubs as submitted: an evaluation larger than ``max_job_rows`` is cut along
-        its leading (points) axis into pieces that fit; the centre pub is never cut."""
-        evaluation_of: dict[int, Evaluation] = {}
-        for work in works:
-            for slot, evaluation in zip(work.eval_slots, work.plan.evaluations):
-                evaluation_of[slot] = evaluation
-        owner_of = {slot: work for work in works for slot in work.eval_slots}
+    def _pack(
+        self, inner_pubs: list[Any], sources: list[tuple[_PubWork, Evaluation | None]]
+    ) -> list[list[_Piece]]:
+        """Inner pubs grouped into jobs of at most ``max_job_rows`` rows, greedily in order.
+        An evaluation that does not fit is cut along its leading (points) axis, its first
+        piece filling the job being packed; a centre pub is never cut (one larger than the
+        cap gets a job of its own)."""
         limit = self._max_job_rows
-        pieces: list[_Piece] = []
-        fill = 0  # rows in the job being filled (mirrors the greedy packing of _chunks)
+        if limit is None:
+            return [[_Piece(slot, pub, 0) for slot, pub in enumerate(inner_pubs)]]
+        jobs: list[list[_Piece]] = [[]]
+        fill = 0
 
         def add(piece: _Piece) -> None:
             nonlocal fill
-            if limit is not None and fill and fill + piece.rows > limit:
+            if jobs[-1] and fill + piece.rows > limit:
+                jobs.append([])
                 fill = 0
+            jobs[-1].append(piece)
             fill += piece.rows
-            pieces.append(piece)
 
-        for slot, pub in enumerate(inner_pubs):
-            shape = pub_shape(pub)
+        for slot, (pub, (work, evaluation)) in enumerate(zip(inner_pubs, sources)):
+            shape = tuple(pub.shape)
             rows = int(np.prod(shape, dtype=int))
-            if limit is None or rows <= limit or slot not in evaluation_of or not shape:
+            if rows <= limit or evaluation is None or not shape:
                 add(_Piece(slot, pub, rows))
                 continue
-            per_point = max(int(np.prod(shape[1:], dtype=int)), 1)
-            evaluation = evaluation_of[slot]
+            per_point = max(rows // shape[0], 1)
             start = 0
             while start < shape[0]:
-                room = (limit - fill) // per_point  # first fill the job being packed
+                room = (limit - fill) // per_point
                 step = room if room >= 1 else max(1, limit // per_point)
-                part = _slice_evaluation(evaluation, start, start + step)
-                piece_pub = self._inner_pub(owner_of[slot], part)
-                add(_Piece(slot, piece_pub, int(np.prod(pub_shape(piece_pub), dtype=int))))
+                piece = self._inner_pub(work, _slice_evaluation(evaluation, start, start + step))
+                add(_Piece(slot, piece, int(np.prod(piece.shape, dtype=int))))
                 start += step
-        return pieces
-
-    def _chunks(self, rows: list[int]) -> list[list[int]]:
-        """Group consecutive pieces (given their row counts) into inner jobs of at most
-        ``max_job_rows`` rows (a single larger piece gets a job of its own)."""
-        if self._max_job_rows is None:
-            return [list(range(len(rows)))]
-        chunks: list[list[int]] = [[]]
-        total = 0
-        for position, size in enumerate(rows):
-            if chunks[-1] and total + size > self._max_job_rows:
-                chunks.append([])
-                total = 0
-            chunks[-1].append(position)
-            total += size
-        return chunks
+        return jobs
 
 
 class SmallStepWarning(UserWarning):
@@ -349,11 +370,18 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
 
 
 def pub_shape(pub: Any) -> tuple[int, ...]:
-    """Shape of a coerced pub, or of a tuple pub ``(circuit, [observables,] values, ...)``."""
-    shape = getattr(pub, "shape", None)
-    if shape is not None:
-        return tuple(shape)
-    return tuple(np.shape(pub[-2] if len(pub) >= 3 else ()))[:-1]
+    """Shape of a coerced inner pub (``EstimatorPub`` / ``SamplerPub``)."""
+    return tuple(pub.shape)
+
+
+def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
+    """The same pub result with every data field reshaped to ``shape`` (plus its own
+    trailing axes), e.g. to drop the one-point axis of a replacement centre."""
+    fields = {}
+    for name, value in result.data.items():
+        tail = () if isinstance(value, BitArray) else np.shape(value)[result.data.ndim :]
+        fields[name] = value.reshape(shape + tail)
+    return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
 
 
 def combine_plan(
@@ -361,26 +389,40 @@ def combine_plan(
     center: np.ndarray,
     evaluated: list[np.ndarray],
     shape: tuple[int, ...],
+    width: int,
     *,
     variances: bool = False,
 ) -> np.ndarray:
-    """Gradients ``S + (P, M)`` from centre values ``(1,) + S + (M,)`` and evaluation values
-    ``(K,) + S + (M,)``; with ``variances=True`` the inputs are variances and the weights
-    are squared (independent estimates)."""
-    outcomes = center.shape[-1]
-    num = next(
-        (np.shape(e.weights)[-1] for e in plan.evaluations),
-        None if plan.center_weights is None else np.shape(plan.center_weights)[-1],
-    )
-    if num is None and isinstance(plan.direct_grads, np.ndarray):
-        num = plan.direct_grads.shape[-1]
-    total = np.zeros(shape + (num or 0, outcomes))
+    """Gradients ``S + (width, M)`` from centre values ``(1,) + S + (M,)`` and evaluation
+    values ``(K,) + S + (M,)``; with ``variances=True`` the inputs are variances and the
+    weights are squared (independent estimates)."""
+    total = np.zeros(shape + (width, center.shape[-1]))
     pairs = [(e.weights, v) for e, v in zip(plan.evaluations, evaluated)]
     if plan.center_weights is not None:
         pairs.append((plan.center_weights, center))
     for weights, values in pairs:
         total = total + linear_combination(values, square(weights) if variances else weights)
     return total
+
+
+def combine_with_errors(
+    plan: Plan,
+    center: tuple[np.ndarray, np.ndarray],
+    evaluated: list[tuple[np.ndarray, np.ndarray]],
+    shape: tuple[int, ...],
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(derivatives, standard errors), each ``S + (width, M)``, from (values, variances)
+    pairs of the centre ``(1,) + S + (M,)`` and of each evaluation ``(K,) + S + (M,)``;
+    the plan's direct derivatives are added."""
+    grads = combine_plan(plan, center[0], [v for v, _ in evaluated], shape, width)
+    variance = combine_plan(
+        plan, center[1], [var for _, var in evaluated], shape, width, variances=True
+    )
+    direct = plan.resolved_direct_grads()
+    if direct is not None:
+        grads = grads + np.reshape(direct, grads.shape)
+    return grads, np.sqrt(np.maximum(np.real(variance), 0.0))
 
 
 def square(weights: Any) -> Any:
@@ -429,15 +471,18 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
         values = np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
         return values[..., columns]
 
-    centre_values = field(center, "grads").reshape((1,) + full + (len(columns),))
-    centre_var = field(center, "grad_stds").reshape((1,) + full + (len(columns),)) ** 2
-    means = [field(result, "grads") for result in evaluated]
-    variances = [field(result, "grad_stds") ** 2 for result in evaluated]
-    hessian = combine_plan(plan, centre_values, means, full)  # S + (P, columns)
-    variance = combine_plan(plan, centre_var, variances, full, variances=True)
-    shape = full + (task.num_parameters, len(columns))
-    hessian = np.broadcast_to(hessian, shape)
-    variance = np.broadcast_to(np.real(variance), shape)
+    def pair(result: Any) -> tuple[np.ndarray, np.ndarray]:
+        return field(result, "grads"), field(result, "grad_stds") ** 2
+
+    centre_mean, centre_var = pair(center)
+    hessian, stds = combine_with_errors(
+        plan,
+        (centre_mean[None], centre_var[None]),
+        [pair(result) for result in evaluated],
+        full,
+        task.num_parameters,
+    )  # S + (P, columns)
+    variance = stds**2
     if jacobian is not None:  # columns are gate arguments: map them to the parameters
         dense = jacobian.toarray()
         hessian = hessian @ dense
