@@ -13,8 +13,6 @@ of qiskit-algorithms' ``LinCombEstimatorGradient`` (and equals it).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,6 +29,7 @@ from scipy import sparse
 
 from ..circuits import (
     PreparedCircuit,
+    _PreparationCache,
     parameter_map,
     prepare_circuit,
     prepared_values,
@@ -192,9 +191,9 @@ class LinComb:
         self.derivative_type = _normalize_derivative_type(derivative_type)
         self.pass_manager = pass_manager
         self._coupling = _coupling_map(coupling_map if coupling_map is not None else pass_manager)
-        self._cache: OrderedDict[tuple, tuple[Any, list[_Term]]] = OrderedDict()
-        self._centers: OrderedDict[tuple, tuple[Any, QuantumCircuit]] = OrderedDict()
-        self._lock = threading.Lock()
+        # transpiled circuits, per user circuit (identity) and differentiated parameters
+        self._terms = _PreparationCache(size=64)
+        self._centers = _PreparationCache(size=64)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -297,21 +296,19 @@ class LinComb:
     def _circuits_for(self, task: PubTask, prepared: PreparedCircuit) -> list[_Term]:
         busy = _support(task.observables) if task.circuit.layout is not None else frozenset()
         key = (id(task.circuit), task.parameters, task.kind, busy)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] is prepared:
-                self._cache.move_to_end(key)
-                return hit[1]
-        terms = self._test_circuits(prepared, task.kind == "sampler", busy)
+        return self._terms.get(
+            key, task.circuit, lambda: self._mapped_terms(prepared, task.kind, busy)
+        )
+
+    def _mapped_terms(
+        self, prepared: PreparedCircuit, kind: str, busy: frozenset[int]
+    ) -> list[_Term]:
+        terms = self._test_circuits(prepared, kind == "sampler", busy)
         if self.pass_manager is not None and terms:
             mapped = self.pass_manager.run([term.circuit for term in terms])
             if isinstance(mapped, QuantumCircuit):
                 mapped = [mapped]
             terms = [replace(term, circuit=circuit) for term, circuit in zip(terms, mapped)]
-        with self._lock:
-            self._cache[key] = (prepared, terms)
-            while len(self._cache) > 64:
-                self._cache.popitem(last=False)
         return terms
 
     # -- plan -------------------------------------------------------------------------------
@@ -356,15 +353,9 @@ class LinComb:
         circuit, observables = prepared.circuit, None
         if mapped:
             key = (id(task.circuit), task.parameters)
-            with self._lock:
-                hit = self._centers.get(key)
-            if hit is None or hit[0] is not prepared:
-                hit = (prepared, self.pass_manager.run(prepared.circuit))
-                with self._lock:
-                    self._centers[key] = hit
-                    while len(self._centers) > 64:
-                        self._centers.popitem(last=False)
-            circuit = hit[1]
+            circuit = self._centers.get(
+                key, task.circuit, lambda: self.pass_manager.run(prepared.circuit)
+            )
             if task.observables is not None:
                 observables = task.observables.reshape((1,) + task.observables.shape)
                 observables = observables.apply_layout(circuit.layout)
