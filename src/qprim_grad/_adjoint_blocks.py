@@ -309,7 +309,7 @@ def _embed(factor: Factor, position: int) -> Factor:
     if key not in _EMBEDDED:  # keeps the template alive, so its id stays unique
         t = factor.template
         coeffs = np.stack([kron(c.reshape(2, 2)).ravel() for c in t.coeffs])
-        _EMBEDDED[key] = (t, Template(4, t.freqs, coeffs, False))
+        _EMBEDDED[key] = (t, Template(4, t.freqs, coeffs))
     return Factor(template=_EMBEDDED[key][1], args=factor.args)
 
 

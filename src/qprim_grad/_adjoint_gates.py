@@ -11,7 +11,7 @@ the caller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,6 @@ class Template:
     dim: int
     freqs: np.ndarray  # (K, k) integers in [-2, 2]
     coeffs: np.ndarray  # (K, dim * dim)
-    diagonal: bool
 
     def evaluate(self, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Matrices ``(..., d, d)`` and derivatives ``(..., k, d, d)`` at ``angles (..., k)``."""
@@ -52,14 +51,22 @@ def is_standard_gate(op: Instruction) -> bool:
     return getattr(op, "_standard_gate", None) is not None
 
 
+def _matrix(gate: Instruction) -> np.ndarray | None:
+    """The matrix of ``gate``, or ``None`` if it has none."""
+    try:
+        return np.asarray(gate.to_matrix(), dtype=complex)
+    except Exception:  # noqa: BLE001 - any failure means "no usable matrix"
+        return None
+
+
 def _matrix_at(op: Gate, params: Sequence[Any]) -> np.ndarray | None:
     """The matrix of ``op`` with its parameters replaced by ``params``, or ``None``."""
     try:
         gate = op.to_mutable()
         gate.params = list(params)
-        return np.asarray(gate.to_matrix(), dtype=complex)
-    except Exception:  # noqa: BLE001 - any failure means "no usable matrix"
+    except Exception:  # noqa: BLE001
         return None
+    return _matrix(gate)
 
 
 def numeric(value: Any) -> Any:
@@ -69,46 +76,36 @@ def numeric(value: Any) -> Any:
     return value
 
 
+def _library_key(op: Instruction, symbolic: tuple[int, ...] = ()) -> tuple[Any, ...] | None:
+    """Cache key of a standard gate with its ``symbolic`` arguments left free (``None``: the
+    gate is not a standard one, or its parameters are not hashable)."""
+    if not is_standard_gate(op):
+        return None
+    fixed = tuple(None if i in symbolic else numeric(p) for i, p in enumerate(op.params))
+    key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None), fixed)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _cached(cache: dict[Any, Any], key: Any, build: Callable[[], Any]) -> Any:
+    if key is None:
+        return build()
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
 def fixed_matrix(op: Instruction) -> np.ndarray | None:
     """Matrix of a gate without free parameters (cached for library gates)."""
-    key: tuple[Any, ...] | None = None
-    if is_standard_gate(op):
-        try:
-            key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None))
-            key += tuple(numeric(p) for p in op.params)
-            hash(key)
-        except TypeError:
-            key = None
-        if key is not None and key in _FIXED:
-            return _FIXED[key]
-    mat = None
-    if isinstance(op, Gate):
-        try:
-            mat = np.asarray(op.to_matrix(), dtype=complex)
-        except Exception:  # noqa: BLE001
-            mat = None
-    if key is not None:
-        _FIXED[key] = mat
-    return mat
+    return _cached(_FIXED, _library_key(op), lambda: _matrix(op) if isinstance(op, Gate) else None)
 
 
 def template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
     """Fourier template of ``op`` in its ``symbolic`` arguments (``None`` if not exact)."""
-    params = list(op.params)
-    key = None
-    if is_standard_gate(op):
-        fixed = tuple(None if i in symbolic else numeric(p) for i, p in enumerate(params))
-        key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None), fixed)
-        try:
-            hash(key)
-        except TypeError:
-            key = None
-        if key is not None and key in _TEMPLATES:
-            return _TEMPLATES[key]
-    result = _build_template(op, symbolic)
-    if key is not None:
-        _TEMPLATES[key] = result
-    return result
+    return _cached(_TEMPLATES, _library_key(op, symbolic), lambda: _build_template(op, symbolic))
 
 
 def _build_template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
@@ -135,10 +132,9 @@ def _build_template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
     ms = np.array(list(np.ndindex(*(_GRID,) * k)), dtype=float).reshape(-1, k)
     ms[ms > _GRID // 2] -= _GRID
     keep = np.abs(spectrum).max(axis=1) > 1e-13
-    template = Template(dim, ms[keep], spectrum[keep], False)
+    template = Template(dim, ms[keep], spectrum[keep])
     # Verify the polynomial form (e.g. ``RVGate`` is not one) at random points.
     rng = np.random.default_rng(1234)
-    diagonal = True
     for _ in range(2):
         theta = rng.uniform(-np.pi, np.pi, size=k)
         args = list(base)
@@ -148,5 +144,4 @@ def _build_template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
         approx, _ = template.evaluate(theta)
         if exact is None or not np.allclose(approx, exact, rtol=0, atol=1e-12):
             return None
-        diagonal &= bool(np.allclose(exact, np.diag(np.diag(exact)), rtol=0, atol=0))
-    return Template(dim, ms[keep], spectrum[keep], diagonal)
+    return template
