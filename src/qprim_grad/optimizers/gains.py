@@ -14,6 +14,7 @@ the ``SPSA`` constructor accepts (float, array, callable returning an iterator) 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -30,8 +31,19 @@ class Gain(Protocol):
     def at(self, k: int) -> float: ...
 
 
+class _Iterable:
+    """Gives a gain the iterator form ``gain()`` that qiskit-algorithms expects."""
+
+    def at(self, k: int) -> float:  # pragma: no cover - defined by every subclass
+        raise NotImplementedError
+
+    def __call__(self) -> Iterator[float]:
+        """``at(1), at(2), ...`` (as ``qiskit_algorithms`` expects from a gain callable)."""
+        return map(self.at, itertools.count(1))
+
+
 @dataclass(frozen=True)
-class Constant:
+class Constant(_Iterable):
     """The same value at every iteration."""
 
     value: float
@@ -39,16 +51,9 @@ class Constant:
     def at(self, k: int) -> float:
         return float(self.value)
 
-    def __call__(self) -> Iterator[float]:
-        """Iterator form (as ``qiskit_algorithms`` expects from a gain callable)."""
-        k = 1
-        while True:
-            yield self.at(k)
-            k += 1
-
 
 @dataclass(frozen=True)
-class PowerSeries:
+class PowerSeries(_Iterable):
     """``scale / (k + offset) ** power`` for ``k = 1, 2, ...``.
 
     With ``k`` counted from 1 this is ``a / (A + k + 1)^alpha`` (``k`` from 0) of Spall's paper.
@@ -62,12 +67,6 @@ class PowerSeries:
 
     def at(self, k: int) -> float:
         return float(self.scale / (k + self.offset) ** self.power)
-
-    def __call__(self) -> Iterator[float]:
-        k = 1
-        while True:
-            yield self.at(k)
-            k += 1
 
     def to_dict(self) -> dict[str, float]:
         return {"scale": self.scale, "power": self.power, "offset": self.offset}
