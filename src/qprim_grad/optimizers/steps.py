@@ -63,11 +63,22 @@ def sample_directions(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All directions of one iteration: ``num_samples`` gradient directions, then (2-SPSA)
     as many Hessian directions. Shapes ``(num_samples, dim)``."""
-    first = np.array([bernoulli(rng, dim, perturbation_dims) for _ in range(num_samples)])
+    first = _bernoulli_rows(rng, num_samples, dim, perturbation_dims)
     if not second_order:
-        return first.reshape(num_samples, dim), None
-    second = np.array([bernoulli(rng, dim, perturbation_dims) for _ in range(num_samples)])
-    return first.reshape(num_samples, dim), second.reshape(num_samples, dim)
+        return first, None
+    return first, _bernoulli_rows(rng, num_samples, dim, perturbation_dims)
+
+
+def _bernoulli_rows(
+    rng: np.random.Generator, count: int, dim: int, perturbation_dims: int | None
+) -> np.ndarray:
+    """``count`` calls of :func:`bernoulli` as rows of one array (one draw if all coordinates
+    move: numpy's binomial stream is the same drawn at once or row by row)."""
+    if perturbation_dims is None:
+        return 1 - 2 * rng.binomial(1, 0.5, size=(count, dim))
+    return np.array([bernoulli(rng, dim, perturbation_dims) for _ in range(count)]).reshape(
+        count, dim
+    )
 
 
 def num_resamplings(resamplings: int | dict[int, int], k: int) -> int:
@@ -154,7 +165,7 @@ def calibration_points(
     rng: np.random.Generator, x0: np.ndarray, c: float, steps: int = 25
 ) -> np.ndarray:
     """``x0 ± c d`` for ``steps`` random directions ``d``; shape ``(2 * steps, dim)``."""
-    directions = np.array([bernoulli(rng, x0.size) for _ in range(steps)]).reshape(steps, -1)
+    directions = _bernoulli_rows(rng, steps, x0.size, None)
     return np.stack([x0 + c * directions, x0 - c * directions], axis=1).reshape(-1, x0.size)
 
 
