@@ -33,7 +33,7 @@ from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import SparseObservable, SparsePauliOp
 
 from ._adjoint_blocks import AdjointError, Block, build_blocks
-from ._adjoint_gates import numeric
+from .circuits import _affine_form
 
 __all__ = ["AdjointError", "AdjointProgram", "compile_circuit", "observable_matrix"]
 
@@ -84,19 +84,20 @@ _BLAS = _SingleThreadedBlas()
 class _Group:
     """Parameterised blocks with the same factor structure, evaluated together."""
 
-    def __init__(self, blocks: list[int], program_blocks: list[Block]) -> None:
-        self.blocks = np.array(blocks)
-        first = program_blocks[blocks[0]]
-        self.dim = first.dim
-        # per factor: ("t", template id, row in that template's stack) or ("f", fixed stack)
+    def __init__(
+        self, members: list[int], blocks: list[Block], slot: dict[tuple[int, int], int]
+    ) -> None:
+        self.blocks = np.array(members)
+        # per factor: ("t", template id, rows in that template's stack) or ("f", fixed stack)
         self.factors: list[tuple[str, Any, Any]] = []
-        for f, factor in enumerate(first.factors):
+        for f, factor in enumerate(blocks[members[0]].factors):
             if factor.template is None:
-                stack = np.stack([np.asarray(program_blocks[b].factors[f].fixed) for b in blocks])
+                stack = np.stack([np.asarray(blocks[b].factors[f].fixed) for b in members])
                 self.factors.append(("f", stack[None], None))
             else:
-                self.factors.append(("t", id(factor.template), None))
-        self.args = np.array([program_blocks[b].args for b in blocks])  # (G, ksum)
+                rows = np.array([slot[(b, f)] for b in members])
+                self.factors.append(("t", id(factor.template), rows))
+        self.args = np.array([blocks[b].args for b in members])  # (G, ksum)
 
 
 class AdjointProgram:
@@ -106,6 +107,7 @@ class AdjointProgram:
         blocks, exprs, phase_args = build_blocks(circuit)
         self.num_qubits = circuit.num_qubits
         self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
+        self._index = {p: i for i, p in enumerate(self.parameters)}
         self.blocks = blocks
         self.phase_args = np.array(phase_args, dtype=int)
         self._chain_rule(exprs)
@@ -128,43 +130,30 @@ class AdjointProgram:
                     self._templates.setdefault(tid, (factor.template, []))[1].append((b, f))
                     signature.append(("t", tid))
             signatures.setdefault(tuple(signature), []).append(b)
-        self._slot = {
-            loc: (tid, i)
-            for tid, (_, locs) in self._templates.items()
-            for i, loc in enumerate(locs)
-        }
+        slot = {loc: i for _, locs in self._templates.values() for i, loc in enumerate(locs)}
         self._template_args = {
             tid: np.array([self.blocks[b].factors[f].args for b, f in locs])
             for tid, (_, locs) in self._templates.items()
         }
-        self._groups = []
-        for members in signatures.values():
-            group = _Group(members, self.blocks)
-            for f, (kind, tid, _) in enumerate(group.factors):
-                if kind == "t":
-                    rows = np.array([self._slot[(b, f)][1] for b in members])
-                    group.factors[f] = ("t", tid, rows)
-            self._groups.append(group)
+        self._groups = [_Group(members, self.blocks, slot) for members in signatures.values()]
 
     # ---- chain rule ------------------------------------------------------------------------
     def _chain_rule(self, exprs: list[ParameterExpression]) -> None:
         """Split gate arguments into affine ones (a matrix) and general ones (bound per row)."""
-        index = {p: i for i, p in enumerate(self.parameters)}
-        n_args = len(exprs)
-        self.num_args = n_args
-        self._lin = np.zeros((len(self.parameters), n_args))
-        self._const = np.zeros(n_args)
-        self._general: list[tuple[int, ParameterExpression, dict[Parameter, Any]]] = []
+        self.num_args = len(exprs)
+        affine, offset = _affine_form(exprs, self._index)
+        self._general: list[tuple[int, ParameterExpression, list[tuple[int, Any]]]] = []
+        if affine is not None and offset is not None:  # usually: every argument at once
+            self._lin, self._const = affine.T.toarray(), offset
+            return
+        self._lin = np.zeros((len(self.parameters), self.num_args))
+        self._const = np.zeros(self.num_args)
         for a, expr in enumerate(exprs):
-            grads = {p: expr.gradient(p) for p in expr.parameters}
-            if all(
-                not isinstance(g, ParameterExpression) or not g.parameters for g in grads.values()
-            ):
-                for p, g in grads.items():
-                    self._lin[index[p], a] = float(np.real(complex(numeric(g))))
-                zero = expr.bind({p: 0.0 for p in expr.parameters})
-                self._const[a] = float(np.real(complex(numeric(zero))))
+            affine, offset = _affine_form([expr], self._index)
+            if affine is not None and offset is not None:
+                self._lin[:, a], self._const[a] = affine.toarray()[0], offset[0]
             else:
+                grads = [(self._index[p], expr.gradient(p)) for p in expr.parameters]
                 self._general.append((a, expr, grads))
 
     def _angles_and_jacobian(
@@ -177,17 +166,17 @@ class AdjointProgram:
         jac[0][:, valid] = self._lin[diff[valid]].T
         if self._general:
             jac = np.repeat(jac, len(values), axis=0)
+            general = [
+                (a, expr, [(np.flatnonzero(diff == column), g) for column, g in grads])
+                for a, expr, grads in self._general
+            ]
             for r, row in enumerate(values):
-                binding = {p: float(v) for p, v in zip(self.parameters, row, strict=True)}
-                for a, expr, grads in self._general:
-                    sub = {p: binding[p] for p in expr.parameters}
-                    angles[r, a] = np.real(complex(numeric(expr.bind(sub))))
-                    for p, g in grads.items():
-                        j = np.flatnonzero(diff == self.parameters.index(p))
+                binding = dict(zip(self.parameters, row.tolist(), strict=True))
+                for a, expr, grads in general:
+                    angles[r, a] = _real_value(expr, binding)
+                    for j, g in grads:
                         if j.size:
-                            if isinstance(g, ParameterExpression):
-                                g = g.bind({q: binding[q] for q in g.parameters})
-                            jac[r, a, j] = np.real(complex(numeric(g)))
+                            jac[r, a, j] = _real_value(g, binding)
         return angles, jac
 
     # ---- per-row matrices ------------------------------------------------------------------
@@ -295,6 +284,13 @@ class AdjointProgram:
             c = np.einsum("rgkba,rgmab->rmgk", gens, np.conj(rho))
             contrib[:, :, group.args.ravel()] += c.reshape(R, M, -1)
         return contrib @ jac
+
+
+def _real_value(value: Any, binding: dict[Parameter, float]) -> float:
+    """The real part of a number or of an expression bound with ``binding``."""
+    if isinstance(value, ParameterExpression):
+        value = value.bind({p: binding[p] for p in value.parameters}).numeric()
+    return complex(value).real
 
 
 def _apply_observables(S: np.ndarray, observables: Sequence[Sequence[Any]]) -> None:
