@@ -255,7 +255,7 @@ def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> Any:
     """``d slot_g / d theta_j``: a sparse ``(G, P)`` matrix when every slot is affine in the
     parameters (computed once per prepared circuit), else a dense ``S + (G, P)`` array."""
     if prepared.affine is not None:
-        return _affine_jacobian(prepared)
+        return affine_jacobian(prepared)
     params = list(prepared.original.parameters)
     flat = values.reshape(-1, values.shape[-1])
     out = np.zeros((flat.shape[0], prepared.num_slots, len(prepared.parameters)))
@@ -276,7 +276,9 @@ def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _affine_jacobian(prepared: PreparedCircuit) -> sparse.csr_array:
+def affine_jacobian(prepared: PreparedCircuit) -> sparse.csr_array:
+    """``d slot / d theta`` as a sparse ``(G, P)`` matrix for an affine prepared circuit
+    (computed once per prepared circuit)."""
     position = {p: i for i, p in enumerate(prepared.original.parameters)}
     columns = [position[p] for p in prepared.parameters]
     assert prepared.affine is not None
@@ -288,7 +290,7 @@ def parameter_map(prepared: PreparedCircuit) -> tuple[tuple[Parameter, ...], Any
     Jacobian ``d slot / d theta`` (see :attr:`~qprim_grad.methods.base.Plan.parameter_map`)."""
     if not prepared.rewritten or prepared.affine is None:
         return None
-    return tuple(slot.parameter for slot in prepared.slots), _affine_jacobian(prepared)
+    return tuple(slot.parameter for slot in prepared.slots), affine_jacobian(prepared)
 
 
 def prepared_values(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ points": they differ only in which points and which coefficients.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,7 @@ from scipy import sparse
 
 from ..circuits import (
     PreparedCircuit,
+    affine_jacobian,
     parameter_map,
     prepare_circuit,
     prepared_values,
@@ -22,54 +24,73 @@ from ..circuits import (
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 from .base import Evaluation, GradientMethodError, Plan, PubTask
 
-__all__ = ["ParamShift", "FiniteDiff", "SPSADirections", "displaced_points"]
+__all__ = ["ParamShift", "FiniteDiff", "SPSADirections", "ShiftTerms"]
 
 
-def displaced_points(
-    base: np.ndarray, columns: np.ndarray, rules: list[ShiftRule]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Apply ``rules[g]`` to column ``columns[g]`` of ``base`` (shape ``S + (P,)``).
+@dataclass(frozen=True)
+class ShiftTerms:
+    """The terms of shift rules applied to columns: each displaced row's rule index, shift
+    and coefficient; terms with a zero shift (the centre) kept apart."""
 
-    Returns the displaced values ``(K,) + S + (P,)`` (zero shifts excluded), and for the
-    displaced rows and for the zero-shift terms the pair (rule index, coefficient).
-    """
-    rule_index, shift, coefficient = [], [], []
-    zero_index, zero_coefficient = [], []
-    for g, rule in enumerate(rules):
-        for s, c in zip(rule.shifts, rule.coefficients):
-            if s == 0.0:
-                zero_index.append(g)
-                zero_coefficient.append(c)
-            else:
-                rule_index.append(g)
-                shift.append(s)
-                coefficient.append(c)
-    rule_arr = np.asarray(rule_index, dtype=int)
-    values = np.empty((len(rule_arr),) + base.shape)
-    values[...] = base
-    rows = values.reshape(len(rule_arr), int(np.prod(base.shape[:-1])), base.shape[-1])
-    rows[np.arange(len(rule_arr)), :, columns[rule_arr]] += np.asarray(shift)[:, None]
-    return (
-        values,
-        rule_arr,
-        np.asarray(coefficient),
-        np.asarray(zero_index, dtype=int),
-        np.asarray(zero_coefficient),
-    )
+    index: np.ndarray
+    shift: np.ndarray
+    coefficient: np.ndarray
+    zero_index: np.ndarray
+    zero_coefficient: np.ndarray
 
+    @classmethod
+    def of(cls, rules: list[ShiftRule]) -> ShiftTerms:
+        """Terms of ``rules[g]`` for every ``g``."""
+        index = np.repeat(np.arange(len(rules)), [rule.num_terms for rule in rules])
+        shift = np.array([s for rule in rules for s in rule.shifts], dtype=float)
+        coefficient = np.array([c for rule in rules for c in rule.coefficients], dtype=float)
+        return cls._split(index, shift, coefficient)
 
-def _term_matrix(index: np.ndarray, coefficient: np.ndarray, size: int) -> sparse.csr_array:
-    return sparse.csr_array((coefficient, (np.arange(len(index)), index)), shape=(len(index), size))
+    @classmethod
+    def uniform(cls, rule: ShiftRule, count: int) -> ShiftTerms:
+        """Terms of the same ``rule`` on ``count`` columns."""
+        index = np.repeat(np.arange(count), rule.num_terms)
+        shift = np.tile(np.asarray(rule.shifts, dtype=float), count)
+        coefficient = np.tile(np.asarray(rule.coefficients, dtype=float), count)
+        return cls._split(index, shift, coefficient)
+
+    @classmethod
+    def _split(cls, index: np.ndarray, shift: np.ndarray, coefficient: np.ndarray) -> ShiftTerms:
+        zero = shift == 0.0
+        return cls(index[~zero], shift[~zero], coefficient[~zero], index[zero], coefficient[zero])
+
+    def displace(self, base: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """``base`` (shape ``S + (P,)``) displaced row by row: ``(K,) + S + (P,)``."""
+        count = len(self.index)
+        values = np.empty((count,) + base.shape)
+        values[...] = base
+        rows = values.reshape(count, int(np.prod(base.shape[:-1])), base.shape[-1])
+        rows[np.arange(count), :, columns[self.index]] += self.shift[:, None]
+        return values
+
+    def matrix(self, size: int) -> sparse.csr_array:
+        """Sparse ``(K, size)`` coefficients of the displaced rows."""
+        rows = np.arange(len(self.index))
+        return sparse.csr_array((self.coefficient, (rows, self.index)), shape=(len(rows), size))
 
 
 @lru_cache(maxsize=256)
-def _slot_rules(prepared: PreparedCircuit) -> list[ShiftRule]:
+def _slot_terms(prepared: PreparedCircuit) -> tuple[ShiftTerms, sparse.csr_array]:
+    """A prepared circuit's shift terms and their ``(K, G)`` coefficient matrix (fixed per
+    circuit and differentiated parameters, so computed once)."""
     rules = []
     for slot in prepared.slots:
         gate_rules = rule_for_gate(slot.gate)
         assert gate_rules is not None  # guaranteed by prepare_circuit
         rules.append(gate_rules[slot.argument])
-    return rules
+    terms = ShiftTerms.of(rules)
+    return terms, terms.matrix(prepared.num_slots)
+
+
+@lru_cache(maxsize=256)
+def _affine_weights(prepared: PreparedCircuit) -> sparse.csr_array:
+    """``(K, P)`` weights when the chain rule is affine (also fixed per circuit)."""
+    return (_slot_terms(prepared)[1] @ affine_jacobian(prepared)).tocsr()
 
 
 class ParamShift:
@@ -90,14 +111,13 @@ class ParamShift:
             task.circuit, task.parameters, GATE_FREQUENCIES.keys(), method=self.name
         )
         base = prepared_values(prepared, task.values)
-        rules = _slot_rules(prepared)
-        values, rule_index, coefficient, _, _ = displaced_points(base, prepared.slot_columns, rules)
-        slot_terms = _term_matrix(rule_index, coefficient, prepared.num_slots)
-        jacobian = slot_jacobian(prepared, task.values)
-        if sparse.issparse(jacobian):
-            weights: Any = (slot_terms @ jacobian).tocsr()
+        terms, slot_matrix = _slot_terms(prepared)
+        values = terms.displace(base, prepared.slot_columns)
+        if prepared.affine is not None:
+            weights: Any = _affine_weights(prepared)
         else:
-            weights = np.einsum("kg,...gp->k...p", slot_terms.toarray(), jacobian)
+            jacobian = slot_jacobian(prepared, task.values)  # S + (G, P), per row
+            weights = np.einsum("kg,...gp->k...p", slot_matrix.toarray(), jacobian)
         center = None
         if prepared.rewritten:
             center = Evaluation(prepared.circuit, base[None], np.zeros((1, len(task.parameters))))
@@ -152,14 +172,13 @@ class FiniteDiff:
         num = task.num_parameters
         rule = finite_difference_rule(self.scheme, self.epsilon)
         circuit, center = _evaluation_circuit(task, self.name)
-        values, index, coefficient, zero_index, zero_coefficient = displaced_points(
-            task.values, _diff_columns(task), [rule] * num
-        )
-        weights = _term_matrix(index, coefficient, num)
+        terms = ShiftTerms.uniform(rule, num)
+        values = terms.displace(task.values, _diff_columns(task))
+        weights = terms.matrix(num)
         center_weights = None
-        if len(zero_index):
+        if len(terms.zero_index):
             center_weights = np.zeros((1, num))
-            np.add.at(center_weights[0], zero_index, zero_coefficient)
+            np.add.at(center_weights[0], terms.zero_index, terms.zero_coefficient)
         evaluations = [Evaluation(circuit, values, weights)] if num else []
         return Plan(evaluations=evaluations, center=center, center_weights=center_weights)
 
