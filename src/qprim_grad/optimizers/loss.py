@@ -24,6 +24,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
+from qiskit.primitives import ObservablesArray
 from qiskit.quantum_info import SparsePauliOp
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "is_batched",
     "evaluate_grouped",
     "evaluate_batch",
+    "evaluate",
+    "num_calls",
 ]
 
 
@@ -87,6 +90,13 @@ def evaluate_batch(fun: Any, points: np.ndarray) -> np.ndarray:
     return values
 
 
+def num_calls(num_points: int, max_evals_grouped: int | None) -> int:
+    """How many calls :func:`evaluate_grouped` makes for ``num_points`` points."""
+    if max_evals_grouped is None or max_evals_grouped <= 1:
+        return num_points
+    return -(-num_points // max_evals_grouped)
+
+
 def evaluate_grouped(
     fun: Callable[[Any], Any], points: np.ndarray, max_evals_grouped: int | None
 ) -> list[float]:
@@ -95,11 +105,18 @@ def evaluate_grouped(
     points = np.asarray(points, dtype=float)
     if max_evals_grouped is None or max_evals_grouped <= 1:
         return [_scalar(fun(point)) for point in points]
-    num_chunks = -(-len(points) // max_evals_grouped)
     values: list[float] = []
-    for chunk in np.array_split(points, num_chunks):
+    for chunk in np.array_split(points, num_calls(len(points), max_evals_grouped)):
         values += [float(np.real(v)) for v in np.ravel(np.asarray(fun(chunk)))]
     return values
+
+
+def evaluate(fun: Any, points: np.ndarray, max_evals_grouped: int | None) -> np.ndarray:
+    """The loss at ``points``: one ``batch`` call for a batched loss, else
+    :func:`evaluate_grouped`."""
+    if is_batched(fun):
+        return evaluate_batch(fun, points)
+    return np.asarray(evaluate_grouped(fun, points, max_evals_grouped))
 
 
 def _is_gradient_estimator(estimator: Any) -> bool:
@@ -148,6 +165,12 @@ class EstimatorLoss:
         self.observable = observable
         self.precision = precision
         self.num_parameters = circuit.num_parameters
+        # fixed for the loss' life: coerced once, not at every call
+        self._observables = ObservablesArray.coerce(observable)
+        # values only: skip a GradientEstimator's gradient points, ask its wrapped estimator
+        self._value_estimator = (
+            estimator.estimator if _is_gradient_estimator(estimator) else estimator
+        )
 
     def __repr__(self) -> str:
         return (
@@ -165,11 +188,8 @@ class EstimatorLoss:
         return rows
 
     def _run(self, values: np.ndarray, with_gradient: bool) -> Any:
-        pub = (self.circuit, self.observable, values)
-        estimator = self.estimator
-        if not with_gradient and _is_gradient_estimator(estimator):
-            # values only: skip the gradient points and ask the wrapped estimator directly
-            estimator = getattr(estimator, "estimator", estimator)
+        pub = (self.circuit, self._observables, values)
+        estimator = self.estimator if with_gradient else self._value_estimator
         return estimator.run([pub], precision=self.precision).result()[0].data
 
     def __call__(self, x: Sequence[float] | np.ndarray) -> float:
