@@ -137,6 +137,10 @@ class AdjointProgram:
         }
         self._groups = [_Group(members, self.blocks, slot) for members in signatures.values()]
 
+    def columns(self, parameters: Sequence[Parameter]) -> list[int]:
+        """Index of each of ``parameters`` in :attr:`parameters` (``-1``: not in the circuit)."""
+        return [self._index.get(p, -1) for p in parameters]
+
     # ---- chain rule ------------------------------------------------------------------------
     def _chain_rule(self, exprs: list[ParameterExpression]) -> None:
         """Split gate arguments into affine ones (a matrix) and general ones (bound per row)."""

@@ -14,6 +14,7 @@ do not enter the imaginary part).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -90,43 +91,40 @@ class Reverse:
             program = compile_circuit(task.circuit)
         except AdjointError as exc:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
-        scale = {"real": lambda g: 2.0 * g.real, "imag": lambda g: 2.0 * g.imag}.get(
-            self.derivative_type, lambda g: 2.0 * g
-        )
+        part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
         # computed when the job's result is combined, so run() returns at once
         zeros = np.zeros((1,) * (len(task.shape) + 1) + (task.num_parameters,))
         return Plan(
             evaluations=[],
             center_weights=zeros,
-            direct_grads=lambda: scale(self._gradients(program, task)),
+            direct_grads=lambda: 2.0 * part(self._gradients(program, task)),
             metadata={"gradient_engine": "adjoint"},
         )
 
     def _gradients(self, program: Any, task: PubTask) -> np.ndarray:
         """``<psi|O|d psi>`` of shape ``task.shape + (P,)``, one forward pass per value row."""
-        shape = task.shape
-        values = np.asarray(task.values, dtype=float)
-        values_shape = values.shape[:-1]
-        flat_values = values.reshape(int(np.prod(values_shape)), values.shape[-1])
-        # which value row and which observable each entry of the pub uses
-        row_of = np.broadcast_to(
-            np.arange(flat_values.shape[0]).reshape(values_shape), shape
-        ).ravel()
         observables = task.observables
         if observables is None:
             raise GradientMethodError("method='reverse' needs the pub's observables")
+        shape = task.shape
+        values = np.asarray(task.values, dtype=float)
+        values_shape = values.shape[:-1]
+        # Each entry of the pub is (value row, observable column): the values are repeated
+        # along the axes where they have length 1, so every row meets as many observables.
+        spread = tuple(s if v == 1 else 1 for v, s in zip(values_shape, shape, strict=True))
+        row_of = _broadcast_index(values_shape, shape)
+        column = _broadcast_index(spread, shape)
         obs: np.ndarray = np.empty(observables.shape, dtype=object)
         for index in np.ndindex(observables.shape):
             obs[index] = observable_matrix(observables[index], program.num_qubits)
-        obs_flat = np.broadcast_to(obs, shape).ravel()
-        rows, inverse = np.unique(row_of, return_inverse=True)
-        per_row: list[list[Any]] = [[] for _ in rows]
-        column = np.empty(len(row_of), dtype=int)
-        for i, r in enumerate(inverse):
-            column[i] = len(per_row[r])
-            per_row[r].append(obs_flat[i])
-        index = {p: i for i, p in enumerate(program.parameters)}
-        diff = [index.get(p, -1) for p in task.parameters]
-        result = program.gradients(flat_values[rows], per_row, diff)  # (R, M, P)
-        out = result[inverse, column]
-        return out.reshape(shape + (len(diff),))
+        per_row: np.ndarray = np.empty((math.prod(values_shape), math.prod(spread)), dtype=object)
+        per_row[row_of, column] = np.broadcast_to(obs, shape).ravel()
+        diff = program.columns(task.parameters)
+        flat_values = values.reshape(len(per_row), values.shape[-1])
+        result = program.gradients(flat_values, per_row, diff)  # (R, M, P)
+        return result[row_of, column].reshape(shape + (len(diff),))
+
+
+def _broadcast_index(dims: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """For each entry of ``shape`` (flat), its flat index in ``dims`` broadcast to ``shape``."""
+    return np.broadcast_to(np.arange(math.prod(dims)).reshape(dims), shape).ravel()
