@@ -42,7 +42,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 
 from .gains import Gain, PowerSeries, as_gain
-from .loss import evaluate_batch, evaluate_grouped, is_batched
+from .loss import evaluate, evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .result import OptimizerSupportLevel, make_result
 from .state import SPSAState
 from .steps import (
@@ -320,7 +320,7 @@ class SPSA(_OptimizerInterface):
         alpha: float = 0.602,
         gamma: float = 0.101,
         modelspace: bool = False,
-        max_evals_grouped: int = 1,
+        max_evals_grouped: int | None = 1,
         *,
         seed: int | np.random.Generator | None = None,
     ) -> tuple[PowerSeries, PowerSeries]:
@@ -341,28 +341,11 @@ class SPSA(_OptimizerInterface):
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         x0 = np.asarray(initial_point, dtype=float)
         points = calibration_points(rng, x0, c, _CALIBRATION_STEPS)
-        if is_batched(loss):
-            values = evaluate_batch(loss, points)
-        else:
-            values = np.asarray(evaluate_grouped(loss, points, max_evals_grouped))
-        return SPSA._gains_from_calibration(
-            values, c, stability_constant, target_magnitude, alpha, gamma, modelspace
-        )
-
-    @staticmethod
-    def _gains_from_calibration(
-        values: np.ndarray,
-        c: float = 0.2,
-        stability_constant: float = 0,
-        target_magnitude: float | None = None,
-        alpha: float = 0.602,
-        gamma: float = 0.101,
-        modelspace: bool = False,
-    ) -> tuple[PowerSeries, PowerSeries]:
+        values = evaluate(loss, points, max_evals_grouped)
         target = 2 * np.pi / 10 if target_magnitude is None else target_magnitude
         a = calibration_scale(values, c, target, modelspace)
         if not np.isfinite(a) or a < 1e-10:
-            warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=3)
+            warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=2)
             a = target
         logger.info(
             "SPSA calibration: learning rate a/(A+k)^alpha with a=%s, A=%s, alpha=%s; "
@@ -385,11 +368,7 @@ class SPSA(_OptimizerInterface):
         """Standard deviation of ``avg`` evaluations at ``initial_point`` (one job if the
         loss is batched)."""
         points = np.repeat(np.asarray(initial_point, dtype=float)[None, :], avg, axis=0)
-        if is_batched(loss):
-            values = loss.batch(points)  # type: ignore[attr-defined]
-        else:
-            values = evaluate_grouped(loss, points, max_evals_grouped)
-        return float(np.std(values))
+        return float(np.std(evaluate(loss, points, max_evals_grouped)))
 
     # ---- configuration -------------------------------------------------------------------
     @property
@@ -635,15 +614,9 @@ class _Run:
             self.state.save(self.cfg.checkpoint)
 
     def _calibrate(self) -> None:
-        x0 = self.state.x
-        points = calibration_points(self.rng, x0, 0.2, _CALIBRATION_STEPS)
-        if self.batched:
-            values = evaluate_batch(self.fun, points)
-            self.state.jobs += 1
-        else:
-            values = np.asarray(evaluate_grouped(self.fun, points, self.cfg._max_evals_grouped))
-            self.state.jobs += _num_calls(len(points), self.cfg._max_evals_grouped)
-        eta, eps = SPSA._gains_from_calibration(values)
+        grouped = self.cfg._max_evals_grouped
+        eta, eps = SPSA.calibrate(self.fun, self.state.x, max_evals_grouped=grouped, seed=self.rng)
+        self.state.jobs += 1 if self.batched else num_calls(2 * _CALIBRATION_STEPS, grouped)
         self.eta, self.eps = eta, eps
         self.state.gains = {"learning_rate": eta.to_dict(), "perturbation": eps.to_dict()}
         self._save()
@@ -728,7 +701,7 @@ class _Run:
 
     # ---- sequential schedule (plain callable; qiskit-algorithms' order) ------------------
     def _evaluate(self, points: np.ndarray) -> list[float]:
-        self.state.jobs += _num_calls(len(points), self.cfg._max_evals_grouped)
+        self.state.jobs += num_calls(len(points), self.cfg._max_evals_grouped)
         return evaluate_grouped(self.fun, points, self.cfg._max_evals_grouped)
 
     def _run_sequential(self) -> Any:
@@ -871,9 +844,3 @@ class _Run:
             st.candidate = st.x - update
             st.candidate_step = float(np.linalg.norm(update))
             self._save()
-
-
-def _num_calls(num_points: int, max_evals_grouped: int | None) -> int:
-    if max_evals_grouped is None or max_evals_grouped <= 1:
-        return num_points
-    return -(-num_points // max_evals_grouped)
