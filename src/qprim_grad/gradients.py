@@ -156,8 +156,14 @@ class _GradientFacade:
 
     #: the :mod:`qprim_grad` method name this class runs (``None``: abstract).
     method: ClassVar[str | None] = None
+    #: whether ``transpiler`` maps the user's circuits (``False``: the method's own).
+    _transpiles_circuits: ClassVar[bool] = True
     _primitive_class: ClassVar[type]
+    _result_class: ClassVar[type]
     _setting: ClassVar[str]  # "precision" or "shots"
+    _result_key: ClassVar[str]  # where an inner result's metadata reports the setting
+    #: options of the qprim_grad method (subclasses set them from their arguments).
+    _method_kwargs: Mapping[str, Any] = {}
 
     def __init__(
         self,
@@ -181,23 +187,18 @@ class _GradientFacade:
         self._primitive = primitive
         self._transpiler = transpiler if transpiler is not None else pass_manager
         self._transpiler_options = dict(transpiler_options or {})
-        self._options: dict[str, Any] = {}
         self._default = setting
         self.update_default_options(**dict(options or {}))
         self._gradient = self._build()
 
     # --- construction ------------------------------------------------------------------
     def _method_options(self) -> dict[str, Any]:
-        """Options of the qprim_grad method (subclasses map their arguments here)."""
-        return {}
-
-    def _transpiles_circuits(self) -> bool:
-        """Whether ``transpiler`` maps the user's circuits (``False``: the method's own)."""
-        return True
+        """Options of the qprim_grad method."""
+        return dict(self._method_kwargs)
 
     def _build(self) -> Any:
         options = self._method_options()
-        if self._transpiler is not None and not self._transpiles_circuits():
+        if self._transpiler is not None and not self._transpiles_circuits:
             options["pass_manager"] = _LayoutTranspiler(self._transpiler, self._transpiler_options)
         return self._primitive_class(self._primitive, self.method, **options)
 
@@ -212,19 +213,15 @@ class _GradientFacade:
     def options(self) -> dict[str, Any]:
         """The default run options (old ``options=`` style), including the default
         precision / shots when set."""
-        out = dict(self._options)
-        if self._default is not None:
-            out[self._setting] = self._default
-        return out
+        return {} if self._default is None else {self._setting: self._default}
 
     def update_default_options(self, **options: Any) -> None:
         """Update the default run options (``precision`` for an estimator gradient,
         ``shots`` for a sampler gradient)."""
-        self._options.update(self._translate(options))
-        if self._setting in self._options:
-            self._default = self._options.pop(self._setting)
+        self._default = self._translate(options).get(self._setting, self._default)
 
     def _translate(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The old-style options, checked: only ``precision`` / ``shots`` exist on V2."""
         unknown = sorted(set(options) - {self._setting})
         if unknown:
             raise ValueError(
@@ -234,26 +231,50 @@ class _GradientFacade:
         return dict(options)
 
     # --- run -------------------------------------------------------------------------------
-    def _normalize(
-        self, circuits: Any, parameter_values: Any, parameters: Any
-    ) -> tuple[list[QuantumCircuit], list[np.ndarray], list[Any]]:
+    def _run(
+        self,
+        circuits: Any,
+        parameter_values: Any,
+        parameters: Any,
+        setting: Any,
+        options: Mapping[str, Any],
+        pubs: Callable[[list[QuantumCircuit], list[np.ndarray], list[Any]], list[Any]],
+        gradients: Callable[[Any], Any],
+    ) -> GradientFacadeJob:
+        """One primitive ``run``: ``pubs(circuits, values, settings)`` builds its pubs,
+        ``gradients(grads)`` converts one result's ``grads``."""
+        old_style = self._translate(options)  # checked even when the keyword is given
+        setting = old_style.get(self._setting) if setting is None else setting
+        circuits, values = self._checked(circuits, parameter_values)
+        single, settings = self._settings(setting, len(circuits))
+        job = self._gradient.run(pubs(circuits, values, settings), parameters=parameters)
+        reported = {**self.options, **({} if setting is None else {self._setting: setting})}
+
+        def convert(result: Any) -> Any:
+            # the precision / shots to report, filled from the inner results when unset
+            filled = [
+                s if s is not None else r.metadata.get(self._result_key)
+                for s, r in zip(settings, result)
+            ]
+            return self._result_class(
+                [gradients(r.data.grads) for r in result],
+                [{"parameters": r.metadata["parameters"]} for r in result],
+                (filled[0] if filled else None) if single else filled,
+                reported,
+            )
+
+        return GradientFacadeJob(job, convert)
+
+    @staticmethod
+    def _checked(
+        circuits: Any, parameter_values: Any
+    ) -> tuple[list[QuantumCircuit], list[np.ndarray]]:
+        """Circuits and parameter values as lists, checked against each other."""
         single = isinstance(circuits, QuantumCircuit)
         circuits = [circuits] if single else list(circuits)
         if single and np.ndim(parameter_values) == 1:
             parameter_values = [parameter_values]
         values = [np.asarray(v, dtype=float) for v in parameter_values]
-        if parameters is None:
-            chosen: list[Any] = [c.parameters for c in circuits]
-        else:
-            parameters = list(parameters)
-            if parameters and isinstance(parameters[0], Parameter):
-                parameters = [parameters] * len(circuits)
-            if len(parameters) != len(circuits):
-                raise ValueError(
-                    f"The number of circuits ({len(circuits)}) does not match the number of "
-                    f"parameter sets ({len(parameters)})."
-                )
-            chosen = [c.parameters if p is None else p for c, p in zip(circuits, parameters)]
         if len(values) != len(circuits):
             raise ValueError(
                 f"The number of circuits ({len(circuits)}) does not match the number of "
@@ -267,7 +288,7 @@ class _GradientFacade:
                     f"The number of values ({value.size}) does not match the number of "
                     f"parameters ({circuit.num_parameters}) for the {index}-th circuit."
                 )
-        return circuits, values, chosen
+        return circuits, values
 
     def _settings(self, value: Any, count: int) -> tuple[bool, list[Any]]:
         """(single?, one precision / shots per circuit), run value > default."""
@@ -284,25 +305,10 @@ class _GradientFacade:
         return False, value
 
     def _transpiled(self, circuits: list[QuantumCircuit]) -> list[QuantumCircuit]:
-        if self._transpiler is None or not self._transpiles_circuits() or not circuits:
+        if self._transpiler is None or not self._transpiles_circuits or not circuits:
             return circuits
         mapped = self._transpiler.run(circuits, **self._transpiler_options)
         return [mapped] if isinstance(mapped, QuantumCircuit) else list(mapped)
-
-    def _filled(self, single: bool, settings: list[Any], results: Any, key: str) -> Any:
-        """The precision / shots to report, filled from the inner results when unset."""
-        reported = [
-            s if s is not None else result.metadata.get(key) for s, result in zip(settings, results)
-        ]
-        if single:
-            return reported[0] if reported else settings[0] if settings else None
-        return reported
-
-    def _submit(
-        self, pubs: list[Any], parameters: list[Any], convert: Callable[[Any], Any]
-    ) -> GradientFacadeJob:
-        job = self._gradient.run(pubs, parameters=[tuple(p) for p in parameters])
-        return GradientFacadeJob(job, convert)
 
 
 def _observable(observable: Any) -> Any:
@@ -311,6 +317,19 @@ def _observable(observable: Any) -> Any:
     if isinstance(observable, BaseOperator):
         return SparsePauliOp.from_operator(observable)
     return observable
+
+
+def _real_gradients(grads: Any) -> np.ndarray:
+    return np.real(np.asarray(grads)).astype(float)
+
+
+def _complex_gradients(grads: Any) -> np.ndarray:
+    return np.asarray(grads, dtype=complex)
+
+
+def _outcome_gradients(grads: Any) -> list[dict[int, float]]:
+    """``[{outcome_int: dp/d theta_j}, ...]`` over the parameters of one result."""
+    return [dict(zip(grads.int_outcomes, row)) for row in np.real(grads.values).tolist()]
 
 
 class BaseEstimatorGradient(_GradientFacade):
@@ -331,7 +350,10 @@ class BaseEstimatorGradient(_GradientFacade):
     """
 
     _primitive_class = GradientEstimator
+    _result_class = EstimatorGradientResult
     _setting = "precision"
+    _result_key = "target_precision"
+    _derivative_type = DerivativeType.REAL
 
     def __init__(
         self,
@@ -383,44 +405,26 @@ class BaseEstimatorGradient(_GradientFacade):
 
         ``options`` (old style) may hold ``precision``.
         """
-        run_options = self._translate(options)
-        if precision is None:
-            precision = run_options.pop("precision", None)
-        circuits, values, chosen = self._normalize(circuits, parameter_values, parameters)
         if isinstance(observables, (str, BaseOperator)):
             observables = [observables]
         observables = [_observable(o) for o in observables]
-        if len(observables) != len(circuits):
-            raise ValueError(
-                f"The number of circuits ({len(circuits)}) does not match the number of "
-                f"observables ({len(observables)})."
-            )
-        single, settings = self._settings(precision, len(circuits))
-        mapped = self._transpiled(circuits)
-        if mapped is not circuits:
-            observables = [o.apply_layout(c.layout) for o, c in zip(observables, mapped)]
-        pubs = [(c, o, v, s) for c, o, v, s in zip(mapped, observables, values, settings)]
-        complex_type = self._derivative_type is DerivativeType.COMPLEX and self.method == "lin_comb"
-        reported_options = {
-            **self.options,
-            **({} if precision is None else {"precision": precision}),
-        }
 
-        def convert(result: Any) -> EstimatorGradientResult:
-            gradients = [
-                np.asarray(r.data.grads, dtype=complex)
-                if complex_type
-                else np.real(np.asarray(r.data.grads)).astype(float)
-                for r in result
-            ]
-            return EstimatorGradientResult(
-                gradients=gradients,
-                metadata=[{"parameters": p} for p in chosen],
-                precision=self._filled(single, settings, result, "target_precision"),
-                options=reported_options,
-            )
+        def pubs(circuits: list[QuantumCircuit], values: list[Any], settings: list[Any]) -> list:
+            if len(observables) != len(circuits):
+                raise ValueError(
+                    f"The number of circuits ({len(circuits)}) does not match the number of "
+                    f"observables ({len(observables)})."
+                )
+            mapped, obs = self._transpiled(circuits), observables
+            if mapped is not circuits:
+                obs = [o.apply_layout(c.layout) for o, c in zip(obs, mapped)]
+            return list(zip(mapped, obs, values, settings))
 
-        return self._submit(pubs, chosen, convert)
+        as_complex = self._derivative_type is DerivativeType.COMPLEX and self.method == "lin_comb"
+        gradients = _complex_gradients if as_complex else _real_gradients
+        return self._run(
+            circuits, parameter_values, parameters, precision, options, pubs, gradients
+        )
 
 
 class BaseSamplerGradient(_GradientFacade):
@@ -440,7 +444,9 @@ class BaseSamplerGradient(_GradientFacade):
     """
 
     _primitive_class = GradientSampler
+    _result_class = SamplerGradientResult
     _setting = "shots"
+    _result_key = "shots"
 
     def __init__(
         self,
@@ -476,30 +482,13 @@ class BaseSamplerGradient(_GradientFacade):
 
         ``options`` (old style) may hold ``shots``.
         """
-        run_options = self._translate(options)
-        if shots is None:
-            shots = run_options.pop("shots", None)
-        circuits, values, chosen = self._normalize(circuits, parameter_values, parameters)
-        single, settings = self._settings(shots, len(circuits))
-        mapped = self._transpiled(circuits)
-        pubs = [(c, v, s) for c, v, s in zip(mapped, values, settings)]
-        reported_options = {**self.options, **({} if shots is None else {"shots": shots})}
 
-        def convert(result: Any) -> SamplerGradientResult:
-            gradients = []
-            for r in result:
-                grads = r.data.grads
-                outcomes = grads.int_outcomes
-                rows = np.real(grads.values).tolist()
-                gradients.append([dict(zip(outcomes, row)) for row in rows])
-            return SamplerGradientResult(
-                gradients=gradients,
-                metadata=[{"parameters": p} for p in chosen],
-                shots=self._filled(single, settings, result, "shots"),
-                options=reported_options,
-            )
+        def pubs(circuits: list[QuantumCircuit], values: list[Any], settings: list[Any]) -> list:
+            return list(zip(self._transpiled(circuits), values, settings))
 
-        return self._submit(pubs, chosen, convert)
+        return self._run(
+            circuits, parameter_values, parameters, shots, options, pubs, _outcome_gradients
+        )
 
 
 # --- the method classes: a method name and an argument mapping each ------------------------
@@ -541,18 +530,10 @@ class FiniteDiffEstimatorGradient(BaseEstimatorGradient):
         options: Mapping[str, Any] | None = None,
         pass_manager: Any = None,
     ) -> None:
-        self._epsilon, self._scheme = epsilon, _check_scheme(method)
-        super().__init__(
-            estimator,
-            precision,
-            transpiler=transpiler,
-            transpiler_options=transpiler_options,
-            options=options,
-            pass_manager=pass_manager,
+        self._method_kwargs = {"epsilon": epsilon, "scheme": _check_scheme(method)}
+        _GradientFacade.__init__(
+            self, estimator, precision, transpiler, transpiler_options, options, pass_manager
         )
-
-    def _method_options(self) -> dict[str, Any]:
-        return {"epsilon": self._epsilon, "scheme": self._scheme}
 
 
 class FiniteDiffSamplerGradient(BaseSamplerGradient):
@@ -572,17 +553,10 @@ class FiniteDiffSamplerGradient(BaseSamplerGradient):
         options: Mapping[str, Any] | None = None,
         pass_manager: Any = None,
     ) -> None:
-        self._epsilon, self._scheme = epsilon, _check_scheme(method)
-        super().__init__(
-            sampler,
-            shots,
-            transpiler=transpiler,
-            transpiler_options=transpiler_options,
-            options=options,
-            pass_manager=pass_manager,
+        self._method_kwargs = {"epsilon": epsilon, "scheme": _check_scheme(method)}
+        _GradientFacade.__init__(
+            self, sampler, shots, transpiler, transpiler_options, options, pass_manager
         )
-
-    _method_options = FiniteDiffEstimatorGradient._method_options
 
 
 class SPSAEstimatorGradient(BaseEstimatorGradient):
@@ -604,18 +578,10 @@ class SPSAEstimatorGradient(BaseEstimatorGradient):
         options: Mapping[str, Any] | None = None,
         pass_manager: Any = None,
     ) -> None:
-        self._spsa = {"epsilon": epsilon, "batch_size": batch_size, "seed": seed}
-        super().__init__(
-            estimator,
-            precision,
-            transpiler=transpiler,
-            transpiler_options=transpiler_options,
-            options=options,
-            pass_manager=pass_manager,
+        self._method_kwargs = {"epsilon": epsilon, "batch_size": batch_size, "seed": seed}
+        _GradientFacade.__init__(
+            self, estimator, precision, transpiler, transpiler_options, options, pass_manager
         )
-
-    def _method_options(self) -> dict[str, Any]:
-        return dict(self._spsa)
 
 
 class SPSASamplerGradient(BaseSamplerGradient):
@@ -636,17 +602,10 @@ class SPSASamplerGradient(BaseSamplerGradient):
         options: Mapping[str, Any] | None = None,
         pass_manager: Any = None,
     ) -> None:
-        self._spsa = {"epsilon": epsilon, "batch_size": batch_size, "seed": seed}
-        super().__init__(
-            sampler,
-            shots,
-            transpiler=transpiler,
-            transpiler_options=transpiler_options,
-            options=options,
-            pass_manager=pass_manager,
+        self._method_kwargs = {"epsilon": epsilon, "batch_size": batch_size, "seed": seed}
+        _GradientFacade.__init__(
+            self, sampler, shots, transpiler, transpiler_options, options, pass_manager
         )
-
-    _method_options = SPSAEstimatorGradient._method_options
 
 
 class LinCombEstimatorGradient(BaseEstimatorGradient):
@@ -654,12 +613,10 @@ class LinCombEstimatorGradient(BaseEstimatorGradient):
     maps the Hadamard-test circuits."""
 
     method = "lin_comb"
+    _transpiles_circuits = False
 
     def _method_options(self) -> dict[str, Any]:
         return {"derivative_type": self._derivative_type.value}
-
-    def _transpiles_circuits(self) -> bool:
-        return False
 
     @BaseEstimatorGradient.derivative_type.setter  # type: ignore[attr-defined]
     def derivative_type(self, derivative_type: DerivativeType) -> None:
@@ -671,5 +628,4 @@ class LinCombSamplerGradient(BaseSamplerGradient):
     """Hadamard-test gradients of outcome probabilities (method ``lin_comb``)."""
 
     method = "lin_comb"
-
-    _transpiles_circuits = LinCombEstimatorGradient._transpiles_circuits
+    _transpiles_circuits = False
