@@ -571,14 +571,11 @@ class _Run:
                     if spsa.initial_hessian is None
                     else np.array(spsa.initial_hessian, dtype=float)
                 )
-            self.state.allowed_increase = spsa.allowed_increase
-            self.resumed = False
         else:
             self.state = state if isinstance(state, SPSAState) else SPSAState.load(state)
             self.state = copy.deepcopy(self.state)
             self.rng = self.state.generator()
             self._check_resume()
-            self.resumed = True
         self.eta: Gain | None = None
         self.eps: Gain | None = None
         if spsa.learning_rate is not None:
@@ -647,6 +644,26 @@ class _Run:
         st.njev += 1
         return value, gradient * self.eta.at(k)
 
+    def _resolve(
+        self, k: int, x: np.ndarray, fx: float, step: float, accepted: bool, t0: float
+    ) -> None:
+        """Report the step of iteration ``k`` to ``x`` (loss ``fx``): callback, history, log;
+        if accepted, move to ``x`` and ask the termination checker."""
+        cfg, st = self.cfg, self.state
+        if cfg.callback is not None:
+            cfg.callback(st.nfev, x, fx, step, accepted)
+        st.history.append(k, fx, step, accepted, st.nfev, st.jobs)
+        self._log(k, fx, step, accepted, t0)
+        if not accepted:
+            return
+        st.x = x
+        self._remember(x)
+        if cfg.termination_checker is not None and cfg.termination_checker(
+            st.nfev, x, fx, step, True
+        ):
+            logger.info("SPSA: termination checker stopped the run after iteration %d", k)
+            st.stopped = True
+
     def _remember(self, x: np.ndarray) -> None:
         if self.cfg.last_avg > 1:
             self.state.last_steps.append(x)
@@ -707,7 +724,7 @@ class _Run:
     def _run_sequential(self) -> Any:
         cfg, st = self.cfg, self.state
         if cfg.blocking and (st.fx is None or st.allowed_increase is None):
-            if st.fx is None or not self.resumed:
+            if st.fx is None:
                 st.fx = self._evaluate(st.x[None, :])[0]
                 st.nfev += 1
             if st.allowed_increase is None:
@@ -728,34 +745,16 @@ class _Run:
             estimate_value, update = self._step(k, np.asarray(values), eps, first, second)
             x_next = st.x - update
             step = float(np.linalg.norm(update))
-            fx_next = None
             st.k = k
-            if cfg.blocking:
+            fx_next = None  # measured for blocking or the callback, as qiskit-algorithms does
+            if cfg.blocking or cfg.callback is not None:
                 fx_next = self._evaluate(x_next[None, :])[0]
                 st.nfev += 1
-                if not accepts(fx_next, st.fx, st.allowed_increase):  # type: ignore[arg-type]
-                    if cfg.callback is not None:
-                        cfg.callback(st.nfev, x_next, fx_next, step, False)
-                    st.history.append(k, fx_next, step, False, st.nfev, st.jobs)
-                    self._log(k, fx_next, step, False, t0)
-                    self._save()
-                    continue
+            accepted = not cfg.blocking or accepts(fx_next, st.fx, st.allowed_increase)  # type: ignore[arg-type]
+            if cfg.blocking and accepted:
                 st.fx = fx_next
-            if cfg.callback is not None:
-                if fx_next is None:
-                    fx_next = self._evaluate(x_next[None, :])[0]
-                    st.nfev += 1
-                cfg.callback(st.nfev, x_next, fx_next, step, True)
-            st.x = x_next
-            self._remember(x_next)
             loss = estimate_value if fx_next is None else fx_next
-            st.history.append(k, loss, step, True, st.nfev, st.jobs)
-            self._log(k, loss, step, True, t0)
-            if cfg.termination_checker is not None and cfg.termination_checker(
-                st.nfev, x_next, loss, step, True
-            ):
-                logger.info("SPSA: termination checker stopped the run at iteration %d", k)
-                st.stopped = True
+            self._resolve(k, x_next, loss, step, accepted, t0)
             self._save()
         x = self._average() if cfg.last_avg > 1 else st.x
         fx = self._evaluate(x[None, :])[0]
@@ -795,35 +794,23 @@ class _Run:
             offset += repeats
 
             # 1. decide the step proposed by the previous iteration
-            accepted, stop = True, False
+            accepted = True
             final_value = None
             if pending is not None:
                 accepted = not cfg.blocking or accepts(f_centre, st.fx, st.allowed_increase)  # type: ignore[arg-type]
-                step = st.candidate_step
-                if cfg.callback is not None:
-                    cfg.callback(st.nfev, pending, f_centre, step, accepted)
-                st.history.append(st.k, f_centre, step, accepted, st.nfev, st.jobs)
                 if finals:
                     final_value = float(final_values[0 if accepted else 1])
-                st.candidate = None
                 if accepted:
-                    st.x, st.fx = pending, f_centre
-                    self._remember(pending)
-                    if cfg.termination_checker is not None and cfg.termination_checker(
-                        st.nfev, pending, f_centre, step, True
-                    ):
-                        logger.info(
-                            "SPSA: termination checker stopped the run after iteration %d", st.k
-                        )
-                        st.stopped = stop = True
-                self._log(st.k, f_centre, step, accepted, t0)
+                    st.fx = f_centre
+                st.candidate = None
+                self._resolve(st.k, pending, f_centre, st.candidate_step, accepted, t0)
             else:
                 if st.fx is None:
                     st.fx = f_centre
                 if finals:
                     final_value = float(final_values[0])
 
-            if stop or not gradient_now:
+            if st.stopped or not gradient_now:
                 if cfg.last_avg > 1:
                     assert final_value is not None
                     return self._finish(self._average(), final_value)
