@@ -68,11 +68,11 @@ def history_of(run: Any) -> tuple[SPSAHistory, SPSAState | None]:
 def _axes(ax: Any) -> tuple[Any, Any, bool]:
     if ax is None:
         plt = _pyplot()
-        fig, (loss_ax, step_ax) = plt.subplots(
+        _, (loss_ax, step_ax) = plt.subplots(
             2, 1, sharex=True, figsize=(7.0, 5.0), height_ratios=(2, 1), layout="constrained"
         )
         return loss_ax, step_ax, False
-    if isinstance(ax, Sequence) or isinstance(ax, np.ndarray):
+    if isinstance(ax, (Sequence, np.ndarray)):
         axes = list(np.ravel(np.asarray(ax, dtype=object)))
         if len(axes) != 2:
             raise ValueError(f"ax: expected one Axes or two (loss, step size), got {len(axes)}")
