@@ -345,7 +345,7 @@ def _slice_evaluation(evaluation: Evaluation, start: int, stop: int) -> Evaluati
         evaluation,
         values=cut(np.asarray(evaluation.values)),
         observables=observables,
-        weights=np.zeros((0,)),
+        weights=None,
     )
 
 

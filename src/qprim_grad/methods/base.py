@@ -66,7 +66,8 @@ class Evaluation:
     Attributes:
         circuit: circuit to run (the user's circuit, or a derived one).
         values: parameter values of shape ``(K, *values_shape, circuit.num_parameters)``.
-        weights: combination weights, shape ``(K, *w_shape, num_diff_params)`` with
+        weights: combination weights (``None`` for a replacement centre), a sparse
+            ``(K, num_diff_params)`` matrix or an array ``(K, *w_shape, num_diff_params)`` with
             ``w_shape`` broadcastable to the pub shape. May be complex.
         observables: estimator only: observables broadcastable with ``(K, *shape)``; ``None``
             means the pub's own observables.
@@ -76,7 +77,7 @@ class Evaluation:
 
     circuit: QuantumCircuit
     values: np.ndarray
-    weights: np.ndarray
+    weights: Any = None
     observables: ObservablesArray | None = None
     aux_register: str | None = None
 

@@ -359,5 +359,4 @@ class LinComb:
             if task.observables is not None:
                 observables = task.observables.reshape((1,) + task.observables.shape)
                 observables = observables.apply_layout(circuit.layout)
-        weights = np.zeros((1, task.num_parameters))
-        return Evaluation(circuit, base[None], weights, observables=observables)
+        return Evaluation(circuit, base[None], observables=observables)

@@ -120,7 +120,7 @@ class ParamShift:
             weights = np.einsum("kg,...gp->k...p", slot_matrix.toarray(), jacobian)
         center = None
         if prepared.rewritten:
-            center = Evaluation(prepared.circuit, base[None], np.zeros((1, len(task.parameters))))
+            center = Evaluation(prepared.circuit, base[None])
         evaluations = [Evaluation(prepared.circuit, values, weights)] if len(values) else []
         return Plan(evaluations=evaluations, center=center, parameter_map=parameter_map(prepared))
 
@@ -138,7 +138,7 @@ def _evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | N
     prepared = prepare_circuit(task.circuit, (), (), method=method)
     if not prepared.rewritten:
         return task.circuit, None
-    center = Evaluation(prepared.circuit, task.values[None], np.zeros((1, task.num_parameters)))
+    center = Evaluation(prepared.circuit, task.values[None])
     return prepared.circuit, center
 
 
