@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import pkgutil
 from typing import Any
 
 from .base import Evaluation, GradientMethod, GradientMethodError, Plan, PubTask
@@ -18,7 +19,8 @@ __all__ = [
     "resolve_method",
 ]
 
-#: name -> "module:attribute" of the methods shipped with qprim_grad (imported lazily).
+#: name -> "module:attribute" of the methods shipped with qprim_grad (imported lazily); the
+#: same as the package's own entry points, so they work from a source tree too.
 BUILTIN_METHODS: dict[str, str] = {
     "param_shift": "qprim_grad.methods.shift:ParamShift",
     "finite_diff": "qprim_grad.methods.shift:FiniteDiff",
@@ -26,12 +28,6 @@ BUILTIN_METHODS: dict[str, str] = {
     "lin_comb": "qprim_grad.methods.lin_comb:LinComb",
     "reverse": "qprim_grad.methods.reverse:Reverse",
 }
-
-
-def _load(path: str) -> Any:
-    module_name, _, attribute = path.partition(":")
-    module = __import__(module_name, fromlist=[attribute])
-    return getattr(module, attribute)
 
 
 def available_methods() -> dict[str, Any]:
@@ -68,7 +64,7 @@ def resolve_method(method: Any, options: dict[str, Any]) -> GradientMethod:
         )
     target = known[method]
     if isinstance(target, str):
-        factory = _load(target)
+        factory = pkgutil.resolve_name(target)
     else:
         from .. import plugins
 
