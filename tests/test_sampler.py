@@ -124,6 +124,25 @@ def test_sparse_form_stays_small_for_wide_circuits():
         grads.to_dense()
 
 
+def _collapsed_rotation_derivative(values: np.ndarray) -> np.ndarray:
+    """Exact d p(x) / d (a, b) for: ry(a) on |0>, measure x0, then ry(b) on a qubit in
+    state |x0> (collapsed, or prepared by feed-forward), measure x1."""
+
+    def distribution(v):
+        p1 = np.sin(v[0] / 2) ** 2
+        out = np.zeros(4)
+        for x0, px in ((0, 1 - p1), (1, p1)):
+            flip = np.sin(v[1] / 2) ** 2 if x0 == 0 else np.cos(v[1] / 2) ** 2
+            out[x0 | 2] += px * flip
+            out[x0] += px * (1 - flip)
+        return out
+
+    h = 1e-5
+    return np.array(
+        [(distribution(values + h * e) - distribution(values - h * e)) / (2 * h) for e in np.eye(2)]
+    )
+
+
 def test_mid_circuit_measurement_param_shift():
     a, b = Parameter("a"), Parameter("b")
     qc = QuantumCircuit(1, 2)
@@ -136,20 +155,7 @@ def test_mid_circuit_measurement_param_shift():
     data = GradientSampler(aer.SamplerV2(seed=4)).run([(qc, values)], shots=4000)
     data = data.result()[0].data
 
-    # exact: p(x0) from ry(a) on |0>, then ry(b) on the collapsed |x0>
-    def dist(v):
-        p1 = np.sin(v[0] / 2) ** 2
-        out = np.zeros(4)
-        for x0, px in ((0, 1 - p1), (1, p1)):
-            flip = np.sin(v[1] / 2) ** 2 if x0 == 0 else np.cos(v[1] / 2) ** 2
-            out[x0 | 2] += px * flip
-            out[x0] += px * (1 - flip)
-        return out
-
-    h = 1e-5
-    reference = np.array(
-        [(dist(values + h * e) - dist(values - h * e)) / (2 * h) for e in np.eye(2)]
-    )
+    reference = _collapsed_rotation_derivative(values)
     _assert_within_noise(data.grads, data.grad_stds, reference)
 
 
@@ -243,20 +249,7 @@ def test_mid_circuit_measurement_with_control_flow(method):
     qc.ry(b, 1)
     qc.measure(1, 1)
     values = np.array([0.8, 1.9])
-
-    def dist(v):
-        p1 = np.sin(v[0] / 2) ** 2
-        out = np.zeros(4)
-        for x0, px in ((0, 1 - p1), (1, p1)):
-            q1 = np.sin(v[1] / 2) ** 2 if x0 == 0 else np.cos(v[1] / 2) ** 2
-            out[x0 | 2] += px * q1
-            out[x0] += px * (1 - q1)
-        return out
-
-    h = 1e-5
-    reference = np.array(
-        [(dist(values + h * e) - dist(values - h * e)) / (2 * h) for e in np.eye(2)]
-    )
+    reference = _collapsed_rotation_derivative(values)
     sampler = GradientSampler(aer.SamplerV2(seed=3), method=method)
     data = sampler.run([(qc, values)], shots=4000).result()[0].data
     _assert_within_noise(data.grads, data.grad_stds, reference)
