@@ -93,10 +93,8 @@ class Reverse:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
         part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
         # computed when the job's result is combined, so run() returns at once
-        zeros = np.zeros((1,) * (len(task.shape) + 1) + (task.num_parameters,))
         return Plan(
             evaluations=[],
-            center_weights=zeros,
             direct_grads=lambda: 2.0 * part(self._gradients(program, task)),
             metadata={"gradient_engine": "adjoint"},
         )
