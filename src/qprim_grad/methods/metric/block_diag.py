@@ -20,8 +20,15 @@ from qiskit.circuit import QuantumCircuit
 from ...circuits import PreparedCircuit, _PreparationCache, prepared_values, slot_jacobian
 from ..base import Evaluation, PubTask
 from .base import MetricPlan, SlotTensor, normalize_metric_type
-from .circuits import map_circuits, observables_array, pauli_label, prefix, slot_generator
-from .lin_comb import _columns, prepare_for_metric
+from .circuits import (
+    map_circuits,
+    observables_array,
+    pauli_label,
+    prefix,
+    slot_generator,
+    value_columns,
+)
+from .lin_comb import prepare_for_metric
 
 __all__ = ["BlockDiagMetric", "DiagMetric", "layers"]
 
@@ -115,6 +122,16 @@ class BlockDiagMetric:
     def _needs_pairs(self, prepared: PreparedCircuit, jacobian: Any) -> bool:
         return True
 
+    def _inputs(self, prepared: PreparedCircuit, pairs: bool, ndim: int) -> list:
+        """Each layer with its observables (``ndim`` trailing axes) and value columns."""
+        out = []
+        for layer in self._build(prepared, pairs):
+            observables = observables_array(layer.labels, ndim)
+            if self.pass_manager is not None and layer.circuit.layout is not None:
+                observables = observables.apply_layout(layer.circuit.layout)
+            out.append((layer, observables, value_columns(prepared.circuit, layer.circuit)))
+        return out
+
     def plan(self, task: PubTask) -> MetricPlan:
         prepared = prepare_for_metric(task, self.name)
         base = prepared_values(prepared, task.values)
@@ -122,17 +139,13 @@ class BlockDiagMetric:
         shape = base.shape[:-1]
         jacobian = slot_jacobian(prepared, task.values)
         pairs = self._needs_pairs(prepared, jacobian)
-        key = (id(task.circuit), task.parameters, pairs)
-        built = self._cache.get(key, task.circuit, lambda: self._build(prepared, pairs))
-        evaluations = []
-        for layer in built:
-            observables = observables_array(layer.labels, ndim)
-            if self.pass_manager is not None and layer.circuit.layout is not None:
-                observables = observables.apply_layout(layer.circuit.layout)
-            columns = _columns(prepared.circuit, layer.circuit)
-            evaluations.append(
-                Evaluation(layer.circuit, base[..., columns][None], None, observables)
-            )
+        key = (id(task.circuit), task.parameters, pairs, ndim)
+        inputs = self._cache.get(key, task.circuit, lambda: self._inputs(prepared, pairs, ndim))
+        built = [layer for layer, _, _ in inputs]
+        evaluations = [
+            Evaluation(layer.circuit, base[..., columns][None], None, observables)
+            for layer, observables, columns in inputs
+        ]
         coefficient = np.array([slot_generator(prepared, g)[0] for g in range(prepared.num_slots)])
         G = prepared.num_slots
         mask = np.zeros((G, G))
