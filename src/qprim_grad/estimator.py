@@ -44,8 +44,8 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     ``hessian[..., i, j] = d^2 <O> / d theta_i d theta_j``, shape ``pub.shape + (P_inner, P)``
     (the inner differentiates every circuit parameter). When ``param_shift`` or
     ``lin_comb`` evaluates a rewritten circuit (shared parameters, affine expressions), the
-    inner derivatives are mapped back by the chain rule and the shape is
-    ``pub.shape + (P, P)``; with non-affine expressions there the fields are absent.
+    inner derivatives are mapped back by the chain rule (second order for non-affine
+    expressions such as ``a * b``) and the shape is ``pub.shape + (P, P)``.
 
     ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over several inner jobs,
     submitted together; results are identical to the unsplit run.

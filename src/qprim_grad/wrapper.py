@@ -183,13 +183,11 @@ class GradientPrimitive:
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"pub {index}: {exc}{_binding_hint(pub, exc)}") from exc
         diff = normalize_parameters(parameters, [p.circuit for p in coerced])
-        works = [
-            _PubWork(task, pub, self._method.plan(task))
-            for task, pub in (
-                (self._task(index, pub, params), pub)
-                for index, (pub, params) in enumerate(zip(coerced, diff))
-            )
+        tasks = [
+            _check_finite(self._task(index, pub, params))
+            for index, (pub, params) in enumerate(zip(coerced, diff))
         ]
+        works = [_PubWork(task, pub, self._method.plan(task)) for task, pub in zip(tasks, coerced)]
         # The centres first, in pub order: a seeded inner primitive then returns for them
         # exactly what it returns for the user's pubs alone.
         inner_pubs: list[Any] = []
@@ -223,7 +221,8 @@ class GradientPrimitive:
 
         def finish(results: list[Any]) -> Any:
             parts: list[list[Any]] = [[] for _ in inner_pubs]
-            for job, result in zip(jobs, results):
+            for number, (job, inner, result) in enumerate(zip(jobs, inner_jobs, results)):
+                _check_result_count(result, len(job), inner, number, len(jobs))
                 for piece, pub_result in zip(job, result):
                     parts[piece.slot].append(pub_result)
             flat = [concatenate_pub_results(group) for group in parts]
@@ -284,6 +283,36 @@ class GradientPrimitive:
                 add(_Piece(slot, piece, int(np.prod(piece.shape, dtype=int))))
                 start += step
         return jobs
+
+
+def _check_finite(task: PubTask) -> PubTask:
+    """Reject NaN and infinite parameter values, naming the pub and the parameter."""
+    values = task.values
+    if values.size and not np.isfinite(values).all():
+        bad = ~np.isfinite(values.reshape(-1, values.shape[-1])).all(axis=0)
+        names = [p.name for p, b in zip(task.circuit.parameters, bad) if b]
+        raise ValueError(
+            f"pub {task.index}: parameter values must be finite; got NaN or infinity for "
+            f"parameter(s) {names}"
+        )
+    return task
+
+
+def _check_result_count(
+    result: Any, expected: int, inner: InnerJob, number: int, num_jobs: int
+) -> None:
+    """An inner job must return one pub result per submitted pub."""
+    try:
+        got = len(result)
+    except TypeError:
+        got = None
+    if got != expected:
+        raise GradientJobError(
+            f"inner job {inner.job_id} (part {number + 1} of {num_jobs}) returned "
+            f"{'a result without a length' if got is None else f'{got} pub results'}; expected "
+            f"{expected} (one per submitted pub)",
+            failed=[(inner.job_id, inner.pubs)],
+        )
 
 
 class SmallStepWarning(UserWarning):
@@ -440,8 +469,9 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
       ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
     * When the method evaluated a rewritten circuit (shared parameters, affine
       expressions), the inner derivatives are mapped back through the chain rule
-      (``H = J^T d^2E/d phi^2 J``): shape ``pub.shape + (P, P)``.
-    * Otherwise (non-affine expressions on a rewritten circuit, direct gradients): ``{}``.
+      (``H = J^T d^2E/d phi^2 J``, plus ``sum_g dE/d phi_g d^2 phi_g/d theta^2`` for
+      non-affine expressions): shape ``pub.shape + (P, P)``.
+    * Otherwise (direct gradients, an inner estimator of other parameters): ``{}``.
     """
     task, plan = work.task, work.plan
     inner_grads = getattr(center.data, "grads", None)
@@ -455,11 +485,16 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
         return {}
     full = task.shape
     expected = list(task.circuit.parameters)
+    curvature = None
     if inner_parameters[0] == expected:
         columns, jacobian = list(range(len(expected))), None
-    elif plan.parameter_map is not None:
+    elif plan.parameter_map is not None or plan.chain_rule is not None:
         position = {p: i for i, p in enumerate(inner_parameters[0])}
-        slots, jacobian = plan.parameter_map
+        if plan.parameter_map is not None:
+            slots, jacobian = plan.parameter_map
+        else:
+            assert plan.chain_rule is not None
+            slots, jacobian, curvature = plan.chain_rule()
         if any(p not in position for p in slots):
             return {}
         columns = [position[p] for p in slots]
@@ -484,9 +519,12 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
     )  # S + (P, columns)
     variance = stds**2
     if jacobian is not None:  # columns are gate arguments: map them to the parameters
-        dense = jacobian.toarray()
+        dense = jacobian.toarray() if sparse.issparse(jacobian) else np.asarray(jacobian)
         hessian = hessian @ dense
         variance = variance @ dense**2
+    if curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
+        hessian = hessian + np.einsum("...g,...gij->...ji", centre_mean, curvature)
+        variance = variance + np.einsum("...g,...gij->...ji", centre_var, curvature**2)
     return {
         "hessian": np.array(np.swapaxes(hessian, -1, -2)),
         "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),

@@ -28,6 +28,7 @@ from qiskit.primitives.containers import ObservablesArray
 from scipy import sparse
 
 from ..circuits import (
+    chain_rule,
     PreparedCircuit,
     _PreparationCache,
     parameter_map,
@@ -342,6 +343,7 @@ class LinComb:
             evaluations=evaluations,
             center=self._center(task, prepared, base),
             parameter_map=parameter_map(prepared),
+            chain_rule=chain_rule(prepared, task.values),
         )
 
     def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):

@@ -23,6 +23,7 @@ from qiskit.primitives import StatevectorEstimator
 from .._adjoint import AdjointError, compile_circuit, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
 from .lin_comb import _normalize_derivative_type
+from .shift import _evaluation_circuit
 
 __all__ = ["Reverse", "is_exact_statevector_estimator"]
 
@@ -92,9 +93,15 @@ class Reverse:
         except AdjointError as exc:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
         part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
+        # qiskit-aer mis-simulates some parameterised gates (cry, crz, cp, ...): its evs
+        # then come from the same circuit with those gates through their definitions.
+        center = None
+        if not isinstance(task.inner, StatevectorEstimator):
+            center = _evaluation_circuit(task, self.name)[1]
         # computed when the job's result is combined, so run() returns at once
         return Plan(
             evaluations=[],
+            center=center,
             direct_grads=lambda: 2.0 * part(self._gradients(program, task)),
             metadata={"gradient_engine": "adjoint"},
         )
@@ -106,6 +113,8 @@ class Reverse:
             raise GradientMethodError("method='reverse' needs the pub's observables")
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
+        if not math.prod(shape) or not values.size:  # a pub without rows
+            return np.zeros(shape + (len(task.parameters),), dtype=complex)
         values_shape = values.shape[:-1]
         # Each entry of the pub is (value row, observable column): the values are repeated
         # along the axes where they have length 1, so every row meets as many observables.

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from ..circuits import (
+    chain_rule,
     PreparedCircuit,
     affine_jacobian,
     parameter_map,
@@ -122,7 +123,12 @@ class ParamShift:
         if prepared.rewritten:
             center = Evaluation(prepared.circuit, base[None])
         evaluations = [Evaluation(prepared.circuit, values, weights)] if len(values) else []
-        return Plan(evaluations=evaluations, center=center, parameter_map=parameter_map(prepared))
+        return Plan(
+            evaluations=evaluations,
+            center=center,
+            parameter_map=parameter_map(prepared),
+            chain_rule=chain_rule(prepared, task.values),
+        )
 
 
 def _check_epsilon(epsilon: float) -> float:
