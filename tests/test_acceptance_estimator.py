@@ -297,6 +297,7 @@ def test_run_returns_before_inner_job_completes(mocker):
 
     inner = StatevectorEstimator()
     gate = threading.Event()
+    early: list[str] = []
     real_run = inner.run
 
     def slow_run(*args, **kwargs):
@@ -306,7 +307,9 @@ def test_run_returns_before_inner_job_completes(mocker):
         real_status = job.status
 
         def result():
-            gate.wait(10)
+            if not gate.is_set():
+                early.append("result() called before the inner job finished")
+            gate.wait(2)
             return real_result()
 
         def status():  # the inner job stays running until released
@@ -318,10 +321,12 @@ def test_run_returns_before_inner_job_completes(mocker):
 
     mocker.patch.object(inner, "run", side_effect=slow_run)
     job = GradientEstimator(inner).run([(ansatz(), OBS, X0)])
+    assert early == []  # run() never waited for the inner result
     assert not job.done()
     gate.set()
     job.result()
     assert job.done()
+    assert early == []
 
 
 def test_metadata_method_options_and_inner_ids():
