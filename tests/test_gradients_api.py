@@ -109,9 +109,9 @@ def test_old_options_dicts():
 
 
 def test_constructor_errors_and_defaults():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="epsilon must be a positive number, got 0.0"):
         g.FiniteDiffEstimatorGradient(StatevectorEstimator(), 0.0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="should be central, forward, or backward"):
         g.FiniteDiffEstimatorGradient(StatevectorEstimator(), 0.1, method="sideways")
     with pytest.raises(TypeError, match="abstract"):
         g.BaseEstimatorGradient(StatevectorEstimator())
@@ -182,7 +182,7 @@ def test_gradient_estimator_forwards_estimator_attributes():
     assert wrapped.options.default_precision == 0.25
     assert wrapped.mode == "session-object"
     assert wrapped.backend() == "fake-backend"
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="no attribute 'no_such_attribute'"):
         _ = wrapped.no_such_attribute
 
 
