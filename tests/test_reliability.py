@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _reference import expectation, expectation_gradient
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import RYGate
 from qiskit.primitives import PrimitiveResult, StatevectorEstimator, StatevectorSampler
 from qiskit.quantum_info import SparsePauliOp
 
-from _reference import expectation, expectation_gradient
 from qprim_grad import GradientEstimator, GradientJobError, GradientSampler
 from qprim_grad.circuits import _PreparationCache
 
@@ -87,9 +87,11 @@ def test_preparation_cache_is_bounded_and_checks_content():
 def test_zero_row_pub_gives_empty_arrays(method):
     qc = one_qubit()
     qc.rx(B, 0)
-    result = GradientEstimator(StatevectorEstimator(), method).run(
-        [(qc, "Z", np.zeros((0, 2)))]
-    ).result()[0]
+    result = (
+        GradientEstimator(StatevectorEstimator(), method)
+        .run([(qc, "Z", np.zeros((0, 2)))])
+        .result()[0]
+    )
     assert result.data.evs.shape == (0,)
     assert result.data.grads.shape == (0, 2)
     assert result.data.grad_stds.shape == (0, 2)
@@ -190,5 +192,7 @@ def test_wrong_number_of_inner_results_is_a_gradient_job_error(mocker, change):
     job = GradientEstimator(inner, "lin_comb").run([(qc, "Z", [0.1]), (qc, "X", [0.2])])
     submitted = len(inner.run.call_args.args[0])
     got = submitted + change
-    with pytest.raises(GradientJobError, match=rf"returned {got} pub results; expected {submitted}"):
+    with pytest.raises(
+        GradientJobError, match=rf"returned {got} pub results; expected {submitted}"
+    ):
         job.result()

@@ -331,7 +331,9 @@ def test_real_part_matches_qiskit_algorithms_reverse():
 def test_refuses_non_exact_estimators_naming_alternatives():
     estimator = GradientEstimator(BackendEstimatorV2(backend=BasicSimulator()), method="reverse")
     circuit = efficient_su2(2, reps=1)
-    with pytest.raises(GradientMethodError, match="needs an exact statevector.*param_shift") as info:
+    with pytest.raises(
+        GradientMethodError, match="needs an exact statevector.*param_shift"
+    ) as info:
         estimator.run([(circuit, "ZZ", np.zeros(circuit.num_parameters))]).result()
     assert "StatevectorEstimator" in str(info.value)
 

@@ -28,9 +28,9 @@ from qiskit.primitives.containers import ObservablesArray
 from scipy import sparse
 
 from ..circuits import (
-    chain_rule,
     PreparedCircuit,
     _PreparationCache,
+    chain_rule,
     parameter_map,
     prepare_circuit,
     prepared_values,

@@ -14,9 +14,9 @@ import numpy as np
 from scipy import sparse
 
 from ..circuits import (
-    chain_rule,
     PreparedCircuit,
     affine_jacobian,
+    chain_rule,
     parameter_map,
     prepare_circuit,
     prepared_values,
