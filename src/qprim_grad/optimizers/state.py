@@ -174,6 +174,16 @@ class SPSAState:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SPSAState:
-        """Read a state written by :meth:`save`."""
-        with open(path) as handle:
-            return cls.from_dict(json.load(handle))
+        """Read a state written by :meth:`save`; a file that is not one (corrupted,
+        truncated, another format) gives a ``ValueError`` naming it."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"SPSA checkpoint {os.fspath(path)!r} cannot be read: it is corrupted, "
+                f"truncated or not an SPSA state ({type(exc).__name__}: {exc})"
+            ) from exc
