@@ -3,6 +3,8 @@ wrong inner results, nested Hessians over non-affine expressions."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from _reference import expectation, expectation_gradient
@@ -196,3 +198,61 @@ def test_wrong_number_of_inner_results_is_a_gradient_job_error(mocker, change):
         GradientJobError, match=rf"returned {got} pub results; expected {submitted}"
     ):
         job.result()
+
+
+# --- 8. seeded qiskit-aer estimators: correlated noise across the pubs of one gradient ------
+@pytest.mark.parametrize(
+    "method, options, warns",
+    [
+        ("lin_comb", {}, True),
+        ("finite_diff", {"scheme": "forward", "epsilon": 0.1}, True),
+        ("finite_diff", {"scheme": "backward", "epsilon": 0.1}, True),
+        ("finite_diff", {"epsilon": 0.1}, False),
+        ("param_shift", {}, False),
+        ("spsa", {"epsilon": 0.1, "seed": 1}, False),
+    ],
+)
+def test_seeded_aer_estimator_warns_once_when_noise_is_correlated(method, options, warns):
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    from qprim_grad.wrapper import CorrelatedNoiseWarning
+
+    qc = one_qubit()
+    qc.rx(B, 0)
+    seeded = aer.EstimatorV2(
+        options={"default_precision": 0.01, "run_options": {"seed_simulator": 7}}
+    )
+    gradient = GradientEstimator(seeded, method, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradient.run([(qc, "Z", [0.3, 0.4])]).result()
+        gradient.run([(qc, "Z", [0.3, 0.4])]).result()
+    messages = [str(w.message) for w in caught if w.category is CorrelatedNoiseWarning]
+    assert len(messages) == int(warns)
+    if warns:
+        assert "seed_simulator=7" in messages[0] and repr(method) in messages[0]
+
+
+def test_no_correlation_warning_without_seed_or_noise():
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    qc = one_qubit()
+    unseeded = aer.EstimatorV2(options={"default_precision": 0.01})
+    exact = aer.EstimatorV2(options={"run_options": {"seed_simulator": 7}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for estimator in (unseeded, exact):
+            GradientEstimator(estimator, "lin_comb").run([(qc, "Z", [0.3])]).result()
+
+
+def test_seeded_aer_noise_is_identical_for_forward_differences():
+    """Why the warning exists: with a seed the centre and the first shifted pub share their
+    noise, so the forward difference of parameter 0 shows none of the reported error."""
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    qc = one_qubit()
+    seeded = aer.EstimatorV2(
+        options={"default_precision": 0.05, "run_options": {"seed_simulator": 7}}
+    )
+    gradient = GradientEstimator(seeded, "finite_diff", scheme="forward", epsilon=0.1)
+    with pytest.warns(UserWarning, match="correlated"):
+        data = gradient.run([(qc, "Z", [0.3])]).result()[0].data
+    exact = (np.cos(0.4) - np.cos(0.3)) / 0.1
+    assert abs(data.grads[0] - exact) < 1e-9 < data.grad_stds[0]  # noise cancelled exactly
