@@ -359,6 +359,8 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
         values = [getattr(part.data, name) for part in parts]
         if isinstance(values[0], BitArray):
             fields[name] = BitArray.concatenate(values, axis=0)
+        elif not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
+            fields[name] = np.concatenate([_object_array(v) for v in values], axis=0)
         elif np.ndim(values[0]) == 0:
             fields[name] = values[0]
         else:
@@ -379,9 +381,26 @@ def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
     trailing axes), e.g. to drop the one-point axis of a replacement centre."""
     fields = {}
     for name, value in result.data.items():
+        if not hasattr(value, "reshape"):  # an exact-probability container (no reshape)
+            if tuple(value.shape) == (1,) + shape:
+                fields[name] = value[0]  # drop the one-point axis, keeping its type
+            else:
+                array = _object_array(value).reshape(shape)
+                fields[name] = array[()] if not shape else array
+            continue
         tail = () if isinstance(value, BitArray) else np.shape(value)[result.data.ndim :]
         fields[name] = value.reshape(shape + tail)
     return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
+
+
+def _object_array(value: Any) -> np.ndarray:
+    """A container indexed like an array (exact-probability registers) as an object array
+    of its elements."""
+    shape = tuple(value.shape)
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(shape):
+        out[index] = value[index] if shape else value
+    return out
 
 
 def combine_plan(
