@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import PrimitiveResult
-from qiskit.primitives.containers import BitArray, DataBin
+from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, SamplerPub
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from scipy import sparse
 
@@ -166,7 +166,15 @@ class GradientPrimitive:
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> Any:
         raise NotImplementedError
 
+    #: how inner pubs are sent (see docs/migration.rst, "Inner pubs"): ``"indexable"``
+    #: (default: coerced pubs that also index and unpack like their tuple), ``"pub"`` (plain
+    #: ``EstimatorPub`` / ``SamplerPub``) or ``"tuple"`` (plain tuples, re-coerced inside).
+    _inner_pub_form: str = "indexable"
+
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
+        form = {"indexable": indexable_pub, "tuple": pub_tuple}.get(self._inner_pub_form)
+        if form is not None:
+            pubs = [form(pub) for pub in pubs]
         return self._primitive.run(pubs, **kwargs)
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
@@ -369,6 +377,62 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
     metadata = dict(first.metadata)
     metadata["pieces"] = len(parts)
     return type(first)(DataBin(**fields, shape=shape), metadata=metadata)
+
+
+def pub_tuple(pub: EstimatorPub | SamplerPub) -> tuple[Any, ...]:
+    """A coerced pub as the plain tuple it coerces from: ``(circuit, observables,
+    parameter_values, precision)`` / ``(circuit, parameter_values, shots)``; the values are a
+    numpy array over ``circuit.parameters`` (last axis) with the pub's shape in front."""
+    circuit = pub.circuit
+    bindings = pub.parameter_values
+    values = bindings.as_array(circuit.parameters) if circuit.num_parameters else None
+    if values is None:  # keep the shape of a parameterless pub's bindings
+        values = np.zeros(tuple(bindings.shape) + (0,))
+    if isinstance(pub, EstimatorPub):
+        return (circuit, pub.observables, values, pub.precision)
+    return (circuit, values, pub.shots)
+
+
+class _TupleLike:
+    """A coerced pub that also indexes, unpacks and has a ``len`` like the tuple it
+    coerces from (:func:`pub_tuple`), for primitive wrappers written for tuples."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return 4 if isinstance(self, EstimatorPub) else 3
+
+    def __getitem__(self, index: Any) -> Any:
+        return pub_tuple(self)[index]  # type: ignore[arg-type]
+
+    def __iter__(self) -> Any:
+        return iter(pub_tuple(self))  # type: ignore[arg-type]
+
+
+class IndexableEstimatorPub(_TupleLike, EstimatorPub):
+    """An ``EstimatorPub`` that is also ``(circuit, observables, values, precision)``."""
+
+    __slots__ = ()
+
+
+class IndexableSamplerPub(_TupleLike, SamplerPub):
+    """A ``SamplerPub`` that is also ``(circuit, values, shots)``."""
+
+    __slots__ = ()
+
+
+def indexable_pub(pub: Any) -> Any:
+    """``pub`` as an :class:`IndexableEstimatorPub` / :class:`IndexableSamplerPub` (no
+    re-validation: the pub was coerced and checked already)."""
+    if isinstance(pub, _TupleLike):
+        return pub
+    if isinstance(pub, EstimatorPub):
+        return IndexableEstimatorPub(
+            pub.circuit, pub.observables, pub.parameter_values, pub.precision, validate=False
+        )
+    if isinstance(pub, SamplerPub):
+        return IndexableSamplerPub(pub.circuit, pub.parameter_values, pub.shots, validate=False)
+    return pub
 
 
 def pub_shape(pub: Any) -> tuple[int, ...]:
