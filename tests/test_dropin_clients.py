@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import probability_gradient
 from qiskit import ClassicalRegister, QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import efficient_su2, real_amplitudes
@@ -17,8 +18,6 @@ from qiskit.quantum_info import SparsePauliOp
 import qprim_grad.gradients as ours
 from qprim_grad import GradientEstimator, GradientJobError, GradientSampler
 from qprim_grad.optimizers import SPSA
-
-from _reference import probability_gradient
 
 qa = pytest.importorskip("qiskit_algorithms")
 theirs = pytest.importorskip("qiskit_algorithms.gradients")
@@ -258,7 +257,9 @@ def test_vqe_with_our_spsa_batches_like_theirs(blocking):
 
 
 def test_vqe_with_aqgd_and_our_gradient_equals_theirs():
-    want, _ = _vqe(qa_opt.AQGD(maxiter=4), theirs.ParamShiftEstimatorGradient(StatevectorEstimator()))
+    want, _ = _vqe(
+        qa_opt.AQGD(maxiter=4), theirs.ParamShiftEstimatorGradient(StatevectorEstimator())
+    )
     got, _ = _vqe(qa_opt.AQGD(maxiter=4), ours.ParamShiftEstimatorGradient(StatevectorEstimator()))
     assert got.eigenvalue == pytest.approx(want.eigenvalue, abs=1e-10)
     np.testing.assert_allclose(got.optimal_point, want.optimal_point, atol=1e-10)

@@ -519,6 +519,7 @@ class BaseEstimatorGradient(_GradientFacade):
         def gradients(index: int, grads: Any) -> np.ndarray:
             values = convert(grads)
             return np.zeros_like(values) if zero[index] else values
+
         return self._run(
             circuits, parameter_values, parameters, precision, options, pubs, gradients
         )

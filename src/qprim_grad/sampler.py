@@ -189,10 +189,8 @@ def _elements(value: Any) -> np.ndarray:
         return value
     shape = tuple(value.shape)
     out = np.empty(shape, dtype=object)
-    if not shape:
-        out[()] = value
-    for index in np.ndindex(shape) if shape else ():
-        out[index] = value[index]
+    for index in np.ndindex(shape):
+        out[index] = value[index] if shape else value
     return out
 
 
@@ -204,18 +202,17 @@ class _ExactDistribution:
     def __init__(self, fields: list[Any], aux_field: Any | None, num_bits: int) -> None:
         columns = [_elements(f) for f in fields + ([] if aux_field is None else [aux_field])]
         shape = columns[0].shape
-        aux_bits = 0 if aux_field is None else int(_elements(aux_field).flat[0].num_bits)
         rows: list[dict[str, float]] = []
         signed_rows: list[dict[str, float]] = []
-        for index in np.ndindex(shape) if shape else [()]:
-            items = [column[index] for column in columns]
+        for index in np.ndindex(shape):
+            items: list[Any] = [column[index] for column in columns]
             joint = items[0] if len(items) == 1 else _concatenate(items)
             plain: dict[str, float] = {}
             signed: dict[str, float] = {}
             for bits, p in joint.get_probabilities().items():
                 head, tail = bits[: len(bits) - num_bits], bits[len(bits) - num_bits :]
                 plain[tail] = plain.get(tail, 0.0) + p
-                if aux_bits:  # the auxiliary register is the leftmost (most significant)
+                if aux_field is not None:  # the auxiliary register is the leftmost bits
                     sign = -1.0 if head[-1] == "1" else 1.0
                     signed[tail] = signed.get(tail, 0.0) + sign * p
             rows.append(plain)
