@@ -198,6 +198,9 @@ def test_our_gradients_take_their_derivative_type(name):
         got = gradient.run([circuit], [observable], values).result().gradients[0]
         assert got.dtype == want.dtype
         np.testing.assert_allclose(got, want, atol=1e-10)
+    primitive = GradientEstimator(StatevectorEstimator(), "lin_comb", derivative_type=their_type)
+    grads = primitive.run([(circuit, observable, values[0])]).result()[0].data.grads
+    np.testing.assert_allclose(grads, want, atol=1e-10)
 
 
 # --- 3. / 6. / 8. optimizers inside qiskit-algorithms' clients --------------------------------

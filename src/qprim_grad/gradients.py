@@ -434,16 +434,18 @@ class BaseEstimatorGradient(_GradientFacade):
         self._primitive = estimator
         self._gradient = self._build()
 
+    _derivative: DerivativeType = DerivativeType.REAL  # the stored value
+
     @property
     def _derivative_type(self) -> DerivativeType:
-        return self.__dict__.get("_derivative", DerivativeType.REAL)  # type: ignore[no-any-return]
+        return self._derivative
 
     @_derivative_type.setter
     def _derivative_type(self, derivative_type: Any) -> None:
         value = as_derivative_type(derivative_type)
-        changed = value is not self.__dict__.get("_derivative")
-        self.__dict__["_derivative"] = value
-        if changed and "_gradient" in self.__dict__:
+        changed = value is not self._derivative
+        self._derivative = value
+        if changed and hasattr(self, "_gradient"):
             self._gradient = self._build()  # honoured from the next run on
 
     @property
