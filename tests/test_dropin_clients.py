@@ -138,6 +138,7 @@ def test_sampler_qnn_with_default_sampler_equals_theirs():
         network = qml_nn.SamplerQNN(
             circuit=circuit, input_params=list(x), weight_params=list(w), input_gradients=True
         )  # no sampler given: qiskit-machine-learning's exact default sampler
+        assert isinstance(network.sampler, qml_primitives.QMLSampler)  # exact by default
         network.gradient = gradient_class(network.sampler)
         return network
 
