@@ -15,7 +15,13 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from .circuits import bound_values
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
-from .wrapper import GradientPrimitive, _PubWork, combine_with_errors, warn_small_step
+from .wrapper import (
+    GradientPrimitive,
+    _PubWork,
+    combine_with_errors,
+    object_array,
+    warn_small_step,
+)
 
 __all__ = ["GradientSampler", "SamplerGradients"]
 
@@ -183,24 +189,13 @@ def is_exact_register(value: Any) -> bool:
     return callable(getattr(value, "get_probabilities", None))
 
 
-def _elements(value: Any) -> np.ndarray:
-    """An exact register field as an object array of per-index scalar containers."""
-    if isinstance(value, np.ndarray):
-        return value
-    shape = tuple(value.shape)
-    out = np.empty(shape, dtype=object)
-    for index in np.ndindex(shape):
-        out[index] = value[index] if shape else value
-    return out
-
-
 class _ExactDistribution:
     """Exact outcome probabilities of one inner result (no shot noise)."""
 
     exact = True
 
     def __init__(self, fields: list[Any], aux_field: Any | None, num_bits: int) -> None:
-        columns = [_elements(f) for f in fields + ([] if aux_field is None else [aux_field])]
+        columns = [object_array(f) for f in fields + ([] if aux_field is None else [aux_field])]
         shape = columns[0].shape
         rows: list[dict[str, float]] = []
         signed_rows: list[dict[str, float]] = []

@@ -368,7 +368,7 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
         if isinstance(values[0], BitArray):
             fields[name] = BitArray.concatenate(values, axis=0)
         elif not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
-            fields[name] = np.concatenate([_object_array(v) for v in values], axis=0)
+            fields[name] = np.concatenate([object_array(v) for v in values], axis=0)
         elif np.ndim(values[0]) == 0:
             fields[name] = values[0]
         else:
@@ -449,7 +449,7 @@ def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
             if tuple(value.shape) == (1,) + shape:
                 fields[name] = value[0]  # drop the one-point axis, keeping its type
             else:
-                array = _object_array(value).reshape(shape)
+                array = object_array(value).reshape(shape)
                 fields[name] = array[()] if not shape else array
             continue
         tail = () if isinstance(value, BitArray) else np.shape(value)[result.data.ndim :]
@@ -457,9 +457,11 @@ def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
     return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
 
 
-def _object_array(value: Any) -> np.ndarray:
+def object_array(value: Any) -> np.ndarray:
     """A container indexed like an array (exact-probability registers) as an object array
-    of its elements."""
+    of its elements (an object array is returned as it is)."""
+    if isinstance(value, np.ndarray):
+        return value
     shape = tuple(value.shape)
     out = np.empty(shape, dtype=object)
     for index in np.ndindex(shape):
