@@ -13,8 +13,9 @@ no qiskit-algorithms import on our side:
   (one dictionary lookup per import; nothing else is touched).
 
 With ``seed=None`` our SPSA draws from qiskit-algorithms' ``algorithm_globals.random`` when
-that module is loaded (:func:`global_generator`), as qiskit-algorithms' SPSA does, so code
-that sets ``algorithm_globals.random_seed`` gets the same iterates.
+that module is loaded (or qiskit-machine-learning's, when only that one is seeded;
+:func:`global_generator`), as their SPSA does, so code that sets
+``algorithm_globals.random_seed`` gets the same iterates.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ PEERS: dict[str, dict[str, str]] = {
     "qiskit_machine_learning.optimizers": {"SPSA": "SPSA", "QNSPSA": "QNSPSA"},
 }
 
-_GLOBALS_MODULE = "qiskit_algorithms.utils.algorithm_globals"
+#: the global-generator modules of qiskit-algorithms and qiskit-machine-learning (in order)
+_GLOBALS_MODULES = (
+    "qiskit_algorithms.utils.algorithm_globals",
+    "qiskit_machine_learning.utils.algorithm_globals",
+)
 
 
 def register(module: ModuleType) -> None:
@@ -92,10 +97,14 @@ def install() -> None:
 
 
 def global_generator() -> np.random.Generator | None:
-    """qiskit-algorithms' ``algorithm_globals.random`` when that module is loaded (it is
-    never imported here: if it is not loaded, nobody has seeded it), else ``None``."""
-    module = sys.modules.get(_GLOBALS_MODULE)
-    if module is None:
-        return None
-    generator = module.algorithm_globals.random
-    return generator if isinstance(generator, np.random.Generator) else None
+    """The global generator their SPSA would draw from: ``algorithm_globals.random`` of
+    qiskit-algorithms, or of qiskit-machine-learning when only that one was seeded. Only
+    modules already loaded are looked at (one never loaded was never seeded); ``None`` when
+    neither is loaded."""
+    loaded = [sys.modules[name] for name in _GLOBALS_MODULES if name in sys.modules]
+    seeded = [m for m in loaded if m.algorithm_globals.random_seed is not None]
+    for module in seeded or loaded[:1]:
+        generator = module.algorithm_globals.random
+        if isinstance(generator, np.random.Generator):
+            return generator
+    return None
