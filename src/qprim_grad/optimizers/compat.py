@@ -79,7 +79,10 @@ class _RegisterOnImport(importlib.abc.MetaPathFinder):
             find = getattr(finder, "find_spec", None)
             if finder is self or find is None:
                 continue
-            spec = find(fullname, path, target)
+            try:
+                spec = find(fullname, path, target)
+            except TypeError:  # a finder without the optional ``target`` argument
+                spec = find(fullname, path)
             if spec is not None:
                 if hasattr(spec.loader, "exec_module"):
                     spec.loader = _RegisteringLoader(spec.loader)
