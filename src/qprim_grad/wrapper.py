@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import PrimitiveResult
-from qiskit.primitives.containers import BitArray, DataBin
+from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, SamplerPub
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from scipy import sparse
 
@@ -167,7 +167,15 @@ class GradientPrimitive:
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> Any:
         raise NotImplementedError
 
+    #: how inner pubs are sent (see docs/migration.rst, "Inner pubs"): ``"indexable"``
+    #: (default: coerced pubs that also index and unpack like their tuple), ``"pub"`` (plain
+    #: ``EstimatorPub`` / ``SamplerPub``) or ``"tuple"`` (plain tuples, re-coerced inside).
+    _inner_pub_form: str = "indexable"
+
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
+        form = {"indexable": indexable_pub, "tuple": pub_tuple}.get(self._inner_pub_form)
+        if form is not None:
+            pubs = [form(pub) for pub in pubs]
         return self._primitive.run(pubs, **kwargs)
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
@@ -446,6 +454,8 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
         values = [getattr(part.data, name) for part in parts]
         if isinstance(values[0], BitArray):
             fields[name] = BitArray.concatenate(values, axis=0)
+        elif not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
+            fields[name] = np.concatenate([object_array(v) for v in values], axis=0)
         elif np.ndim(values[0]) == 0:
             fields[name] = values[0]
         else:
@@ -454,6 +464,62 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
     metadata = dict(first.metadata)
     metadata["pieces"] = len(parts)
     return type(first)(DataBin(**fields, shape=shape), metadata=metadata)
+
+
+def pub_tuple(pub: EstimatorPub | SamplerPub) -> tuple[Any, ...]:
+    """A coerced pub as the plain tuple it coerces from: ``(circuit, observables,
+    parameter_values, precision)`` / ``(circuit, parameter_values, shots)``; the values are a
+    numpy array over ``circuit.parameters`` (last axis) with the pub's shape in front."""
+    circuit = pub.circuit
+    bindings = pub.parameter_values
+    values = bindings.as_array(circuit.parameters) if circuit.num_parameters else None
+    if values is None:  # keep the shape of a parameterless pub's bindings
+        values = np.zeros(tuple(bindings.shape) + (0,))
+    if isinstance(pub, EstimatorPub):
+        return (circuit, pub.observables, values, pub.precision)
+    return (circuit, values, pub.shots)
+
+
+class _TupleLike:
+    """A coerced pub that also indexes, unpacks and has a ``len`` like the tuple it
+    coerces from (:func:`pub_tuple`), for primitive wrappers written for tuples."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return 4 if isinstance(self, EstimatorPub) else 3
+
+    def __getitem__(self, index: Any) -> Any:
+        return pub_tuple(self)[index]  # type: ignore[arg-type]
+
+    def __iter__(self) -> Any:
+        return iter(pub_tuple(self))  # type: ignore[arg-type]
+
+
+class IndexableEstimatorPub(_TupleLike, EstimatorPub):
+    """An ``EstimatorPub`` that is also ``(circuit, observables, values, precision)``."""
+
+    __slots__ = ()
+
+
+class IndexableSamplerPub(_TupleLike, SamplerPub):
+    """A ``SamplerPub`` that is also ``(circuit, values, shots)``."""
+
+    __slots__ = ()
+
+
+def indexable_pub(pub: Any) -> Any:
+    """``pub`` as an :class:`IndexableEstimatorPub` / :class:`IndexableSamplerPub` (no
+    re-validation: the pub was coerced and checked already)."""
+    if isinstance(pub, _TupleLike):
+        return pub
+    if isinstance(pub, EstimatorPub):
+        return IndexableEstimatorPub(
+            pub.circuit, pub.observables, pub.parameter_values, pub.precision, validate=False
+        )
+    if isinstance(pub, SamplerPub):
+        return IndexableSamplerPub(pub.circuit, pub.parameter_values, pub.shots, validate=False)
+    return pub
 
 
 def pub_shape(pub: Any) -> tuple[int, ...]:
@@ -466,9 +532,28 @@ def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
     trailing axes), e.g. to drop the one-point axis of a replacement centre."""
     fields = {}
     for name, value in result.data.items():
+        if not hasattr(value, "reshape"):  # an exact-probability container (no reshape)
+            if tuple(value.shape) == (1,) + shape:
+                fields[name] = value[0]  # drop the one-point axis, keeping its type
+            else:
+                array = object_array(value).reshape(shape)
+                fields[name] = array[()] if not shape else array
+            continue
         tail = () if isinstance(value, BitArray) else np.shape(value)[result.data.ndim :]
         fields[name] = value.reshape(shape + tail)
     return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
+
+
+def object_array(value: Any) -> np.ndarray:
+    """A container indexed like an array (exact-probability registers) as an object array
+    of its elements (an object array is returned as it is)."""
+    if isinstance(value, np.ndarray):
+        return value
+    shape = tuple(value.shape)
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(shape):
+        out[index] = value[index] if shape else value
+    return out
 
 
 def combine_plan(

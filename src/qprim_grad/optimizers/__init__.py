@@ -11,11 +11,15 @@
 (20, 21)
 """
 
+from . import compat as _compat
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
 from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batched
 from .result import OptimizerResult, OptimizerSupportLevel
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .state import SPSAHistory, SPSAState
+
+# qiskit-algorithms / qiskit-machine-learning recognise our optimizers (see compat.py)
+_compat.install()
 
 __all__ = [
     "SPSA",

@@ -41,6 +41,7 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
+from .compat import global_generator
 from .gains import Gain, PowerSeries, as_gain
 from .loss import evaluate, evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .result import OptimizerSupportLevel, make_result
@@ -84,6 +85,10 @@ _FINGERPRINT = (
 def _make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return copy.deepcopy(seed)  # never advance the user's generator
+    if seed is None:  # as qiskit-algorithms: its global generator, advanced in its order
+        shared = global_generator()
+        if shared is not None:
+            return shared
     return np.random.default_rng(seed)
 
 
@@ -339,7 +344,8 @@ class SPSA(_OptimizerInterface):
         >>> pert.at(1), round(lr.at(1), 3)
         (0.2, 0.393)
         """
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = seed if isinstance(seed, np.random.Generator) else None
+        rng = rng or (global_generator() if seed is None else None) or np.random.default_rng(seed)
         x0 = np.asarray(initial_point, dtype=float)
         points = calibration_points(rng, x0, c, _CALIBRATION_STEPS)
         values = evaluate(loss, points, max_evals_grouped)
