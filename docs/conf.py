@@ -38,8 +38,9 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
-# doctest: the ``>>>`` examples of the API pages run with ``sphinx-build -b doctest``
+# doctest: the ``>>>`` examples of the API pages run with ``sphinx-build -b doctest``,
+# with deprecated APIs as errors (as in the test suite)
 doctest_global_setup = """
 import warnings
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("error", category=DeprecationWarning)
 """
