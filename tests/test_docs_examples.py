@@ -2,8 +2,8 @@
 
 Each page's ``.. code-block:: python`` blocks (and ``>>>`` lines of ``.. doctest::`` blocks)
 run in order in one namespace per page, on local primitives (Statevector, Aer, runtime
-local testing mode with fake backends), with ``DeprecationWarning`` as an error. ``docs/migration.rst`` is covered by
-``test_docs_migration.py``.
+local testing mode with fake backends), with ``DeprecationWarning`` as an error.
+``docs/migration.rst`` is covered by ``test_docs_migration.py``.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ from qprim_grad import GradientEstimator, GradientSampler  # noqa: E402
 #: the deprecated EstimatorV2/SamplerV2 are tested on purpose (still supported); any other
 #: DeprecationWarning shows
 pytestmark = pytest.mark.filterwarnings(
-    "ignore::UserWarning", r"ignore:The (Estimator|Sampler)V2 class is deprecated:DeprecationWarning"
+    "ignore::UserWarning",
+    r"ignore:The (Estimator|Sampler)V2 class is deprecated:DeprecationWarning",
 )
 
 VALUES = np.array([[0.4, -0.7], [1.1, 0.3]])
