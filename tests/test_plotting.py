@@ -242,3 +242,23 @@ def test_plot_qgt_errors():
         plot_qgt(np.zeros((3, 2, 2)))
     with pytest.raises(TypeError, match="'qgt' field"):
         plot_qgt(PubResult(DataBin(evs=np.zeros(()))))
+
+
+def test_docs_figures_are_built_not_checked_in():
+    """Every figure a docs page shows is drawn by docs/_scripts/make_figures.py during the
+    build (docs/conf.py), into the git-ignored docs/_figures/."""
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    shown = set()
+    for page in docs.glob("*.rst"):
+        shown |= set(re.findall(r"^\.\. (?:image|figure):: (\S+)$", page.read_text(), re.M))
+    assert "_figures/spsa_history.png" in shown and "_figures/gradient.png" in shown
+    script = (docs / "_scripts" / "make_figures.py").read_text()
+    for path in shown:
+        assert path.startswith("_figures/"), f"{path}: a checked-in image"
+        assert f'"{path.removeprefix("_figures/")}":' in script, f"{path}: no maker"
+    assert "make_figures.build" in (docs / "conf.py").read_text()
+    assert "docs/_figures/" in (docs.parent / ".gitignore").read_text().splitlines()
+    assert not list(docs.glob("_static/*.png"))

@@ -108,7 +108,7 @@ def plot_history(run: Any, ax: Any = None, *, title: str | None = None) -> tuple
         ax: ``None`` (a new figure with a loss panel above a step-size panel), a pair of
             matplotlib ``Axes`` ``(loss_ax, step_ax)``, or one ``Axes`` (step sizes then go on
             a twin y-axis).
-        title: title of the loss panel (default: iterations, jobs and circuit evaluations).
+        title: title of the loss panel (default: iterations, jobs and loss evaluations).
 
     Returns:
         ``(loss_ax, step_ax)``.
@@ -160,7 +160,7 @@ def plot_history(run: Any, ax: Any = None, *, title: str | None = None) -> tuple
     if title is None and len(history):
         title = (
             f"SPSA: {int(iteration.max())} iterations, {history.jobs[-1]} jobs, "
-            f"{history.nfev[-1]} circuit evaluations"
+            f"{history.nfev[-1]} loss evaluations"
         )
     if title:
         loss_ax.set_title(title, fontsize="medium")
