@@ -203,6 +203,17 @@ class _Progress:
             sys.stderr.write(f"\rSPSA {k}/{self.total} {text}   ")
             sys.stderr.flush()
 
+    def status(self, text: str) -> None:
+        """Show ``text`` while something other than an iteration runs (the calibration)."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.refresh()
+        else:
+            sys.stderr.write(f"\rSPSA {text}   ")
+            sys.stderr.flush()
+
     def close(self) -> None:
         if not self.enabled:
             return
@@ -356,8 +367,8 @@ class SPSA(_OptimizerInterface):
             warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=2)
             a = target
         logger.info(
-            "SPSA calibration: learning rate a/(A+k)^alpha with a=%s, A=%s, alpha=%s; "
-            "perturbation c/k^gamma with c=%s, gamma=%s",
+            "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
+            "perturbation c/k^gamma with c=%.4g, gamma=%.4g",
             a,
             stability_constant,
             alpha,
@@ -690,6 +701,11 @@ class _Run:
 
     def _calibrate(self) -> None:
         grouped = self.cfg._max_evals_grouped
+        how = "in one job" if self.batched else "one by one"
+        logger.info(
+            "SPSA calibration: measuring the loss at %d points %s...", 2 * _CALIBRATION_STEPS, how
+        )
+        self.progress.status(f"calibrating the gains: {2 * _CALIBRATION_STEPS} loss evaluations")
         self._mark()
         try:
             eta, eps = SPSA.calibrate(
