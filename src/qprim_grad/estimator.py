@@ -122,6 +122,15 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             inner=self._primitive,
         )
 
+    def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
+        # exact values only: the pub's precision (else the run's, else the inner default) is 0
+        precision = work.pub.precision
+        if precision is None:
+            precision = run_kwargs.get("precision")
+        if precision is None:
+            precision = getattr(self._primitive, "default_precision", None)
+        return precision == 0
+
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> EstimatorPub:
         observables = evaluation.observables
         if observables is None:

@@ -166,6 +166,10 @@ class GradientPrimitive:
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> Any:
         raise NotImplementedError
 
+    def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
+        """Whether a plan's ``direct_center`` may replace the inner centre evaluation."""
+        return False
+
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
         return self._primitive.run(pubs, **kwargs)
 
@@ -195,6 +199,8 @@ class GradientPrimitive:
         inner_pubs: list[Any] = []
         sources: list[tuple[_PubWork, Evaluation | None]] = []
         for work in works:
+            if work.plan.direct_center is not None and self._direct_center_ok(work, run_kwargs):
+                continue  # the method computes the centre itself (center_slot stays -1)
             center = work.pub if work.plan.center is None else None
             if center is None:
                 center = self._inner_pub(work, work.plan.center)  # type: ignore[arg-type]
@@ -229,8 +235,11 @@ class GradientPrimitive:
             flat = [concatenate_pub_results(group) for group in parts]
             pub_results = []
             for work in works:
-                center = flat[work.center_slot]
-                if work.plan.center is not None:  # drop its one-point axis
+                if work.center_slot < 0:
+                    center = work.plan.resolved_direct_center()
+                else:
+                    center = flat[work.center_slot]
+                if work.center_slot >= 0 and work.plan.center is not None:  # drop its 1-point axis
                     center = reshape_pub_result(center, work.task.shape)
                 try:
                     pub_results.append(

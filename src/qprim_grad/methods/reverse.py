@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from qiskit.primitives import StatevectorEstimator
+from qiskit.primitives.containers import DataBin, PubResult
 
 from .._adjoint import AdjointError, compile_circuit, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
@@ -92,15 +93,33 @@ class Reverse:
         except AdjointError as exc:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
         part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
-        # computed when the job's result is combined, so run() returns at once
+        computed: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def evaluate() -> tuple[np.ndarray, np.ndarray]:  # once, for evs and grads alike
+            if not computed:
+                computed.append(self._evaluate(program, task))
+            return computed[0]
+
+        def center() -> PubResult:
+            evs = np.real(evaluate()[0])
+            data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=task.shape)
+            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
+            return PubResult(data, metadata=metadata)
+
+        # Computed when the job's result is combined, so run() returns at once. On qiskit's
+        # StatevectorEstimator at precision 0 the evs come from the forward pass's state
+        # (what that estimator computes, to rounding), and no centre pub is sent.
+        direct = type(task.inner) is StatevectorEstimator
         return Plan(
             evaluations=[],
-            direct_grads=lambda: 2.0 * part(self._gradients(program, task)),
+            direct_grads=lambda: 2.0 * part(evaluate()[1]),
+            direct_center=center if direct else None,
             metadata={"gradient_engine": "adjoint"},
         )
 
-    def _gradients(self, program: Any, task: PubTask) -> np.ndarray:
-        """``<psi|O|d psi>`` of shape ``task.shape + (P,)``, one forward pass per value row."""
+    def _evaluate(self, program: Any, task: PubTask) -> tuple[np.ndarray, np.ndarray]:
+        """``<psi|O|psi>`` of shape ``task.shape`` and ``<psi|O|d psi>`` of shape
+        ``task.shape + (P,)``, one forward and one backward pass per value row."""
         observables = task.observables
         if observables is None:
             raise GradientMethodError("method='reverse' needs the pub's observables")
@@ -119,8 +138,11 @@ class Reverse:
         per_row[row_of, column] = np.broadcast_to(obs, shape).ravel()
         diff = program.columns(task.parameters)
         flat_values = values.reshape(len(per_row), values.shape[-1])
-        result = program.gradients(flat_values, per_row, diff)  # (R, M, P)
-        return result[row_of, column].reshape(shape + (len(diff),))
+        evs, grads = program.evaluate(flat_values, per_row, diff)  # (R, M), (R, M, P)
+        return (
+            evs[row_of, column].reshape(shape),
+            grads[row_of, column].reshape(shape + (len(diff),)),
+        )
 
 
 def _broadcast_index(dims: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
