@@ -155,6 +155,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             task.num_parameters,
         )
         nested = nested_derivatives(work, center, evaluated)  # around a GradientEstimator
+        nested.update(work.plan.resolved_direct_fields())
         data = DataBin(
             evs=evs,
             stds=stds,
