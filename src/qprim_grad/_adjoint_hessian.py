@@ -170,10 +170,10 @@ def _linear(block: Any) -> Any:
 
 def _jacobian(program: AdjointProgram, columns: Sequence[int]) -> np.ndarray:
     """``d argument / d θ`` ``(A, len(columns))`` (zero columns for absent parameters)."""
-    columns = np.asarray(columns, dtype=int)
-    jac = np.zeros((program.num_args, len(columns)))
-    valid = columns >= 0
-    jac[:, valid] = program._lin[columns[valid]].T
+    index = np.asarray(columns, dtype=int)
+    jac = np.zeros((program.num_args, len(index)))
+    valid = index >= 0
+    jac[:, valid] = program._lin[index[valid]].T
     return jac
 
 
