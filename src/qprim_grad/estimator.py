@@ -122,6 +122,13 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             inner=self._primitive,
         )
 
+    def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
+        inner = self._primitive
+        if isinstance(inner, GradientEstimator) and type(inner).run is GradientEstimator.run:
+            # nested: the inner gradient estimator evaluates identical rows once
+            return inner._submit(pubs, None, kwargs, merge_rows=True)
+        return inner.run(pubs, **kwargs)
+
     def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
         # exact values only: the pub's precision (else the run's, else the inner default) is 0
         precision = work.pub.precision

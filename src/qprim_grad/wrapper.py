@@ -18,6 +18,7 @@ from qiskit.primitives.containers import BitArray, DataBin
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from scipy import sparse
 
+from . import _merge
 from .circuits import parameter_names
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
@@ -178,8 +179,15 @@ class GradientPrimitive:
 
     # --- the generic run -----------------------------------------------------------------
     def _submit(
-        self, pubs: Iterable[Any], parameters: Any, run_kwargs: dict[str, Any]
+        self,
+        pubs: Iterable[Any],
+        parameters: Any,
+        run_kwargs: dict[str, Any],
+        *,
+        merge_rows: bool = False,
     ) -> GradientJob:
+        """``merge_rows``: evaluate identical rows of each inner job once (see
+        :mod:`qprim_grad._merge`); set by an outer gradient estimator around this one."""
         coerced = []
         for index, pub in enumerate(pubs):
             try:
@@ -214,17 +222,27 @@ class GradientPrimitive:
                 sources.append((work, evaluation))
 
         jobs = self._pack(inner_pubs, sources)
-        inner_jobs = [
-            InnerJob(
-                self._inner_run([piece.pub for piece in job], **run_kwargs),
-                tuple(sorted({sources[piece.slot][0].task.index for piece in job})),
-            )
-            for job in jobs
-        ]
+        inner_jobs = []
+        rows_sent = 0
+        for job in jobs:
+            pieces = [piece.pub for piece in job]
+            if merge_rows:
+                sent, layout = _merge.merge_rows(pieces)
+                rows = sum(int(np.prod(p.shape, dtype=int)) for p in sent)
+                submitted = _merge.MergedJob(
+                    self._inner_run(sent, **run_kwargs), pieces, layout, rows
+                )
+            else:
+                rows = sum(int(np.prod(p.shape, dtype=int)) for p in pieces)
+                submitted = self._inner_run(pieces, **run_kwargs)
+            rows_sent += rows
+            served = tuple(sorted({sources[piece.slot][0].task.index for piece in job}))
+            inner_jobs.append(InnerJob(submitted, served))
         meta = {
             "method": self._method.name,
             "method_options": dict(self._method.options),
             "inner_job_ids": [inner.job_id for inner in inner_jobs],
+            "inner_rows": rows_sent,
         }
 
         def finish(results: list[Any]) -> Any:
@@ -251,8 +269,15 @@ class GradientPrimitive:
                         f"gradients: {type(exc).__name__}: {exc}"
                     ) from exc
             inner_metadata = [dict(getattr(result, "metadata", {}) or {}) for result in results]
+            extra = {}
+            nested = [m.get("base_rows") for m in inner_metadata]
+            if nested and all(isinstance(n, int) for n in nested):
+                extra["base_rows"] = sum(nested)  # rows the innermost primitive evaluated
+            else:
+                extra["base_rows"] = rows_sent
             return PrimitiveResult(
-                pub_results, metadata={"version": 2, **meta, "inner_metadata": inner_metadata}
+                pub_results,
+                metadata={"version": 2, **meta, **extra, "inner_metadata": inner_metadata},
             )
 
         return GradientJob(inner_jobs, finish, **meta)
