@@ -269,12 +269,12 @@ class GradientPrimitive:
                         f"gradients: {type(exc).__name__}: {exc}"
                     ) from exc
             inner_metadata = [dict(getattr(result, "metadata", {}) or {}) for result in results]
-            extra = {}
+            # rows the innermost primitive evaluated (through nested gradient estimators)
             nested = [m.get("base_rows") for m in inner_metadata]
+            base_rows = rows_sent
             if nested and all(isinstance(n, int) for n in nested):
-                extra["base_rows"] = sum(nested)  # rows the innermost primitive evaluated
-            else:
-                extra["base_rows"] = rows_sent
+                base_rows = sum(int(n) for n in nested if n is not None)
+            extra = {"base_rows": base_rows}
             return PrimitiveResult(
                 pub_results,
                 metadata={"version": 2, **meta, **extra, "inner_metadata": inner_metadata},
