@@ -289,7 +289,7 @@ class AdjointProgram:
         psi[:, 0, 0] = 1.0
         for block, mat in zip(self.blocks, mats, strict=True):
             psi = block.kernel.apply(psi, mat, False)
-        S = np.zeros((R, M + 1, N), dtype=complex)
+        S = np.zeros((R, M + 1, N), dtype=complex)  # [ψ, λ_1, …, λ_M] per row
         S[:, 0] = psi[:, 0]
         del psi
         _apply_observables(S, observables)
@@ -331,7 +331,8 @@ def _apply_observables(S: np.ndarray, observables: Sequence[Sequence[Any]]) -> N
         rows = np.array([r for r, _ in locs])
         cols = np.array([m for _, m in locs])
         if isinstance(op, PauliAction):
-            S[rows, 1 + cols] = op.act(S[rows, 0])
+            for r, m in locs:  # in place: no temporary stack of states
+                op.act(S[r, :1], out=S[r, 1 + m : 2 + m])
         else:  # a sparse or dense matrix
             S[rows, 1 + cols] = (op @ S[rows, 0].T).T
 
@@ -429,14 +430,26 @@ class PauliAction:
             axes = tuple(n - 1 - q for q in range(n) if (x >> q) & 1)
             self.groups.append((axes, np.ascontiguousarray(w)))
 
-    def act(self, states: np.ndarray) -> np.ndarray:
-        """``O ψ`` for each row of ``states`` ``(K, 2**n)``."""
-        n = self.num_qubits
-        out = np.zeros(states.shape, dtype=complex)
-        view = states.reshape((len(states),) + (2,) * n)
-        for axes, w in self.groups:
+    def act(self, states: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``O ψ`` for each row of ``states`` ``(K, 2**n)``, into ``out`` if given (C-contiguous,
+        not overlapping ``states``). Scratch space: one state, and only for several groups."""
+        shape = (len(states),) + (2,) * self.num_qubits
+        if out is None:
+            out = np.empty(states.shape, dtype=complex)
+        dest = out.reshape(shape)
+        view = states.reshape(shape)
+        scratch = None
+        for g, (axes, w) in enumerate(self.groups):
             source = np.flip(view, axis=tuple(1 + a for a in axes)) if axes else view
-            out += w * source.reshape(states.shape)
+            if g == 0:
+                np.multiply(w.reshape(shape[1:]), source, out=dest)
+                continue
+            if scratch is None:
+                scratch = np.empty(shape, dtype=complex)
+            np.multiply(w.reshape(shape[1:]), source, out=scratch)
+            dest += scratch
+        if not self.groups:
+            dest[...] = 0
         return out
 
     def __matmul__(self, vectors: np.ndarray) -> np.ndarray:
