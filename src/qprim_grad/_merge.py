@@ -40,7 +40,7 @@ def merge_rows(pubs: list[Any]) -> tuple[list[Any], list[tuple[int, np.ndarray |
     """
     groups: dict[Any, list[int]] = {}
     for i, pub in enumerate(pubs):
-        if isinstance(pub, EstimatorPub) and pub.observables.size == 1 and pub.shape:
+        if isinstance(pub, EstimatorPub) and pub.observables.size == 1:
             obs = pub.observables.ravel()[0]
             key = (id(pub.circuit), pub.precision, tuple(sorted(obs.items())))
             groups.setdefault(key, []).append(i)

@@ -112,9 +112,7 @@ class _DaskPrimitive:
     def _submit(self, pubs: Iterable[Any], kwargs: dict[str, Any]) -> DaskJob:
         if self._remote is None:  # the primitive goes to every worker once
             self._remote = self._client.scatter(self._primitive, broadcast=True, hash=False)
-        future = self._client.submit(
-            _run_primitive, self._remote, list(pubs), kwargs, pure=False
-        )
+        future = self._client.submit(_run_primitive, self._remote, list(pubs), kwargs, pure=False)
         return DaskJob(future)
 
 
