@@ -178,7 +178,8 @@ def test_merged_rows_with_shots():
 
 @pytest.fixture(scope="module")
 def dask_client():
-    distributed = pytest.importorskip("dask.distributed")
+    from dask import distributed  # in the test extra: never skipped
+
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None

@@ -46,6 +46,10 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     ``lin_comb`` evaluates a rewritten circuit (shared parameters, affine expressions), the
     inner derivatives are mapped back by the chain rule and the shape is
     ``pub.shape + (P, P)``; with non-affine expressions there the fields are absent.
+    ``reverse`` around a ``reverse`` gradient estimator on an exact statevector estimator
+    computes the Hessian exactly by forward-over-reverse (shape ``pub.shape + (P_circuit,
+    P)``). Nested estimators evaluate identical inner rows once; ``metadata["inner_rows"]``
+    counts the rows sent, ``metadata["base_rows"]`` those the innermost primitive evaluated.
 
     ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over several inner jobs,
     submitted together; results are identical to the unsplit run.

@@ -1,10 +1,14 @@
 """Reverse-mode (adjoint) differentiation on an exact statevector.
 
 ``method="reverse"`` computes ``<psi(theta)|O|d psi(theta)>`` with one forward and one
-backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits, so
-the inner primitive only evaluates the centre (``evs``, ``stds`` as it gives them) and the
-gradients come back as ``Plan.direct_grads``. It applies only where the inner estimator is an
-exact statevector simulator; elsewhere use a sampling-friendly method.
+backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits; the
+gradients come back as ``Plan.direct_grads``. On qiskit's ``StatevectorEstimator`` at
+precision 0 the ``evs`` are taken from the forward pass's state (``Plan.direct_center``, equal
+to the estimator's own to rounding) and no circuit is sent; otherwise the inner primitive
+evaluates the centre (``evs``, ``stds`` as it gives them). It applies only where the inner
+estimator is an exact statevector simulator; elsewhere use a sampling-friendly method.
+Around a ``reverse`` gradient estimator it gives exact Hessians by forward-over-reverse
+(:mod:`qprim_grad._adjoint_hessian`).
 
 ``derivative_type`` follows ``lin_comb`` and qiskit-algorithms: ``real`` is ``d<O>/d theta =
 2 Re<psi|O|d psi>``, ``imag`` is ``2 Im<psi|O|d psi>`` and ``complex`` is
