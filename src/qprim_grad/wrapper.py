@@ -18,6 +18,7 @@ from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, Sample
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from scipy import sparse
 
+from . import _merge
 from .circuits import parameter_names
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
@@ -172,6 +173,10 @@ class GradientPrimitive:
     #: ``EstimatorPub`` / ``SamplerPub``) or ``"tuple"`` (plain tuples, re-coerced inside).
     _inner_pub_form: str = "indexable"
 
+    def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
+        """Whether a plan's ``direct_center`` may replace the inner centre evaluation."""
+        return False
+
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
         form = {"indexable": indexable_pub, "tuple": pub_tuple}.get(self._inner_pub_form)
         if form is not None:
@@ -183,8 +188,15 @@ class GradientPrimitive:
 
     # --- the generic run -----------------------------------------------------------------
     def _submit(
-        self, pubs: Iterable[Any], parameters: Any, run_kwargs: dict[str, Any]
+        self,
+        pubs: Iterable[Any],
+        parameters: Any,
+        run_kwargs: dict[str, Any],
+        *,
+        merge_rows: bool = False,
     ) -> GradientJob:
+        """``merge_rows``: evaluate identical rows of each inner job once (see
+        :mod:`qprim_grad._merge`); set by an outer gradient estimator around this one."""
         coerced = []
         for index, pub in enumerate(pubs):
             try:
@@ -204,6 +216,8 @@ class GradientPrimitive:
         inner_pubs: list[Any] = []
         sources: list[tuple[_PubWork, Evaluation | None]] = []
         for work in works:
+            if work.plan.direct_center is not None and self._direct_center_ok(work, run_kwargs):
+                continue  # the method computes the centre itself (center_slot stays -1)
             center = work.pub if work.plan.center is None else None
             if center is None:
                 center = self._inner_pub(work, work.plan.center)  # type: ignore[arg-type]
@@ -217,17 +231,27 @@ class GradientPrimitive:
                 sources.append((work, evaluation))
 
         jobs = self._pack(inner_pubs, sources)
-        inner_jobs = [
-            InnerJob(
-                self._inner_run([piece.pub for piece in job], **run_kwargs),
-                tuple(sorted({sources[piece.slot][0].task.index for piece in job})),
-            )
-            for job in jobs
-        ]
+        inner_jobs = []
+        rows_sent = 0
+        for job in jobs:
+            pieces = [piece.pub for piece in job]
+            if merge_rows:
+                sent, layout = _merge.merge_rows(pieces)
+                rows = sum(int(np.prod(p.shape, dtype=int)) for p in sent)
+                submitted = _merge.MergedJob(
+                    self._inner_run(sent, **run_kwargs), pieces, layout, rows
+                )
+            else:
+                rows = sum(int(np.prod(p.shape, dtype=int)) for p in pieces)
+                submitted = self._inner_run(pieces, **run_kwargs)
+            rows_sent += rows
+            served = tuple(sorted({sources[piece.slot][0].task.index for piece in job}))
+            inner_jobs.append(InnerJob(submitted, served))
         meta = {
             "method": self._method.name,
             "method_options": dict(self._method.options),
             "inner_job_ids": [inner.job_id for inner in inner_jobs],
+            "inner_rows": rows_sent,
         }
 
         def finish(results: list[Any]) -> Any:
@@ -239,8 +263,11 @@ class GradientPrimitive:
             flat = [concatenate_pub_results(group) for group in parts]
             pub_results = []
             for work in works:
-                center = flat[work.center_slot]
-                if work.plan.center is not None:  # drop its one-point axis
+                if work.center_slot < 0:
+                    center = work.plan.resolved_direct_center()
+                else:
+                    center = flat[work.center_slot]
+                if work.center_slot >= 0 and work.plan.center is not None:  # drop its 1-point axis
                     center = reshape_pub_result(center, work.task.shape)
                 try:
                     pub_results.append(
@@ -252,8 +279,15 @@ class GradientPrimitive:
                         f"gradients: {type(exc).__name__}: {exc}"
                     ) from exc
             inner_metadata = [dict(getattr(result, "metadata", {}) or {}) for result in results]
+            # rows the innermost primitive evaluated (through nested gradient estimators)
+            nested = [m.get("base_rows") for m in inner_metadata]
+            base_rows = rows_sent
+            if nested and all(isinstance(n, int) for n in nested):
+                base_rows = sum(int(n) for n in nested if n is not None)
+            extra = {"base_rows": base_rows}
             return PrimitiveResult(
-                pub_results, metadata={"version": 2, **meta, "inner_metadata": inner_metadata}
+                pub_results,
+                metadata={"version": 2, **meta, **extra, "inner_metadata": inner_metadata},
             )
 
         return GradientJob(inner_jobs, finish, **meta)
