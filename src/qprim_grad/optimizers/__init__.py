@@ -13,12 +13,17 @@
 
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
 from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batched
+from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .state import SPSAHistory, SPSAState
 
 __all__ = [
     "SPSA",
+    "QNSPSA",
+    "CircuitFidelity",
+    "FidelityJob",
+    "FIDELITY",
     "EstimatorLoss",
     "BatchedLoss",
     "batched",
