@@ -13,6 +13,7 @@
 
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
 from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batched
+from .natural import NaturalGradient, natural_step
 from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
@@ -21,6 +22,8 @@ from .state import SPSAHistory, SPSAState
 __all__ = [
     "SPSA",
     "QNSPSA",
+    "NaturalGradient",
+    "natural_step",
     "CircuitFidelity",
     "FidelityJob",
     "FIDELITY",
