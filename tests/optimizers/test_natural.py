@@ -122,7 +122,7 @@ def test_iterates_equal_the_reference_update(circuit, observable, x0, lam):
     ).minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.2, lam, 5)
     assert len(seen) == 5
-    for (nfev, x, fx, step, accepted), (x_ref, step_ref) in zip(seen, expected):
+    for (_nfev, x, fx, step, accepted), (x_ref, step_ref) in zip(seen, expected):
         np.testing.assert_allclose(x, x_ref, atol=1e-8)
         assert step == pytest.approx(step_ref, abs=1e-8)
         assert fx == pytest.approx(reference_energy(circuit, observable, x_ref), abs=1e-10)
