@@ -26,10 +26,13 @@ checkpoints, blocking, the batched one-job-per-iteration schedule):
 >>> circuit = real_amplitudes(2, reps=1)
 >>> loss = EstimatorLoss(StatevectorEstimator(), circuit, "ZZ")
 >>> fidelity = QNSPSA.get_fidelity(circuit, StatevectorSampler(seed=1))
->>> qnspsa = QNSPSA(fidelity, maxiter=10, learning_rate=0.1, perturbation=0.1, seed=3)
+>>> qnspsa = QNSPSA(fidelity, maxiter=10, learning_rate=0.1, perturbation=0.1, seed=3,
+...                 blocking=False)
 >>> result = qnspsa.minimize(loss, np.full(4, 0.5))
 >>> result.nit, result.jobs, result.fidelity_jobs   # 10 iterations + the final point
 (10, 11, 10)
+>>> bool(result.fun < loss(np.full(4, 0.5)))
+True
 """
 
 from __future__ import annotations
