@@ -22,6 +22,7 @@ from .circuits import parameter_names
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
+from .methods.metric import resolve_metric
 
 __all__ = ["GradientPrimitive", "linear_combination", "normalize_parameters"]
 
@@ -92,6 +93,11 @@ class _PubWork:
     plan: Plan
     center_slot: int = -1  # index into the flat inner-pub list
     eval_slots: list[int] = field(default_factory=list)
+    # the metric family (QGTEstimator, GradientEstimator(..., metric=...))
+    metric: Any = None
+    metric_plan: Any = None
+    metric_slots: list[int] = field(default_factory=list)
+    metric_results: list[Any] = field(default_factory=list)
 
 
 class GradientPrimitive:
@@ -100,6 +106,7 @@ class GradientPrimitive:
     _kind: str = ""
     _other_kind: type | None = None  # the primitive base class this wrapper must not wrap
     _other_wrapper: str = ""
+    _metric_centre = False  # whether the metric's plan may replace the centre
 
     def __init__(
         self,
@@ -107,6 +114,8 @@ class GradientPrimitive:
         method: str | GradientMethod = "param_shift",
         *,
         max_job_rows: int | None = None,
+        metric: Any = None,
+        metric_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         alias = options.pop("max_pub_rows", None)
@@ -127,6 +136,14 @@ class GradientPrimitive:
         self._primitive = primitive
         self._method = resolve_method(method, options)
         self._max_job_rows = max_job_rows
+        if metric is None and metric_options:
+            raise ValueError("metric_options were given without metric=")
+        self._metric = (
+            None if metric is None else resolve_metric(metric, dict(metric_options or {}))
+        )
+        check = getattr(self._metric, "check", None)
+        if check is not None:  # e.g. 'reverse' rejects a sampling estimator here
+            check(primitive)
 
     @property
     def method(self) -> GradientMethod:
@@ -190,6 +207,13 @@ class GradientPrimitive:
                 for index, (pub, params) in enumerate(zip(coerced, diff))
             )
         ]
+        if self._metric is not None:
+            for work in works:
+                work.metric = self._metric
+                work.metric_plan = self._metric.plan(work.task)
+                center = work.metric_plan.center
+                if self._metric_centre and center is not None and work.plan.center is None:
+                    work.plan.center = center
         # The centres first, in pub order: a seeded inner primitive then returns for them
         # exactly what it returns for the user's pubs alone.
         inner_pubs: list[Any] = []
@@ -206,6 +230,11 @@ class GradientPrimitive:
                 work.eval_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))
+        for work in works:
+            for evaluation in work.metric_plan.evaluations if work.metric_plan else ():
+                work.metric_slots.append(len(inner_pubs))
+                inner_pubs.append(self._inner_pub(work, evaluation))
+                sources.append((work, evaluation))
 
         jobs = self._pack(inner_pubs, sources)
         inner_jobs = [
@@ -220,6 +249,9 @@ class GradientPrimitive:
             "method_options": dict(self._method.options),
             "inner_job_ids": [inner.job_id for inner in inner_jobs],
         }
+        if self._metric is not None:
+            meta["metric"] = self._metric.name
+            meta["metric_options"] = dict(self._metric.options)
 
         def finish(results: list[Any]) -> Any:
             parts: list[list[Any]] = [[] for _ in inner_pubs]
@@ -232,6 +264,7 @@ class GradientPrimitive:
                 center = flat[work.center_slot]
                 if work.plan.center is not None:  # drop its one-point axis
                     center = reshape_pub_result(center, work.task.shape)
+                work.metric_results = [flat[i] for i in work.metric_slots]
                 try:
                     pub_results.append(
                         self._pub_result(work, center, [flat[i] for i in work.eval_slots], meta)
