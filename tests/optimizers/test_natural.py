@@ -255,3 +255,59 @@ def test_reference_qgt_is_right_for_one_qubit():
     qc.rz(b, 0)
     g = reference_qgt(qc, [0.7, 0.3])
     np.testing.assert_allclose(np.real(g), np.diag([0.25, np.sin(0.7) ** 2 / 4]), atol=1e-7)
+
+
+# ---- on GradientEstimator(estimator, method=..., metric=...) --------------------------------
+BLOCKS = np.kron(np.identity(2), np.ones((2, 2)))  # real_amplitudes(2, reps=1): 2 layers of 2
+
+
+@pytest.mark.parametrize(
+    "approx, mask",
+    [(None, None), ("block_diag", BLOCKS), ("diag", np.identity(4))],
+    ids=["full", "block_diag", "diag"],
+)
+def test_on_statevector_estimator_one_job_per_iteration(
+    circuit, observable, x0, mocker, approx, mask
+):
+    estimator = StatevectorEstimator()
+    spy = mocker.spy(estimator, "run")
+    loss = EstimatorLoss(estimator, circuit, observable)
+    seen = []
+    ng = NaturalGradient(
+        stepsize=0.1, approx=approx, lam=0.01, maxiter=4, callback=lambda *a: seen.append(a)
+    )
+    result = ng.minimize(loss, x0)
+    expected = reference_run(circuit, observable, x0, 0.1, 0.01, 4, mask=mask)
+    for got, (x_ref, step_ref) in zip(seen, expected):
+        np.testing.assert_allclose(got[1], x_ref, atol=1e-6)
+        assert got[3] == pytest.approx(step_ref, abs=1e-6)
+    assert spy.call_count == result.jobs == 5  # 4 iterations + the final loss
+    assert result.fun < loss(x0)
+
+
+def test_gradient_estimator_with_a_metric_is_used_as_is(circuit, observable, x0, mocker):
+    from qprim_grad import GradientEstimator
+
+    inner = StatevectorEstimator()
+    mine = GradientEstimator(inner, method="finite_diff", epsilon=1e-6, metric="lin_comb")
+    ng = NaturalGradient(stepsize=0.1, approx="diag", maxiter=3)
+    assert ng.metric_estimator(mine) is mine
+    spy = mocker.spy(mine, "run")
+    result = ng.minimize(EstimatorLoss(mine, circuit, observable), x0)
+    assert spy.call_count == 3  # the final loss goes to the inner estimator directly
+    full = reference_run(circuit, observable, x0, 0.1, 0.0, 3)  # lin_comb: the full tensor
+    np.testing.assert_allclose(result.x, full[-1][0], atol=1e-5)
+    plain = GradientEstimator(inner, method="finite_diff")  # no metric: re-wrapped
+    wrapped = ng.metric_estimator(plain)
+    assert wrapped is not plain and wrapped.estimator is inner
+
+
+def test_shot_based_aer_one_job_per_iteration(circuit, observable, x0, mocker):
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    estimator = aer.EstimatorV2(options={"run_options": {"seed_simulator": 3}})
+    spy = mocker.spy(estimator, "run")
+    loss = EstimatorLoss(estimator, circuit, observable, precision=0.02)
+    result = NaturalGradient(stepsize=0.1, lam=0.05, maxiter=5).minimize(loss, x0)
+    assert spy.call_count == 6 and result.nit == 5
+    exact = reference_energy(circuit, observable, result.x)
+    assert exact < reference_energy(circuit, observable, x0) - 0.1

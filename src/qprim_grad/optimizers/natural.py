@@ -62,6 +62,12 @@ def natural_step(
 
 
 def _has_metric(estimator: Any) -> bool:
+    """Whether ``estimator`` already returns a metric (a ``GradientEstimator(...,
+    metric=...)``, or any estimator announcing one with a ``metric`` attribute)."""
+    from qprim_grad import GradientEstimator
+
+    if isinstance(estimator, GradientEstimator):
+        return getattr(estimator, "_metric", None) is not None
     return getattr(estimator, "metric", None) is not None
 
 
