@@ -52,8 +52,14 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("grouped", [None, 3], ids=["ungrouped", "grouped"])
-@pytest.mark.parametrize("options", CASES.values(), ids=CASES.keys())
+PARITY = [(options, None) for options in CASES.values()] + [
+    (CASES["calibrated_blocking"], 3),
+    (CASES["resamplings_delay"], 3),
+]
+IDS = list(CASES) + ["calibrated_blocking-grouped", "resamplings_delay-grouped"]
+
+
+@pytest.mark.parametrize("options, grouped", PARITY, ids=IDS)
 def test_same_iterates_as_qiskit_algorithms(options, grouped, plain_loss, fidelity, x0):
     qa = pytest.importorskip("qiskit_algorithms.optimizers")
     from qiskit_algorithms.utils import algorithm_globals
