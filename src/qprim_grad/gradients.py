@@ -43,6 +43,7 @@ from .job import GradientJob
 from .sampler import GradientSampler
 
 __all__ = [
+    "BaseQGT",
     "BaseEstimatorGradient",
     "BaseSamplerGradient",
     "DerivativeType",
@@ -54,6 +55,11 @@ __all__ = [
     "LinCombSamplerGradient",
     "ParamShiftEstimatorGradient",
     "ParamShiftSamplerGradient",
+    "QFI",
+    "QFIResult",
+    "QGTResult",
+    "LinCombQGT",
+    "ReverseQGT",
     "SPSAEstimatorGradient",
     "SPSASamplerGradient",
     "ReverseEstimatorGradient",
@@ -769,3 +775,15 @@ class LinCombSamplerGradient(BaseSamplerGradient):
 
     method = "lin_comb"
     _transpiles_circuits = False
+
+
+# The QGT facades (qiskit-algorithms 0.4's BaseQGT, LinCombQGT, ReverseQGT, QFI) live in their
+# own module; they use this module's DerivativeType and job class.
+from ._qgt_facade import (  # noqa: E402
+    QFI,
+    BaseQGT,
+    LinCombQGT,
+    QFIResult,
+    QGTResult,
+    ReverseQGT,
+)

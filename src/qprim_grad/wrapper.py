@@ -23,6 +23,7 @@ from .circuits import parameter_names
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
+from .methods.metric import resolve_metric
 
 __all__ = ["GradientPrimitive", "linear_combination", "normalize_parameters"]
 
@@ -93,6 +94,11 @@ class _PubWork:
     plan: Plan
     center_slot: int = -1  # index into the flat inner-pub list
     eval_slots: list[int] = field(default_factory=list)
+    # the metric family (QGTEstimator, GradientEstimator(..., metric=...))
+    metric: Any = None
+    metric_plan: Any = None
+    metric_slots: list[int] = field(default_factory=list)
+    metric_results: list[Any] = field(default_factory=list)
 
 
 class GradientPrimitive:
@@ -101,6 +107,7 @@ class GradientPrimitive:
     _kind: str = ""
     _other_kind: type | None = None  # the primitive base class this wrapper must not wrap
     _other_wrapper: str = ""
+    _metric_centre = False  # whether the metric's plan may replace the centre
 
     def __init__(
         self,
@@ -108,6 +115,8 @@ class GradientPrimitive:
         method: str | GradientMethod = "param_shift",
         *,
         max_job_rows: int | None = None,
+        metric: Any = None,
+        metric_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         alias = options.pop("max_pub_rows", None)
@@ -129,6 +138,14 @@ class GradientPrimitive:
         self._method = resolve_method(method, options)
         self._max_job_rows = max_job_rows
         self._warned_seed = False
+        if metric is None and metric_options:
+            raise ValueError("metric_options were given without metric=")
+        self._metric = (
+            None if metric is None else resolve_metric(metric, dict(metric_options or {}))
+        )
+        check = getattr(self._metric, "check", None)
+        if check is not None:  # e.g. 'reverse' rejects a sampling estimator here
+            check(primitive)
 
     @property
     def method(self) -> GradientMethod:
@@ -211,12 +228,23 @@ class GradientPrimitive:
         works = [_PubWork(task, pub, self._method.plan(task)) for task, pub in zip(tasks, coerced)]
         if not self._warned_seed:
             self._warned_seed = warn_seeded_noise(self, works, run_kwargs)
+        if self._metric is not None:
+            for work in works:
+                work.metric = self._metric
+                work.metric_plan = self._metric.plan(work.task)
+                center = work.metric_plan.center
+                if self._metric_centre and center is not None and work.plan.center is None:
+                    work.plan.center = center
         # The centres first, in pub order: a seeded inner primitive then returns for them
         # exactly what it returns for the user's pubs alone.
         inner_pubs: list[Any] = []
         sources: list[tuple[_PubWork, Evaluation | None]] = []
         for work in works:
-            if work.plan.direct_center is not None and self._direct_center_ok(work, run_kwargs):
+            if (
+                work.plan.direct_center is not None
+                and work.metric_plan is None
+                and self._direct_center_ok(work, run_kwargs)
+            ):
                 continue  # the method computes the centre itself (center_slot stays -1)
             center = work.pub if work.plan.center is None else None
             if center is None:
@@ -227,6 +255,11 @@ class GradientPrimitive:
         for work in works:
             for evaluation in work.plan.evaluations:
                 work.eval_slots.append(len(inner_pubs))
+                inner_pubs.append(self._inner_pub(work, evaluation))
+                sources.append((work, evaluation))
+        for work in works:
+            for evaluation in work.metric_plan.evaluations if work.metric_plan else ():
+                work.metric_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))
 
@@ -253,6 +286,9 @@ class GradientPrimitive:
             "inner_job_ids": [inner.job_id for inner in inner_jobs],
             "inner_rows": rows_sent,
         }
+        if self._metric is not None:
+            meta["metric"] = self._metric.name
+            meta["metric_options"] = dict(self._metric.options)
 
         def finish(results: list[Any]) -> Any:
             parts: list[list[Any]] = [[] for _ in inner_pubs]
@@ -269,6 +305,7 @@ class GradientPrimitive:
                     center = flat[work.center_slot]
                 if work.center_slot >= 0 and work.plan.center is not None:  # drop its 1-point axis
                     center = reshape_pub_result(center, work.task.shape)
+                work.metric_results = [flat[i] for i in work.metric_slots]
                 try:
                     pub_results.append(
                         self._pub_result(work, center, [flat[i] for i in work.eval_slots], meta)

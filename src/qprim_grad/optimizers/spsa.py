@@ -421,18 +421,18 @@ class SPSA(_OptimizerInterface):
             "seed": self.seed,
         }
 
-    def replace(self, **changes: Any) -> SPSA:
+    def replace(self, **changes: Any) -> Any:
         """A copy with some constructor arguments changed."""
         kwargs = {
             name: getattr(self, name)
-            for name in inspect.signature(SPSA.__init__).parameters
+            for name in inspect.signature(type(self).__init__).parameters
             if name != "self"
         }
         unknown = set(changes) - set(kwargs)
         if unknown:
             raise TypeError(f"Unknown SPSA arguments: {sorted(unknown)}")
         kwargs.update(changes)
-        new = SPSA(**kwargs)
+        new = type(self)(**kwargs)
         new._max_evals_grouped = self._max_evals_grouped
         new._options = dict(self._options)
         return new
@@ -475,7 +475,11 @@ class SPSA(_OptimizerInterface):
         if scipy_arguments:
             assert x0 is not None, "scipy always passes x0"
             return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
-        return _Run(self, fun, x0, state).run()
+        return self._new_run(fun, x0, state).run()
+
+    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> _Run:
+        """The object that runs one ``minimize`` (QN-SPSA supplies its own)."""
+        return _Run(self, fun, x0, state)
 
     def resume(self, fun: Callable[[np.ndarray], float], path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""
@@ -739,7 +743,7 @@ class _Run:
         """From the perturbation values of iteration ``k``: (mean value, update)."""
         cfg, st = self.cfg, self.state
         assert self.eta is not None
-        value, gradient, hessian = estimate(values, eps, first, second)
+        value, gradient, hessian = self._estimate(values, eps, first, second)
         if cfg.second_order:
             assert st.hessian is not None and hessian is not None
             st.hessian = smooth_hessian(st.hessian, hessian, k)
@@ -822,6 +826,27 @@ class _Run:
             self._calibrate()
         return self._run_batched() if self.batched else self._run_sequential()
 
+    # ---- hooks (QN-SPSA replaces these: loss points, extra fidelity evaluations) ---------
+    def _loss_points(
+        self, centre: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> np.ndarray:
+        """The loss points of one iteration's perturbations around ``centre``."""
+        return perturbation_points(centre, eps, first, second)
+
+    def _sample(
+        self, x: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> list[float]:
+        """Sequential mode: evaluate the perturbations of one direction."""
+        points = self._loss_points(x, eps, first, second)
+        self.state.nfev += len(points)
+        return self._evaluate(points)
+
+    def _estimate(
+        self, values: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """(mean value, gradient, Hessian or None) from the values at the loss points."""
+        return estimate(values, eps, first, second)
+
     # ---- sequential schedule (plain callable; qiskit-algorithms' order) ------------------
     def _evaluate(self, points: np.ndarray) -> list[float]:
         self.state.jobs += num_calls(len(points), self.cfg._max_evals_grouped)
@@ -846,11 +871,9 @@ class _Run:
             eps, first, second = self._directions(k)
             values = []
             for i in range(first.shape[0]):  # one call group per direction, as qiskit does
-                pts = perturbation_points(
+                values += self._sample(
                     st.x, eps, first[i : i + 1], None if second is None else second[i : i + 1]
                 )
-                values += self._evaluate(pts)
-                st.nfev += len(pts)
             estimate_value, update = self._step(k, np.asarray(values), eps, first, second)
             x_next = st.x - update
             step = float(np.linalg.norm(update))
@@ -892,7 +915,7 @@ class _Run:
             blocks.append(np.repeat(centre[None, :], repeats, axis=0))
             if gradient_now:
                 eps, first, second = self._directions(k)
-                blocks.append(perturbation_points(centre, eps, first, second))
+                blocks.append(self._loss_points(centre, eps, first, second))
             points = np.concatenate(blocks)
             where = f"iteration {k}" if gradient_now else "final evaluation"
             values = self._checked(evaluate_batch(self.fun, points), where)
