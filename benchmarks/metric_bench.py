@@ -187,7 +187,9 @@ def _block_rows() -> list[dict[str, Any]]:
         if pl is not None:
             qml, qnode = pl
             x = qml.numpy.array(values, requires_grad=True)
-            contenders["pl_block_diag_ms"] = lambda: qml.metric_tensor(qnode, approx="block-diag")(x)
+            contenders["pl_block_diag_ms"] = lambda: qml.metric_tensor(qnode, approx="block-diag")(
+                x
+            )
             if P <= 32:
                 contenders["pl_full_ms"] = lambda: qml.metric_tensor(
                     qnode, approx=None, aux_wire=n

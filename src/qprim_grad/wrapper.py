@@ -99,6 +99,7 @@ class _PubWork:
     metric_plan: Any = None
     metric_slots: list[int] = field(default_factory=list)
     metric_results: list[Any] = field(default_factory=list)
+    metric_direct: bool = False  # the metric plan computes its evaluations itself
 
 
 class GradientPrimitive:
@@ -258,7 +259,10 @@ class GradientPrimitive:
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))
         for work in works:
-            for evaluation in work.metric_plan.evaluations if work.metric_plan else ():
+            plan = work.metric_plan
+            if plan is not None and plan.direct is not None:
+                work.metric_direct = self._direct_center_ok(work, run_kwargs)
+            for evaluation in () if plan is None or work.metric_direct else plan.evaluations:
                 work.metric_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))

@@ -78,6 +78,10 @@ class MetricPlan:
         center: an evaluation to use as the centre (e.g. mapped by a pass manager) when the
             metric runs alone (:class:`~qprim_grad.QGTEstimator`).
         metadata: per-pub metadata to report.
+        direct: the evaluations' ``(evs, variances)`` computed without the inner primitive,
+            exactly as an exact inner estimator returns them (a callable, run when the job's
+            result is combined); the wrapper uses it instead of sending the evaluations only
+            where the pub's precision is zero.
     """
 
     evaluations: list[Evaluation]
@@ -85,6 +89,7 @@ class MetricPlan:
     jacobian: Any = None
     center: Evaluation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    direct: Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None = None
 
 
 @runtime_checkable
