@@ -256,6 +256,15 @@ def test_metric_objects_and_options():
         GradientEstimator(StatevectorEstimator(), metric_options={"phase_fix": False})
 
 
+def test_metric_needs_an_estimator():
+    from qiskit.primitives import StatevectorSampler
+
+    from qprim_grad import GradientSampler
+
+    with pytest.raises(TypeError, match="metric= needs an estimator"):
+        GradientSampler(StatevectorSampler(), metric="lin_comb")
+
+
 def test_reverse_rejects_sampling_estimators_at_construction():
     with pytest.raises(ValueError, match="reverse.*lin_comb"):
         QGTEstimator(BackendEstimatorV2(backend=BasicSimulator()), "reverse")

@@ -141,6 +141,11 @@ class GradientPrimitive:
         self._warned_seed = False
         if metric is None and metric_options:
             raise ValueError("metric_options were given without metric=")
+        if metric is not None and self._kind != "estimator":
+            raise TypeError(
+                f"metric= needs an estimator (the QGT is a property of the state); use "
+                f"GradientEstimator or QGTEstimator, not {type(self).__name__}"
+            )
         self._metric = (
             None if metric is None else resolve_metric(metric, dict(metric_options or {}))
         )
