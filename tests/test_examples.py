@@ -23,6 +23,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 FAST = {
     "demo.py": ["--maxiter", "3", "--shots", "300"],
     "vqe_demo.py": ["--maxiter", "3", "--shots", "300"],
+    "heisenberg_vqe.py": ["--fast", "--plot", ""],
 }
 
 
@@ -48,9 +49,10 @@ def test_examples_hide_no_warning():
         assert "filterwarnings" not in path.read_text(encoding="utf-8"), path.name
 
 
-#: examples that another example runs (``demo.py`` calls ``vqe_demo.main``): their own run is
-#: in the slow set
-COVERED = {"vqe_demo.py"}
+#: examples that another example runs (``demo.py`` calls ``vqe_demo.main``) or that a test runs
+#: in-process with warnings as errors (``test_example_heisenberg.py``): their own run is in the
+#: slow set
+COVERED = {"vqe_demo.py", "heisenberg_vqe.py"}
 
 
 @pytest.mark.parametrize(
