@@ -34,7 +34,12 @@ from qiskit_ibm_runtime.fake_provider.local_service import (  # noqa: E402
 
 from qprim_grad import GradientEstimator, GradientSampler  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+#: the deprecated EstimatorV2/SamplerV2 are tested on purpose (still supported); any other
+#: DeprecationWarning shows
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning",
+    r"ignore:The (Estimator|Sampler)V2 class is deprecated:DeprecationWarning",
+)
 
 VALUES = np.array([[0.4, -0.7], [1.1, 0.3]])
 SHOTS = 4000

@@ -41,6 +41,7 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
+from .compat import global_generator
 from .gains import Gain, PowerSeries, as_gain
 from .loss import evaluate, evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .result import OptimizerSupportLevel, make_result
@@ -84,6 +85,10 @@ _FINGERPRINT = (
 def _make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return copy.deepcopy(seed)  # never advance the user's generator
+    if seed is None:  # as qiskit-algorithms: its global generator, advanced in its order
+        shared = global_generator()
+        if shared is not None:
+            return shared
     return np.random.default_rng(seed)
 
 
@@ -196,6 +201,17 @@ class _Progress:
             self.bar.refresh()
         else:
             sys.stderr.write(f"\rSPSA {k}/{self.total} {text}   ")
+            sys.stderr.flush()
+
+    def status(self, text: str) -> None:
+        """Show ``text`` while something other than an iteration runs (the calibration)."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.refresh()
+        else:
+            sys.stderr.write(f"\rSPSA {text}   ")
             sys.stderr.flush()
 
     def close(self) -> None:
@@ -339,7 +355,8 @@ class SPSA(_OptimizerInterface):
         >>> pert.at(1), round(lr.at(1), 3)
         (0.2, 0.393)
         """
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = seed if isinstance(seed, np.random.Generator) else None
+        rng = rng or (global_generator() if seed is None else None) or np.random.default_rng(seed)
         x0 = np.asarray(initial_point, dtype=float)
         points = calibration_points(rng, x0, c, _CALIBRATION_STEPS)
         values = evaluate(loss, points, max_evals_grouped)
@@ -350,8 +367,8 @@ class SPSA(_OptimizerInterface):
             warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=2)
             a = target
         logger.info(
-            "SPSA calibration: learning rate a/(A+k)^alpha with a=%s, A=%s, alpha=%s; "
-            "perturbation c/k^gamma with c=%s, gamma=%s",
+            "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
+            "perturbation c/k^gamma with c=%.4g, gamma=%.4g",
             a,
             stability_constant,
             alpha,
@@ -404,18 +421,18 @@ class SPSA(_OptimizerInterface):
             "seed": self.seed,
         }
 
-    def replace(self, **changes: Any) -> SPSA:
+    def replace(self, **changes: Any) -> Any:
         """A copy with some constructor arguments changed."""
         kwargs = {
             name: getattr(self, name)
-            for name in inspect.signature(SPSA.__init__).parameters
+            for name in inspect.signature(type(self).__init__).parameters
             if name != "self"
         }
         unknown = set(changes) - set(kwargs)
         if unknown:
             raise TypeError(f"Unknown SPSA arguments: {sorted(unknown)}")
         kwargs.update(changes)
-        new = SPSA(**kwargs)
+        new = type(self)(**kwargs)
         new._max_evals_grouped = self._max_evals_grouped
         new._options = dict(self._options)
         return new
@@ -458,7 +475,11 @@ class SPSA(_OptimizerInterface):
         if scipy_arguments:
             assert x0 is not None, "scipy always passes x0"
             return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
-        return _Run(self, fun, x0, state).run()
+        return self._new_run(fun, x0, state).run()
+
+    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> _Run:
+        """The object that runs one ``minimize`` (QN-SPSA supplies its own)."""
+        return _Run(self, fun, x0, state)
 
     def resume(self, fun: Callable[[np.ndarray], float], path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""
@@ -684,6 +705,11 @@ class _Run:
 
     def _calibrate(self) -> None:
         grouped = self.cfg._max_evals_grouped
+        how = "in one job" if self.batched else "one by one"
+        logger.info(
+            "SPSA calibration: measuring the loss at %d points %s...", 2 * _CALIBRATION_STEPS, how
+        )
+        self.progress.status(f"calibrating the gains: {2 * _CALIBRATION_STEPS} loss evaluations")
         self._mark()
         try:
             eta, eps = SPSA.calibrate(
@@ -717,7 +743,7 @@ class _Run:
         """From the perturbation values of iteration ``k``: (mean value, update)."""
         cfg, st = self.cfg, self.state
         assert self.eta is not None
-        value, gradient, hessian = estimate(values, eps, first, second)
+        value, gradient, hessian = self._estimate(values, eps, first, second)
         if cfg.second_order:
             assert st.hessian is not None and hessian is not None
             st.hessian = smooth_hessian(st.hessian, hessian, k)
@@ -800,6 +826,27 @@ class _Run:
             self._calibrate()
         return self._run_batched() if self.batched else self._run_sequential()
 
+    # ---- hooks (QN-SPSA replaces these: loss points, extra fidelity evaluations) ---------
+    def _loss_points(
+        self, centre: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> np.ndarray:
+        """The loss points of one iteration's perturbations around ``centre``."""
+        return perturbation_points(centre, eps, first, second)
+
+    def _sample(
+        self, x: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> list[float]:
+        """Sequential mode: evaluate the perturbations of one direction."""
+        points = self._loss_points(x, eps, first, second)
+        self.state.nfev += len(points)
+        return self._evaluate(points)
+
+    def _estimate(
+        self, values: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """(mean value, gradient, Hessian or None) from the values at the loss points."""
+        return estimate(values, eps, first, second)
+
     # ---- sequential schedule (plain callable; qiskit-algorithms' order) ------------------
     def _evaluate(self, points: np.ndarray) -> list[float]:
         self.state.jobs += num_calls(len(points), self.cfg._max_evals_grouped)
@@ -824,11 +871,9 @@ class _Run:
             eps, first, second = self._directions(k)
             values = []
             for i in range(first.shape[0]):  # one call group per direction, as qiskit does
-                pts = perturbation_points(
+                values += self._sample(
                     st.x, eps, first[i : i + 1], None if second is None else second[i : i + 1]
                 )
-                values += self._evaluate(pts)
-                st.nfev += len(pts)
             estimate_value, update = self._step(k, np.asarray(values), eps, first, second)
             x_next = st.x - update
             step = float(np.linalg.norm(update))
@@ -870,7 +915,7 @@ class _Run:
             blocks.append(np.repeat(centre[None, :], repeats, axis=0))
             if gradient_now:
                 eps, first, second = self._directions(k)
-                blocks.append(perturbation_points(centre, eps, first, second))
+                blocks.append(self._loss_points(centre, eps, first, second))
             points = np.concatenate(blocks)
             where = f"iteration {k}" if gradient_now else "final evaluation"
             values = self._checked(evaluate_batch(self.fun, points), where)

@@ -105,6 +105,7 @@ class SPSAState:
         allowed_increase: blocking threshold (calibrated in the first job if not given).
         gains: calibrated power series ``{"learning_rate": {...}, "perturbation": {...}}``.
         nfev, njev, jobs: evaluation, gradient-estimate and job counts.
+        fidelity_jobs: QN-SPSA: calls of the fidelity (sampler jobs).
         stopped: the termination checker ended the run.
         history: see :class:`SPSAHistory`.
     """
@@ -123,6 +124,7 @@ class SPSAState:
     nfev: int = 0
     njev: int = 0
     jobs: int = 0
+    fidelity_jobs: int = 0
     stopped: bool = False
     history: SPSAHistory = field(default_factory=SPSAHistory)
     settings: dict[str, Any] = field(default_factory=dict)
