@@ -194,7 +194,7 @@ class Reverse:
             raise GradientMethodError("method='reverse' needs the pub's observables")
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
-        if not math.prod(shape) or not values.size:  # a pub without rows
+        if not math.prod(shape):  # a pub without rows
             return np.zeros(shape), np.zeros(shape + (len(task.parameters),), dtype=complex)
         values_shape = values.shape[:-1]
         # Each entry of the pub is (value row, observable column): the values are repeated
