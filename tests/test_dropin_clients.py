@@ -260,6 +260,23 @@ def test_vqe_with_our_spsa_batches_like_theirs(blocking):
     assert spsa._max_evals_grouped is None  # VQE restores what it set
 
 
+def test_vqe_with_our_qnspsa_equals_theirs():
+    from qprim_grad.optimizers import QNSPSA
+
+    ansatz = real_amplitudes(2, reps=1)
+
+    def run(cls):
+        sampler, estimator = CountingSampler(seed=3), CountingEstimator()
+        optimizer = cls(
+            cls.get_fidelity(ansatz, sampler), maxiter=4, learning_rate=0.1, perturbation=0.1
+        )
+        _seeded(7)
+        vqe = qa.VQE(estimator, ansatz, optimizer, initial_point=np.full(4, 0.3))
+        return vqe.compute_minimum_eigenvalue(HAMILTONIAN).eigenvalue, estimator.jobs, sampler.jobs
+
+    assert run(QNSPSA) == run(qa_opt.QNSPSA)  # same value, estimator and sampler job counts
+
+
 def test_vqe_with_aqgd_and_our_gradient_equals_theirs():
     want, _ = _vqe(
         qa_opt.AQGD(maxiter=4), theirs.ParamShiftEstimatorGradient(StatevectorEstimator())
