@@ -19,7 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(discover(args.patterns)))
         return 0
     rows = run_all(args.patterns)
+    summaries = [row.pop("summary") for row in rows if "summary" in row]
     print(format_table(rows))
+    for line in summaries:  # a module's one-line conclusions come last
+        print(line)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(rows, handle, indent=1, default=str)

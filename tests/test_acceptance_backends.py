@@ -204,7 +204,7 @@ def test_max_pub_rows_splits_into_several_jobs(mocker):
 
 
 def test_sampler_wrapped_as_estimator_is_clear_error():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="wraps an estimator, got the StatevectorSampler"):
         GradientEstimator(StatevectorSampler()).run([(circ(), H, X0)]).result()
 
 

@@ -35,7 +35,13 @@ from qiskit.quantum_info import SparseObservable, SparsePauliOp
 from ._adjoint_blocks import AdjointError, Block, build_blocks
 from .circuits import _affine_form
 
-__all__ = ["AdjointError", "AdjointProgram", "compile_circuit", "observable_matrix"]
+__all__ = [
+    "AdjointError",
+    "AdjointProgram",
+    "PauliAction",
+    "compile_circuit",
+    "observable_matrix",
+]
 
 _MAX_AMPLITUDES = 1 << 21  # amplitudes held per batch of parameter rows (complex128: 32 MiB)
 
@@ -141,6 +147,55 @@ class AdjointProgram:
         """Index of each of ``parameters`` in :attr:`parameters` (``-1``: not in the circuit)."""
         return [self._index.get(p, -1) for p in parameters]
 
+    def state_overlaps(
+        self, values: np.ndarray, diff: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``<d_p psi|d_q psi>`` ``(R, P, P)`` and ``<psi|d_p psi>`` ``(R, P)`` (the quantum
+        geometric tensor's pieces), every gate differentiated as an SU(d) gate.
+
+        One forward pass per row: each parameterised block is applied to the state and to
+        the derivative states made so far, then appends ``K_a psi`` for its arguments; the
+        chain rule maps the ``A`` argument states to ``P`` parameter states, and one matrix
+        product gives all inner products.
+        """
+        values = np.asarray(values, dtype=float).reshape(-1, len(self.parameters))
+        diff_arr = np.asarray(diff, dtype=int)
+        R, P = len(values), len(diff_arr)
+        gram = np.zeros((R, P, P), dtype=complex)
+        mixed = np.zeros((R, P), dtype=complex)
+        if R == 0 or P == 0:
+            return gram, mixed
+        member = {
+            int(b): (g, m)
+            for g, group in enumerate(self._groups)
+            for m, b in enumerate(group.blocks)
+        }
+        n, N = self.num_qubits, 1 << self.num_qubits
+        with _BLAS:
+            for r in range(R):
+                angles, jac = self._angles_and_jacobian(values[r : r + 1], diff_arr)
+                mats, _, group_gens = self._row_data(angles, True)
+                states = np.zeros((1, 1 + self.num_args, N), dtype=complex)
+                states[0, 0, 0] = 1.0
+                count, order = 1, list[int]()
+                for b, (block, mat) in enumerate(zip(self.blocks, mats, strict=True)):
+                    view = states[:, :count]
+                    out = block.kernel.apply(view, mat, False)
+                    if out is not view:
+                        view[...] = out
+                    if b in member:
+                        g, m = member[b]
+                        made = _apply_local(states[0, 0], group_gens[g][0, m], block.qubits, n)
+                        states[0, count : count + len(made)] = made
+                        count += len(made)
+                        order.extend(int(a) for a in self._groups[g].args[m])
+                psi = states[0, 0]
+                dpsi = jac[0][order].T @ states[0, 1:count]  # (P, N)
+                conj = np.conj(dpsi)
+                gram[r] = conj @ dpsi.T
+                mixed[r] = dpsi @ np.conj(psi)
+        return gram, mixed
+
     # ---- chain rule ------------------------------------------------------------------------
     def _chain_rule(self, exprs: list[ParameterExpression]) -> None:
         """Split gate arguments into affine ones (a matrix) and general ones (bound per row)."""
@@ -232,26 +287,40 @@ class AdjointProgram:
 
         Args:
             values: parameter rows ``(R, num_circuit_parameters)``.
-            observables: per row, up to ``M`` sparse matrices (shorter rows are padded; the
-                padded entries are zero).
+            observables: per row, up to ``M`` observables from :func:`observable_matrix` (or
+                sparse matrices); shorter rows are padded, the padded entries are zero.
             diff: for each differentiated parameter, its index in ``self.parameters``
                 (``-1``: not in the circuit, zero gradient).
             traceless: ignore gate and global phases (every gate differentiated as an SU(d)
                 gate), as qiskit-algorithms does; only the imaginary part depends on it.
         """
+        return self.evaluate(values, observables, diff, traceless)[1]
+
+    def evaluate(
+        self,
+        values: np.ndarray,
+        observables: Sequence[Sequence[Any]],
+        diff: Sequence[int],
+        traceless: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Expectation values ``⟨ψ_r|O_rm|ψ_r⟩`` ``(R, M)`` (from the forward pass's state)
+        and the gradients of :meth:`gradients` ``(R, M, P)``, in one forward/backward pass."""
         values = np.asarray(values, dtype=float).reshape(len(observables), -1)
         diff_arr = np.asarray(diff, dtype=int)
         R = len(values)
         M = max((len(row) for row in observables), default=0)
+        evs = np.zeros((R, M), dtype=complex)
         out = np.zeros((R, M, len(diff_arr)), dtype=complex)
-        if R == 0 or M == 0 or len(diff_arr) == 0:
-            return out
+        if R == 0 or M == 0:
+            return evs, out
         step = max(1, _MAX_AMPLITUDES // ((M + 1) << self.num_qubits))
         with _BLAS:
             for start in range(0, R, step):
                 rows = slice(start, min(R, start + step))
-                out[rows] = self._batch(values[rows], observables[rows], diff_arr, M, traceless)
-        return out
+                evs[rows], out[rows] = self._batch(
+                    values[rows], observables[rows], diff_arr, M, traceless
+                )
+        return evs, out
 
     def _batch(
         self,
@@ -260,7 +329,7 @@ class AdjointProgram:
         diff: np.ndarray,
         M: int,
         traceless: bool,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         R = len(values)
         N = 1 << self.num_qubits
         angles, jac = self._angles_and_jacobian(values, diff)
@@ -269,13 +338,16 @@ class AdjointProgram:
         psi[:, 0, 0] = 1.0
         for block, mat in zip(self.blocks, mats, strict=True):
             psi = block.kernel.apply(psi, mat, False)
-        S = np.zeros((R, M + 1, N), dtype=complex)
+        S = np.zeros((R, M + 1, N), dtype=complex)  # [ψ, λ_1, …, λ_M] per row
         S[:, 0] = psi[:, 0]
+        del psi
         _apply_observables(S, observables)
+        evs = np.einsum("rn,rmn->rm", np.conj(S[:, 0]), S[:, 1:])
         contrib = np.zeros((R, M, self.num_args), dtype=complex)
+        if len(diff) == 0:
+            return evs, contrib[:, :, :0]
         if self.phase_args.size and not traceless:
-            ev = np.einsum("rn,rmn->rm", np.conj(S[:, 0]), S[:, 1:])
-            contrib[:, :, self.phase_args] = 1j * np.conj(ev)[..., None]
+            contrib[:, :, self.phase_args] = 1j * np.conj(evs)[..., None]
         rhos: list[Any] = [None] * len(self.blocks)
         for b in range(len(self.blocks) - 1, -1, -1):
             block = self.blocks[b]
@@ -287,7 +359,20 @@ class AdjointProgram:
             # ⟨λ|K|ψ⟩ = Σ_ab K[b, a] conj(ρ'[a, b])
             c = np.einsum("rgkba,rgmab->rmgk", gens, np.conj(rho))
             contrib[:, :, group.args.ravel()] += c.reshape(R, M, -1)
-        return contrib @ jac
+        return evs, contrib @ jac
+
+
+def _apply_local(psi: np.ndarray, mats: np.ndarray, qubits: Sequence[int], n: int) -> np.ndarray:
+    """``mats[k]`` (``d x d`` on ``qubits``, matrix bit ``i`` <-> ``qubits[i]``) applied to the
+    state ``psi`` ``(2**n,)``, for every ``k``: ``(K, 2**n)``."""
+    view = psi.reshape((2,) * n)
+    axes = [n - 1 - q for q in reversed(qubits)]
+    k = len(qubits)
+    moved = np.moveaxis(view, axes, list(range(n - k, n))).reshape(-1, 1 << k)
+    out = moved @ np.swapaxes(mats, -1, -2)  # (K, rest, d)
+    out = out.reshape((len(mats),) + (2,) * n)
+    out = np.moveaxis(out, [1 + a for a in range(n - k, n)], [1 + a for a in axes])
+    return out.reshape(len(mats), -1)
 
 
 def _real_value(value: Any, binding: dict[Parameter, float]) -> float:
@@ -307,7 +392,11 @@ def _apply_observables(S: np.ndarray, observables: Sequence[Sequence[Any]]) -> N
     for op, locs in where.values():
         rows = np.array([r for r, _ in locs])
         cols = np.array([m for _, m in locs])
-        S[rows, 1 + cols] = (op @ S[rows, 0].T).T
+        if isinstance(op, PauliAction):
+            for r, m in locs:  # in place: no temporary stack of states
+                op.act(S[r, :1], out=S[r, 1 + m : 2 + m])
+        else:  # a sparse or dense matrix
+            S[rows, 1 + cols] = (op @ S[rows, 0].T).T
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,10 +460,77 @@ def compile_circuit(circuit: QuantumCircuit) -> AdjointProgram:
     return program
 
 
-def observable_matrix(terms: dict[str, complex], num_qubits: int) -> Any:
-    """Sparse matrix of an observable given as ``{label: coeff}`` (cached).
+class PauliAction:
+    """An observable ``Σ_c a_c P_c`` applied to states as Pauli actions, never as a matrix.
+
+    Terms are grouped by their X part ``x``; per group one diagonal ``w`` (real when it can
+    be) with ``(O ψ)[k] = Σ_x w_x[k] ψ[k ⊕ x]``. The bit flip ``k ⊕ x`` is a reversed view
+    of the state's qubit axes, so applying costs one pass per group and no index arrays.
+    """
+
+    def __init__(self, op: SparsePauliOp) -> None:
+        n = op.num_qubits
+        self.num_qubits = n
+        index = np.arange(1 << n, dtype=np.int64)
+        bits = 1 << np.arange(n, dtype=np.int64)
+        zmasks = op.paulis.z.astype(np.int64) @ bits
+        xmasks = op.paulis.x.astype(np.int64) @ bits
+        # qiskit: P = (-i)^q Z^z X^x with q the internal phase (Y counted in it)
+        factors = op.coeffs * (-1j) ** op.paulis._phase
+        groups: dict[int, np.ndarray] = {}
+        for x, z, a in zip(xmasks.tolist(), zmasks.tolist(), factors.tolist(), strict=True):
+            if a == 0:
+                continue
+            sign = 1.0 - 2.0 * (np.bitwise_count(index & z) & 1) if z else 1.0
+            w = groups.get(x)
+            groups[x] = a * sign if w is None else w + a * sign
+        self.groups: list[tuple[tuple[int, ...], np.ndarray]] = []
+        for x, w in groups.items():
+            w = np.broadcast_to(np.asarray(w, dtype=complex), index.shape)
+            if not np.any(w.imag):
+                w = np.ascontiguousarray(w.real)
+            axes = tuple(n - 1 - q for q in range(n) if (x >> q) & 1)
+            self.groups.append((axes, np.ascontiguousarray(w)))
+
+    def act(self, states: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``O ψ`` for each row of ``states`` ``(K, 2**n)``, into ``out`` if given (C-contiguous,
+        not overlapping ``states``). Scratch space: one state, and only for several groups."""
+        shape = (len(states),) + (2,) * self.num_qubits
+        if out is None:
+            out = np.empty(states.shape, dtype=complex)
+        dest = out.reshape(shape)
+        view = states.reshape(shape)
+        scratch = None
+        for g, (axes, w) in enumerate(self.groups):
+            source = np.flip(view, axis=tuple(1 + a for a in axes)) if axes else view
+            if g == 0:
+                np.multiply(w.reshape(shape[1:]), source, out=dest)
+                continue
+            if scratch is None:
+                scratch = np.empty(shape, dtype=complex)
+            np.multiply(w.reshape(shape[1:]), source, out=scratch)
+            dest += scratch
+        if not self.groups:
+            dest[...] = 0
+        return out
+
+    def __matmul__(self, vectors: np.ndarray) -> np.ndarray:
+        """``O @ vectors`` for ``vectors (2**n,)`` or ``(2**n, K)``, as a sparse matrix does."""
+        vectors = np.asarray(vectors)
+        if vectors.ndim == 1:
+            return self.act(vectors[None])[0]
+        return self.act(np.ascontiguousarray(vectors.T)).T
+
+    def to_matrix(self) -> np.ndarray:
+        """Dense matrix (for checks; small ``n`` only)."""
+        return self @ np.eye(1 << self.num_qubits, dtype=complex)
+
+
+def observable_matrix(terms: dict[str, complex], num_qubits: int) -> PauliAction:
+    """An observable given as ``{label: coeff}`` as a :class:`PauliAction` (cached).
 
     Labels are Pauli strings, or any ``SparseObservable`` label (projectors ``0 1 + - r l``).
+    The result supports ``op @ vectors`` as a sparse matrix would.
     """
     key = (num_qubits, tuple(sorted(terms.items())))
     with _CACHE_LOCK:
@@ -389,7 +545,7 @@ def observable_matrix(terms: dict[str, complex], num_qubits: int) -> Any:
     else:
         observable = SparseObservable.from_list(items, num_qubits=num_qubits)
         op = SparsePauliOp.from_sparse_observable(observable)
-    mat = op.to_matrix(sparse=True)
+    mat = PauliAction(op.simplify(atol=0))
     with _CACHE_LOCK:
         _OBSERVABLES[key] = mat
         if len(_OBSERVABLES) > 4 * _CACHE_SIZE:

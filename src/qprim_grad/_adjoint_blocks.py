@@ -31,6 +31,7 @@ __all__ = ["AdjointError", "Block", "Factor", "build_blocks"]
 
 _SMALL_DY = 16  # up to this d·stride a gate is applied as one Kronecker-product matmul
 _MAX_GATHER_QUBITS = 20  # above, permutation runs stay separate (index arrays get large)
+_COLUMNWISE = 1 << 16  # from this many amplitudes on, kernels update the stack column-wise
 
 
 class AdjointError(ValueError):
@@ -371,6 +372,9 @@ class _DenseRange:
         self.eye = np.eye(self.Y)[None, None, :, None, :] if self.small else np.empty(0)
 
     def apply(self, S: np.ndarray, mat: np.ndarray, inverse: bool = False) -> np.ndarray:
+        return _columnwise(self._apply, S, mat)
+
+    def _apply(self, S: np.ndarray, mat: np.ndarray) -> np.ndarray:
         R, C, N = S.shape
         X, Y, d = self.X, self.Y, self.d
         if self.small:  # (rows, d·Y) @ kron(mat, 1_Y)^T: one BLAS call
@@ -447,6 +451,9 @@ class _Dense:
         return np.moveaxis(view, self.order, self.front)
 
     def apply(self, S: np.ndarray, mat: np.ndarray, inverse: bool = False) -> np.ndarray:
+        return _columnwise(self._apply, S, mat)
+
+    def _apply(self, S: np.ndarray, mat: np.ndarray) -> np.ndarray:
         R, C, N = S.shape
         moved = self._front(S, C)
         flat = moved.reshape(R, C, 1 << self.k, -1)
@@ -522,7 +529,22 @@ class _Gather:
 
     def apply(self, S: np.ndarray, mat: Any = None, inverse: bool = False) -> np.ndarray:
         perm, phase = (self.inv_perm, self.inv_phase) if inverse else (self.perm, self.phase)
-        out = np.take(S, perm, axis=-1)
-        if phase is not None:
-            out *= phase
-        return out
+
+        def gather(T: np.ndarray, _: Any) -> np.ndarray:
+            out = np.take(T, perm, axis=-1)
+            if phase is not None:
+                out *= phase
+            return out
+
+        return _columnwise(gather, S, None)
+
+
+def _columnwise(apply: Any, S: np.ndarray, mat: Any) -> np.ndarray:
+    """``apply(S, mat)``; on large states one column at a time, written back into ``S``, so
+    that a pass needs one state vector of scratch space, not a second stack."""
+    R, C, N = S.shape
+    if C == 1 or N < _COLUMNWISE or not S.flags.writeable or not S.flags.c_contiguous:
+        return apply(S, mat)
+    for c in range(C):
+        S[:, c : c + 1] = apply(S[:, c : c + 1], mat)
+    return S

@@ -41,6 +41,14 @@ class Template:
         ders = (weights @ self.coeffs).reshape(angles.shape[:-1] + (self.freqs.shape[1], d, d))
         return mats, ders
 
+    def second(self, angles: np.ndarray) -> np.ndarray:
+        """Second derivatives ``(k, k, d, d)`` at ``angles (k,)``."""
+        d, k = self.dim, self.freqs.shape[1]
+        phases = np.exp(0.5j * (angles @ self.freqs.T))  # (K,)
+        f = self.freqs.T  # (k, K)
+        weights = -0.25 * f[:, None, :] * f[None, :, :] * phases  # (k, k, K)
+        return (weights @ self.coeffs).reshape(k, k, d, d)
+
 
 _TEMPLATES: dict[Any, Template | None] = {}
 _FIXED: dict[Any, np.ndarray | None] = {}

@@ -99,10 +99,20 @@ class Plan:
             shape ``shape + (P,)``, added to the combination; may be a callable, evaluated
             when the job's result is combined (so ``run`` returns at once).
         metadata: per-pub metadata the method wants reported.
+        direct_center: the centre's result (a ``PubResult`` with ``evs`` and ``stds``, or a
+            callable returning it) computed without the inner primitive, exactly as the inner
+            primitive would give it; the wrapper then sends no centre pub (estimators only,
+            and only where the pub's precision is zero).
+        direct_fields: further result fields the method computed itself (e.g. ``hessian``),
+            a dict or a callable returning one, evaluated when the result is combined.
         parameter_map: when the evaluated circuits carry each differentiated gate argument
             as its own parameter: those parameters and the constant (sparse) Jacobian
             ``d argument / d theta`` of shape ``(G, P)``. Lets an outer wrapper map an inner
             gradient estimator's derivatives back to the user's parameters.
+        chain_rule: as ``parameter_map`` for arguments that are not affine in the
+            parameters: a callable returning those parameters, the Jacobian
+            ``S + (G, P)`` and the curvature ``d^2 argument / d theta_i d theta_j``
+            ``S + (G, P, P)`` at the pub's values (the second-order chain rule).
     """
 
     evaluations: list[Evaluation] = field(default_factory=list)
@@ -111,6 +121,21 @@ class Plan:
     direct_grads: np.ndarray | Callable[[], np.ndarray] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     parameter_map: tuple[tuple[Parameter, ...], Any] | None = None
+    chain_rule: Callable[[], tuple[tuple[Parameter, ...], Any, Any]] | None = None
+    direct_center: Any = None
+    direct_fields: Any = None
+
+    def resolved_direct_fields(self) -> dict[str, Any]:
+        """``direct_fields`` (empty if none), computing them now if given as a callable."""
+        if callable(self.direct_fields):
+            self.direct_fields = self.direct_fields()
+        return dict(self.direct_fields or {})
+
+    def resolved_direct_center(self) -> Any:
+        """``direct_center``, computing it now if it was given as a callable."""
+        if callable(self.direct_center):
+            self.direct_center = self.direct_center()
+        return self.direct_center
 
     def resolved_direct_grads(self) -> np.ndarray | None:
         """``direct_grads``, computing them now if they were given as a callable."""

@@ -1,10 +1,14 @@
 """Reverse-mode (adjoint) differentiation on an exact statevector.
 
 ``method="reverse"`` computes ``<psi(theta)|O|d psi(theta)>`` with one forward and one
-backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits, so
-the inner primitive only evaluates the centre (``evs``, ``stds`` as it gives them) and the
-gradients come back as ``Plan.direct_grads``. It applies only where the inner estimator is an
-exact statevector simulator; elsewhere use a sampling-friendly method.
+backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits; the
+gradients come back as ``Plan.direct_grads``. On qiskit's ``StatevectorEstimator`` at
+precision 0 the ``evs`` are taken from the forward pass's state (``Plan.direct_center``, equal
+to the estimator's own to rounding) and no circuit is sent; otherwise the inner primitive
+evaluates the centre (``evs``, ``stds`` as it gives them). It applies only where the inner
+estimator is an exact statevector simulator; elsewhere use a sampling-friendly method.
+Around a ``reverse`` gradient estimator it gives exact Hessians by forward-over-reverse
+(:mod:`qprim_grad._adjoint_hessian`).
 
 ``derivative_type`` follows ``lin_comb`` and qiskit-algorithms: ``real`` is ``d<O>/d theta =
 2 Re<psi|O|d psi>``, ``imag`` is ``2 Im<psi|O|d psi>`` and ``complex`` is
@@ -19,10 +23,13 @@ from typing import Any
 
 import numpy as np
 from qiskit.primitives import StatevectorEstimator
+from qiskit.primitives.containers import DataBin, PubResult
 
 from .._adjoint import AdjointError, compile_circuit, observable_matrix
+from .._adjoint_hessian import hessian
 from .base import GradientMethodError, Plan, PubTask
 from .lin_comb import _normalize_derivative_type
+from .shift import _evaluation_circuit
 
 __all__ = ["Reverse", "is_exact_statevector_estimator"]
 
@@ -80,6 +87,8 @@ class Reverse:
                 f"method='reverse' differentiates expectation values only (pub {task.index} "
                 f"is a sampler pub); use {_OTHER_METHODS} for sampler gradients"
             )
+        if _reverse_gradient_estimator(task.inner):
+            return self._hessian_plan(task)
         if not is_exact_statevector_estimator(task.inner):
             raise GradientMethodError(
                 f"method='reverse' needs an exact statevector estimator (qiskit "
@@ -92,20 +101,101 @@ class Reverse:
         except AdjointError as exc:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
         part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
-        # computed when the job's result is combined, so run() returns at once
+        computed: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def evaluate() -> tuple[np.ndarray, np.ndarray]:  # once, for evs and grads alike
+            if not computed:
+                computed.append(self._evaluate(program, task))
+            return computed[0]
+
+        def center_result() -> PubResult:
+            evs = np.real(evaluate()[0])
+            data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=task.shape)
+            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
+            return PubResult(data, metadata=metadata)
+
+        # Computed when the job's result is combined, so run() returns at once. On qiskit's
+        # StatevectorEstimator at precision 0 the evs come from the forward pass's state
+        # (what that estimator computes, to rounding), and no centre pub is sent.
+        direct = type(task.inner) is StatevectorEstimator
+        # qiskit-aer mis-simulates some parameterised gates (cry, crz, cp, ...): on other
+        # exact estimators the evs come from the same circuit with those gates through
+        # their definitions.
+        center = None
+        if not isinstance(task.inner, StatevectorEstimator):
+            center = _evaluation_circuit(task, self.name)[1]
         return Plan(
             evaluations=[],
-            direct_grads=lambda: 2.0 * part(self._gradients(program, task)),
+            center=center,
+            direct_grads=lambda: 2.0 * part(evaluate()[1]),
+            direct_center=center_result if direct else None,
             metadata={"gradient_engine": "adjoint"},
         )
 
-    def _gradients(self, program: Any, task: PubTask) -> np.ndarray:
-        """``<psi|O|d psi>`` of shape ``task.shape + (P,)``, one forward pass per value row."""
+    def _hessian_plan(self, task: PubTask) -> Plan:
+        """Around a ``GradientEstimator(exact estimator, method="reverse")``: the inner
+        gradients and their derivatives (``hessian``) by forward-over-reverse, no circuit
+        sent to the inner primitive at precision 0."""
+        inner_method = task.inner.method
+        if self.derivative_type != "real" or inner_method.derivative_type != "real":
+            raise GradientMethodError(
+                "method='reverse' around a reverse GradientEstimator gives real second "
+                "derivatives: use derivative_type='real' for both"
+            )
+        try:
+            program = compile_circuit(task.circuit)
+        except AdjointError as exc:
+            raise GradientMethodError(f"pub {task.index}: {exc}") from exc
+        if program._general:
+            raise GradientMethodError(
+                f"pub {task.index}: the reverse Hessian needs gate arguments affine in the "
+                f"parameters; use method='param_shift' or 'finite_diff' around the inner one"
+            )
+        computed: list[tuple[np.ndarray, ...]] = []
+
+        def evaluate() -> tuple[np.ndarray, ...]:
+            if not computed:
+                computed.append(_hessians(program, task))
+            return computed[0]
+
+        def center() -> PubResult:
+            evs, grads, _ = evaluate()
+            data = DataBin(
+                evs=evs,
+                stds=np.zeros_like(evs),
+                grads=grads,
+                grad_stds=np.zeros_like(grads),
+                shape=task.shape,
+            )
+            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
+            return PubResult(data, metadata=metadata)
+
+        def fields() -> dict[str, np.ndarray]:
+            hessian = evaluate()[2]
+            return {"hessian": hessian, "hessian_stds": np.zeros_like(hessian)}
+
+        columns = program.columns(task.parameters)
+        direct = type(task.inner.estimator) is StatevectorEstimator
+        return Plan(
+            evaluations=[],
+            # d<O>/dθ_j for the outer parameters: the Hessian's row sums are not it, the
+            # gradient is, so take it from the inner gradient's columns
+            direct_grads=lambda: _columns(evaluate()[1], columns),
+            direct_center=center if direct else None,
+            direct_fields=fields,
+            metadata={"gradient_engine": "adjoint", "hessian_engine": "forward-over-reverse"},
+        )
+
+    def _evaluate(self, program: Any, task: PubTask) -> tuple[np.ndarray, np.ndarray]:
+        """``<psi|O|psi>`` of shape ``task.shape`` and ``<psi|O|d psi>`` of shape
+        ``task.shape + (P,)``, one forward and one backward pass per value row."""
         observables = task.observables
         if observables is None:
             raise GradientMethodError("method='reverse' needs the pub's observables")
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
+        if not math.prod(shape) or not values.size:  # a pub without rows
+            return np.zeros(shape + (len(task.parameters),), dtype=complex)
         values_shape = values.shape[:-1]
         # Each entry of the pub is (value row, observable column): the values are repeated
         # along the axes where they have length 1, so every row meets as many observables.
@@ -119,8 +209,53 @@ class Reverse:
         per_row[row_of, column] = np.broadcast_to(obs, shape).ravel()
         diff = program.columns(task.parameters)
         flat_values = values.reshape(len(per_row), values.shape[-1])
-        result = program.gradients(flat_values, per_row, diff)  # (R, M, P)
-        return result[row_of, column].reshape(shape + (len(diff),))
+        evs, grads = program.evaluate(flat_values, per_row, diff)  # (R, M), (R, M, P)
+        return (
+            evs[row_of, column].reshape(shape),
+            grads[row_of, column].reshape(shape + (len(diff),)),
+        )
+
+
+def _reverse_gradient_estimator(inner: Any) -> bool:
+    """Whether ``inner`` is a gradient estimator with ``method="reverse"`` on an exact
+    statevector estimator (then an outer ``reverse`` gives exact second derivatives)."""
+    method = getattr(inner, "method", None)
+    base = getattr(inner, "estimator", None)
+    return (
+        isinstance(method, Reverse)
+        and base is not None
+        and hasattr(inner, "run")
+        and is_exact_statevector_estimator(base)
+    )
+
+
+def _columns(values: np.ndarray, columns: list[int]) -> np.ndarray:
+    """``values[..., columns]`` with zeros where a column is ``-1``."""
+    out = np.zeros(values.shape[:-1] + (len(columns),))
+    for j, c in enumerate(columns):
+        if c >= 0:
+            out[..., j] = values[..., c]
+    return out
+
+
+def _hessians(program: Any, task: PubTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``evs`` ``S``, the gradient over every circuit parameter ``S + (Pc,)`` and the Hessian
+    ``S + (Pc, P)`` (rows: circuit parameters, columns: ``task.parameters``)."""
+    observables = task.observables
+    assert observables is not None
+    shape = task.shape
+    values = np.asarray(task.values, dtype=float)
+    values = np.broadcast_to(values, shape + values.shape[-1:])
+    obs = np.broadcast_to(observables, shape)
+    rows = list(range(len(program.parameters)))
+    columns = program.columns(task.parameters)
+    evs = np.zeros(shape)
+    grads = np.zeros(shape + (len(rows),))
+    hess = np.zeros(shape + (len(rows), len(columns)))
+    for index in np.ndindex(shape):
+        op = observable_matrix(obs[index], program.num_qubits)
+        evs[index], grads[index], hess[index] = hessian(program, values[index], op, rows, columns)
+    return evs, grads, hess
 
 
 def _broadcast_index(dims: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:

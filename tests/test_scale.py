@@ -1,0 +1,229 @@
+"""Scale (issue 16): evs from the adjoint forward pass, Pauli-action observables, memory,
+the reverse Hessian, merged rows in nested shift plans, and Dask-driven inner primitives."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from _reference import expectation, expectation_gradient
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.circuit.library import efficient_su2
+from qiskit.primitives import StatevectorEstimator
+from qiskit.quantum_info import SparseObservable, SparsePauliOp, random_pauli_list
+from test_composition import POINTS, bare_circuit
+
+from qprim_grad import GradientEstimator, GradientMethodError
+from qprim_grad._adjoint import PauliAction, observable_matrix
+
+OBS = SparsePauliOp.from_list([("ZZI", 1.0), ("XIY", 0.5), ("IYX", -0.3)])
+
+
+def mixed_circuit() -> QuantumCircuit:
+    """Multi-argument, controlled, diagonal and fused gates; shared and affine parameters."""
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    qc.u(a, b, 2 * c + 0.3, 0)
+    qc.cx(0, 1)
+    qc.rzz(a - b, 1, 2)
+    qc.crx(c, 2, 0)
+    qc.ry(b, 1)
+    qc.rx(a, 2)
+    qc.ry(0.5 * a, 2)
+    return qc
+
+
+POINT = np.array([0.4, -1.1, 0.8])
+
+
+# ---- first order: evs from the forward pass ----------------------------------------------------
+
+
+def test_reverse_takes_evs_from_the_forward_pass(mocker):
+    inner = StatevectorEstimator()
+    spy = mocker.spy(inner, "run")
+    pubs = [(efficient_su2(3, reps=1), [OBS, "ZII"], np.random.default_rng(1).uniform(size=12))]
+    result = GradientEstimator(inner, "reverse").run(pubs).result()
+    assert sum(len(list(call.args[0])) for call in spy.call_args_list) == 0  # no centre pub
+    plain = StatevectorEstimator().run(pubs).result()[0].data
+    np.testing.assert_allclose(result[0].data.evs, plain.evs, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(result[0].data.stds, 0.0)
+
+
+def test_reverse_with_precision_still_asks_the_inner_estimator_for_evs():
+    pubs = [(efficient_su2(2, reps=1), "ZZ", np.linspace(0, 1, 8))]
+    result = GradientEstimator(StatevectorEstimator(seed=4), "reverse").run(pubs, precision=0.1)
+    alone = StatevectorEstimator(seed=4).run(pubs, precision=0.1).result()[0].data
+    np.testing.assert_array_equal(result.result()[0].data.evs, alone.evs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_pauli_action_matches_the_matrix(n):
+    rng = np.random.default_rng(n)
+    op = SparsePauliOp(random_pauli_list(n, 7, seed=n, phase=False), rng.normal(size=7))
+    np.testing.assert_allclose(PauliAction(op).to_matrix(), op.to_matrix(), atol=1e-14)
+
+
+def test_projector_observables_as_pauli_actions():
+    terms = {"0+r": 0.7, "1XZ": -0.2}
+    expected = SparseObservable.from_list(list(terms.items())).to_sparse_list()
+    dense = SparsePauliOp.from_sparse_observable(
+        SparseObservable.from_sparse_list(expected, 3)
+    ).to_matrix()
+    np.testing.assert_allclose(observable_matrix(terms, 3).to_matrix(), dense, atol=1e-14)
+
+
+def test_memory_stays_within_four_state_vectors():
+    n = 17  # above the column-wise threshold, like n = 20
+    circuit = efficient_su2(n, reps=1)
+    obs = SparsePauliOp.from_sparse_list([("ZZ", [i, i + 1], 1.0) for i in range(n - 1)], n)
+    values = np.random.default_rng(0).uniform(size=circuit.num_parameters)
+    gradient = GradientEstimator(StatevectorEstimator(), "reverse")
+    gradient.run([(circuit, obs, values)]).result()  # compile and cache first
+    tracemalloc.start()
+    try:
+        gradient.run([(circuit, obs, values)]).result()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 4 * 16 * 2**n
+
+
+# ---- second order -----------------------------------------------------------------------------
+
+
+def reverse_hessian() -> GradientEstimator:
+    return GradientEstimator(GradientEstimator(StatevectorEstimator(), "reverse"), "reverse")
+
+
+def test_reverse_around_reverse_gives_the_exact_hessian():
+    qc = mixed_circuit()
+    result = reverse_hessian().run([(qc, OBS, POINT)]).result()[0]
+    step = 1e-4  # central differences of the stencil gradient
+    numeric = np.zeros((3, 3))
+    for j in range(3):
+        shift = np.eye(3)[j] * step
+        numeric[:, j] = (
+            expectation_gradient(qc, OBS, POINT + shift)
+            - expectation_gradient(qc, OBS, POINT - shift)
+        ) / (2 * step)
+    np.testing.assert_allclose(result.data.hessian, numeric, atol=1e-6)
+    np.testing.assert_allclose(result.data.evs, expectation(qc, OBS, POINT), atol=1e-12)
+    np.testing.assert_allclose(result.data.grads, expectation_gradient(qc, OBS, POINT), atol=1e-8)
+    np.testing.assert_array_equal(result.data.hessian_stds, 0.0)
+    assert result.metadata["hessian_engine"] == "forward-over-reverse"
+
+
+def test_reverse_hessian_equals_nested_param_shift_with_broadcasting_and_subsets():
+    qc = mixed_circuit()
+    a, b, c = qc.parameters
+    points = np.random.default_rng(2).uniform(-1, 1, (2, 1, 3))
+    pub = (qc, [[OBS, "XXZ"]], points)
+    mine = reverse_hessian().run([pub], parameters=[c, a]).result()[0]
+    shift = GradientEstimator(GradientEstimator(StatevectorEstimator()), "param_shift")
+    theirs = shift.run([pub], parameters=[c, a]).result()[0]
+    assert mine.data.hessian.shape == (2, 2, 3, 2)
+    # rows: every circuit parameter (a, b, c); nested param_shift maps its rewritten circuit
+    # back to (P, P) over the requested parameters (c, a)
+    np.testing.assert_allclose(mine.data.hessian[..., [2, 0], :], theirs.data.hessian, atol=1e-9)
+    np.testing.assert_allclose(mine.data.grads, theirs.data.grads, atol=1e-10)
+
+
+def test_reverse_hessian_needs_real_derivatives():
+    outer = GradientEstimator(
+        GradientEstimator(StatevectorEstimator(), "reverse", derivative_type="complex"), "reverse"
+    )
+    with pytest.raises(GradientMethodError, match="derivative_type='real'"):
+        outer.run([(mixed_circuit(), OBS, POINT)])
+
+
+def test_nested_shift_plan_evaluates_each_row_once(mocker):
+    qc = QuantumCircuit(2)
+    params = [Parameter(f"p{i}") for i in range(4)]
+    for i, p in enumerate(params):
+        qc.ry(p, i % 2)
+        qc.cx(0, 1)
+    base = StatevectorEstimator()
+    spy = mocker.spy(base, "run")
+    nested = GradientEstimator(GradientEstimator(base), "param_shift")
+    result = nested.run([(qc, "ZZ", [0.1, 0.2, 0.3, 0.4])]).result()
+    A = 4
+    assert result.metadata["base_rows"] == 2 * A * A + 2 * A + 1  # not (2A + 1)^2
+    (pubs,) = spy.call_args.args
+    sent = sum(int(np.prod(pub.shape)) for pub in pubs)
+    assert sent == result.metadata["base_rows"]
+    exact = reverse_hessian().run([(qc, "ZZ", [0.1, 0.2, 0.3, 0.4])]).result()[0]
+    np.testing.assert_allclose(result[0].data.hessian, exact.data.hessian, atol=1e-10)
+
+
+def test_merged_rows_with_shots():
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    obs = SparsePauliOp.from_list([("ZZ", 1.0), ("XI", 0.5)])
+    inner = GradientEstimator(aer.EstimatorV2(options={"run_options": {"seed_simulator": 3}}))
+    result = GradientEstimator(inner, "param_shift").run(
+        [(bare_circuit(), obs, POINTS[0])], precision=0.01
+    )
+    data = result.result()[0].data
+    assert result.result().metadata["base_rows"] == 2 * 9 + 6 + 1
+    exact = reverse_hessian().run([(bare_circuit(), obs, POINTS[0])]).result()[0].data.hessian
+    assert np.all(data.hessian_stds > 0)
+    np.testing.assert_array_less(np.abs(data.hessian - exact), 5 * data.hessian_stds + 1e-12)
+
+
+# ---- Dask -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    from dask import distributed  # in the test extra: never skipped
+
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_gradient_over_a_dask_cluster_matches_single_process(dask_client):
+    from qiskit_aer.primitives import EstimatorV2
+
+    from qprim_grad.dask_primitives import DaskEstimator, DaskJob
+
+    circuit = efficient_su2(3, reps=1)
+    values = np.random.default_rng(5).uniform(-1, 1, (4, circuit.num_parameters))
+    pubs = [(circuit, ["ZZI", "XIX"], values[:, None, :])]
+
+    def aer():
+        return EstimatorV2(options={"run_options": {"seed_simulator": 7}})
+
+    local = GradientEstimator(aer(), max_job_rows=40).run(pubs, precision=0.01).result()
+    spread = GradientEstimator(DaskEstimator(dask_client, aer()), max_job_rows=40)
+    job = spread.run(pubs, precision=0.01)
+    assert all(isinstance(inner, DaskJob) for inner in job.inner_jobs)
+    assert len(job.inner_jobs) > 2
+    result = job.result()
+    for name in ("evs", "stds", "grads", "grad_stds"):
+        np.testing.assert_array_equal(getattr(result[0].data, name), getattr(local[0].data, name))
+    assert len(result.metadata["inner_job_ids"]) == len(local.metadata["inner_job_ids"])
+
+
+def test_dask_sampler_and_bad_client(dask_client):
+    from qiskit.primitives import StatevectorSampler
+
+    from qprim_grad import GradientSampler
+    from qprim_grad.dask_primitives import DaskEstimator, DaskSampler
+
+    qc = QuantumCircuit(1)
+    qc.ry(Parameter("t"), 0)
+    qc.measure_all()
+    sampler = DaskSampler(dask_client, StatevectorSampler(seed=2))
+    mine = GradientSampler(sampler).run([(qc, [0.3])], shots=100).result()[0]
+    theirs = GradientSampler(StatevectorSampler(seed=2)).run([(qc, [0.3])], shots=100).result()[0]
+    np.testing.assert_array_equal(mine.data.grads.to_dense(), theirs.data.grads.to_dense())
+    with pytest.raises(TypeError, match="dask.distributed.Client"):
+        DaskEstimator(object(), StatevectorEstimator())
