@@ -33,7 +33,7 @@ def test_fast_mode_runs_with_one_job_per_iteration(tmp_path, capsys):
     spec.loader.exec_module(module)
     figure = tmp_path / "vqe.png"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", DeprecationWarning)  # no deprecated API in examples
         out = module.main(["--fast", "--plot", str(figure)])
     results, history = out["results"], out["history"]
     assert set(results) == {"SPSA", "QN-SPSA", "NatGrad"}

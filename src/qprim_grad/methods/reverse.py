@@ -195,7 +195,10 @@ class Reverse:
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
         if not math.prod(shape) or not values.size:  # a pub without rows
-            return np.zeros(shape + (len(task.parameters),), dtype=complex)
+            return (
+                np.zeros(shape, dtype=complex),
+                np.zeros(shape + (len(task.parameters),), dtype=complex),
+            )
         values_shape = values.shape[:-1]
         # Each entry of the pub is (value row, observable column): the values are repeated
         # along the axes where they have length 1, so every row meets as many observables.
