@@ -194,7 +194,7 @@ class Reverse:
             raise GradientMethodError("method='reverse' needs the pub's observables")
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
-        if not math.prod(shape) or not values.size:  # a pub without rows
+        if not math.prod(shape) or not math.prod(values.shape[:-1]):  # a pub without rows
             return (
                 np.zeros(shape, dtype=complex),
                 np.zeros(shape + (len(task.parameters),), dtype=complex),
