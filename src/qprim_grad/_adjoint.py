@@ -111,6 +111,8 @@ class AdjointProgram:
 
     def __init__(self, circuit: QuantumCircuit) -> None:
         blocks, exprs, phase_args = build_blocks(circuit)
+        self.circuit = circuit
+        self._aer_ok = True  # until qiskit-aer fails on this circuit
         self.num_qubits = circuit.num_qubits
         self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
         self._index = {p: i for i, p in enumerate(self.parameters)}
@@ -285,10 +287,12 @@ class AdjointProgram:
         N = 1 << self.num_qubits
         angles, jac = self._angles_and_jacobian(values, diff)
         mats, dags, group_gens = self._row_data(angles, traceless)
-        psi = np.zeros((R, 1, N), dtype=complex)
-        psi[:, 0, 0] = 1.0
-        for block, mat in zip(self.blocks, mats, strict=True):
-            psi = block.kernel.apply(psi, mat, False)
+        psi = self._aer_forward(values)
+        if psi is None:
+            psi = np.zeros((R, 1, N), dtype=complex)
+            psi[:, 0, 0] = 1.0
+            for block, mat in zip(self.blocks, mats, strict=True):
+                psi = block.kernel.apply(psi, mat, False)
         S = np.zeros((R, M + 1, N), dtype=complex)  # [ψ, λ_1, …, λ_M] per row
         S[:, 0] = psi[:, 0]
         del psi
@@ -311,6 +315,50 @@ class AdjointProgram:
             c = np.einsum("rgkba,rgmab->rmgk", gens, np.conj(rho))
             contrib[:, :, group.args.ravel()] += c.reshape(R, M, -1)
         return evs, contrib @ jac
+
+    def _aer_forward(self, values: np.ndarray) -> np.ndarray | None:
+        """The final states ``(R, 1, N)`` from qiskit-aer's statevector simulator (one
+        thread; its fused, compiled kernels beat numpy on large states), or ``None`` when the
+        state is small, qiskit-aer is not installed or cannot run the circuit. The backward
+        pass is unaffected: it un-applies the blocks from whatever exact state it gets."""
+        if not self._aer_ok or self.num_qubits < _AER_MIN_QUBITS:
+            return None
+        simulator = _aer_simulator()
+        if simulator is None:
+            return None
+        try:
+            circuits = []
+            for row in values:
+                bound = self.circuit.assign_parameters(row) if len(row) else self.circuit.copy()
+                bound.save_statevector()
+                circuits.append(bound)
+            result = simulator.run(circuits).result()
+            states = [np.asarray(result.get_statevector(i)) for i in range(len(circuits))]
+        except Exception:  # noqa: BLE001 - an instruction Aer lacks: use the numpy kernels
+            self._aer_ok = False
+            return None
+        out = np.empty((len(values), 1, 1 << self.num_qubits), dtype=complex)
+        for r, state in enumerate(states):
+            out[r, 0] = state
+        return out
+
+
+_AER_MIN_QUBITS = 14  # below, binding and submitting cost more than the numpy forward pass
+_AER: list[Any] = []
+
+
+def _aer_simulator() -> Any:
+    """A one-thread qiskit-aer statevector simulator (``None`` if qiskit-aer is missing)."""
+    if not _AER:
+        try:
+            from qiskit_aer import AerSimulator
+
+            _AER.append(
+                AerSimulator(method="statevector", max_parallel_threads=1, precision="double")
+            )
+        except Exception:  # noqa: BLE001 - optional dependency
+            _AER.append(None)
+    return _AER[0]
 
 
 def _real_value(value: Any, binding: dict[Parameter, float]) -> float:
