@@ -7,6 +7,9 @@ Build with warnings as errors::
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import qprim_grad
 
 project = "qprim_grad"
@@ -22,9 +25,8 @@ extensions = [
     "sphinx.ext.viewcode",
 ]
 
-exclude_patterns = ["_build", "_scripts", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_scripts", "_figures", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
-html_static_path = ["_static"]
 html_theme = "furo"
 html_title = f"qprim_grad {release}"
 
@@ -38,8 +40,26 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
-# doctest: the ``>>>`` examples of the API pages run with ``sphinx-build -b doctest``
+# doctest: the ``>>>`` examples of the API pages run with ``sphinx-build -b doctest``,
+# with deprecated APIs as errors (as in the test suite)
 doctest_global_setup = """
 import warnings
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("error", category=DeprecationWarning)
 """
+
+
+# figures: made from real runs by _scripts/make_figures.py before the pages are read (HTML
+# builders; only the missing or outdated ones), written to _figures/ (not in git)
+def _make_figures(app) -> None:
+    if app.builder.format != "html":
+        return
+    from sphinx.util import logging
+
+    sys.path.insert(0, str(Path(__file__).parent / "_scripts"))
+    import make_figures
+
+    make_figures.build(log=logging.getLogger(__name__).info)
+
+
+def setup(app):
+    app.connect("builder-inited", _make_figures)

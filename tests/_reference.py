@@ -66,3 +66,24 @@ def probability_gradient(circuit, values, parameters=None) -> np.ndarray:
     return np.array(
         [_stencil(lambda v: probabilities(circuit, v), values, order.index(p)) for p in parameters]
     )
+
+
+def state(circuit: QuantumCircuit, values) -> np.ndarray:
+    bound = circuit.assign_parameters(np.asarray(values, dtype=float))
+    return Statevector(bound.remove_final_measurements(inplace=False)).data
+
+
+def state_qgt(circuit, values, parameters=None, phase_fix=True) -> np.ndarray:
+    """``<d_i psi|d_j psi> (- <d_i psi|psi><psi|d_j psi>)`` from five-point stencils of the
+    statevector (``P x P`` complex)."""
+    values = np.asarray(values, dtype=float)
+    order = list(circuit.parameters)
+    parameters = order if parameters is None else list(parameters)
+    derivatives = np.array(
+        [_stencil(lambda v: state(circuit, v), values, order.index(p)) for p in parameters]
+    )
+    tensor = np.conj(derivatives) @ derivatives.T
+    if phase_fix:
+        overlap = np.conj(derivatives) @ state(circuit, values)  # <d_i psi|psi>
+        tensor = tensor - np.outer(overlap, np.conj(overlap))
+    return tensor

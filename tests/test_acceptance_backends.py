@@ -92,6 +92,11 @@ def test_backend_sampler_v2():
 
 # --------------------------------------------------------------------------- runtime local mode
 
+#: the deprecated runtime EstimatorV2/SamplerV2 are still supported: these tests use them on purpose
+LEGACY_RUNTIME = pytest.mark.filterwarnings(
+    r"ignore:The (Estimator|Sampler)V2 class is deprecated:DeprecationWarning"
+)
+
 
 def _runtime_estimator(mode):
     from qiskit_ibm_runtime import EstimatorV2
@@ -102,6 +107,7 @@ def _runtime_estimator(mode):
     return est
 
 
+@LEGACY_RUNTIME
 def test_runtime_isa_param_shift_keeps_isa_circuit(backend, isa, mocker):
     _, qc, obs = isa
     est = _runtime_estimator(backend)
@@ -125,6 +131,7 @@ def test_runtime_isa_param_shift_keeps_isa_circuit(backend, isa, mocker):
     np.testing.assert_allclose(res.data.grads, exact_grad(circ(), H, X0), atol=0.35)
 
 
+@LEGACY_RUNTIME
 def test_runtime_seeded_reproducible(backend, isa):
     _, qc, obs = isa
 
@@ -136,6 +143,7 @@ def test_runtime_seeded_reproducible(backend, isa):
     np.testing.assert_array_equal(r1.data.evs, r2.data.evs)
 
 
+@LEGACY_RUNTIME
 def test_runtime_session_and_batch(backend, isa, mocker):
     from qiskit_ibm_runtime import Batch, Session
 
@@ -149,6 +157,7 @@ def test_runtime_session_and_batch(backend, isa, mocker):
             assert len(res) == 2
 
 
+@LEGACY_RUNTIME
 def test_runtime_lin_comb_with_pass_manager(backend, isa):
     pm, qc, obs = isa
     est = _runtime_estimator(backend)
@@ -159,6 +168,7 @@ def test_runtime_lin_comb_with_pass_manager(backend, isa):
     np.testing.assert_allclose(res.data.grads, exact_grad(circ(), H, X0), atol=0.4)
 
 
+@LEGACY_RUNTIME
 def test_runtime_sampler_isa(backend, isa):
     from qiskit_ibm_runtime import SamplerV2
 
@@ -194,7 +204,7 @@ def test_max_pub_rows_splits_into_several_jobs(mocker):
 
 
 def test_sampler_wrapped_as_estimator_is_clear_error():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="wraps an estimator, got the StatevectorSampler"):
         GradientEstimator(StatevectorSampler()).run([(circ(), H, X0)]).result()
 
 

@@ -107,7 +107,7 @@ def test_inner_job_failure_surfaces_in_result():
             return job
 
     job = GradientEstimator(Failing()).run([(build("r"), H, X)])
-    with pytest.raises(Exception, match="inner boom"):
+    with pytest.raises(RuntimeError, match="inner boom"):
         job.result()
     assert job.status().name == "ERROR"
 
@@ -119,7 +119,7 @@ def test_foreign_parameter_is_value_error_naming_it():
 
 
 def test_parameters_per_pub_count_mismatch():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="gives 1 sequences for 2 pubs"):
         GradientEstimator(StatevectorEstimator()).run(
             [(build("r"), H, X), (build("r"), H, X)], parameters=[[A]]
         )
@@ -131,7 +131,7 @@ def test_sampler_without_measurements_is_clear_error():
 
 
 def test_estimator_rejects_shots_keyword():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'shots'"):
         GradientEstimator(StatevectorEstimator()).run([(build("r"), H, X)], shots=10)
 
 

@@ -2,8 +2,8 @@
 
 Each page's ``.. code-block:: python`` blocks (and ``>>>`` lines of ``.. doctest::`` blocks)
 run in order in one namespace per page, on local primitives (Statevector, Aer, runtime
-local testing mode with fake backends). ``docs/migration.rst`` is covered by
-``test_docs_migration.py``.
+local testing mode with fake backends), with ``DeprecationWarning`` as an error.
+``docs/migration.rst`` is covered by ``test_docs_migration.py``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def run_blocks(name: str, blocks: list[tuple[str, str]], workdir: Path) -> None:
     os.chdir(workdir)  # examples that write files (checkpoints) write them here
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+            # a deprecated API in an example fails here, before users copy it
+            warnings.simplefilter("error", DeprecationWarning)
             for number, (kind, source) in enumerate(blocks):
                 label = f"{name}[block {number}]"
                 if kind == "doctest" or source.lstrip().startswith(">>>"):

@@ -6,6 +6,8 @@ import re
 import textwrap
 from pathlib import Path
 
+import pytest
+
 MIGRATION = Path(__file__).resolve().parents[1] / "docs" / "migration.rst"
 
 
@@ -27,6 +29,7 @@ def code_blocks(text: str) -> list[str]:
     return blocks
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # as every docs page
 def test_migration_examples_run(capsys):
     blocks = code_blocks(MIGRATION.read_text(encoding="utf-8"))
     assert len(blocks) >= 5

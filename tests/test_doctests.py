@@ -58,7 +58,7 @@ def test_docstring_examples(name):
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("error", DeprecationWarning)  # no deprecated API in examples
         for test in finder.find(module, name, globs=dict(vars(module))):
             runner.run(test)
     result = runner.summarize(verbose=False)

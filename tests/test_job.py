@@ -125,10 +125,42 @@ def test_failed_inner_job_raises_and_error_is_repeatable(mocker, pub):
     assert job.status() == JobStatus.ERROR
 
 
-def test_combination_error_is_a_gradient_job_error():
+def test_finish_error_is_kept_and_reraised():
+    """``GradientJob`` stores what ``finish`` raised and gives the same error again."""
     inner = FakeJob("x", "DONE", result=["not a pub result"])
     inner.release.set()
     job = GradientJob([InnerJob(inner, (0,))], lambda results: results[0][0].data)
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="has no attribute 'data'") as first:
         job.result()
+    with pytest.raises(AttributeError) as second:
+        job.result()
+    assert first.value is second.value
+    assert job.status() == JobStatus.ERROR
+
+
+def test_combination_error_is_a_gradient_job_error(mocker, pub):
+    """The wrapper's real path: inner pub results the combination cannot use (here without
+    ``stds``) become a GradientJobError naming the pub and the cause."""
+    from qiskit.primitives import PrimitiveResult, PubResult
+    from qiskit.primitives.containers import DataBin
+
+    inner = StatevectorEstimator()
+    original = inner.run
+
+    def run(pubs, **kwargs):
+        job = original(pubs, **kwargs)
+        results = job.result()
+        stripped = [PubResult(DataBin(evs=r.data.evs, shape=r.data.shape)) for r in results]
+        mocker.patch.object(job, "result", return_value=PrimitiveResult(stripped))
+        return job
+
+    mocker.patch.object(inner, "run", side_effect=run)
+    job = GradientEstimator(inner).run([pub, pub])
+    with pytest.raises(
+        GradientJobError,
+        match=r"pub 0: could not combine the inner results into gradients: AttributeError",
+    ) as info:
+        job.result()
+    assert isinstance(info.value.__cause__, AttributeError)
+    assert "stds" in str(info.value)
     assert job.status() == JobStatus.ERROR

@@ -103,3 +103,162 @@ def test_clear_error_without_matplotlib(calibrated_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # import now fails
     with pytest.raises(ImportError, match=r"qprim-grad\[plot\]"):
         plot_history(calibrated_run)
+
+
+# ---- plot_gradient / plot_qgt ----------------------------------------------------------------
+
+
+from _reference import expectation_gradient  # noqa: E402
+from qiskit.primitives import PrimitiveResult, PubResult  # noqa: E402
+from qiskit.primitives.containers import DataBin  # noqa: E402
+from qiskit.quantum_info import Statevector  # noqa: E402
+
+from qprim_grad import GradientEstimator  # noqa: E402
+from qprim_grad.plotting import plot_gradient, plot_qgt  # noqa: E402
+
+
+def _errorbars(ax):
+    """(x, y, yerr) of each error-bar series of ``ax``."""
+    out = []
+    for container in ax.containers:
+        line, _, (bars,) = container.lines
+        segments = bars.get_segments()
+        out.append(
+            (
+                np.asarray(line.get_xdata()),
+                np.asarray(line.get_ydata()),
+                np.array([(s[1, 1] - s[0, 1]) / 2 for s in segments]),
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def noisy_gradient():
+    """A gradient with shot noise (Aer, seeded), two parameter sets."""
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    ansatz = real_amplitudes(2, reps=1)
+    values = np.array([[0.1, 0.5, -0.3, 0.8], [0.4, -0.2, 0.9, 0.1]])
+    estimator = aer.EstimatorV2(options={"default_precision": 0.02, "run_options": {"seed": 4}})
+    result = GradientEstimator(estimator).run([(ansatz, "ZZ", values)]).result()
+    return ansatz, values, result
+
+
+def test_plot_gradient_error_bars(noisy_gradient):
+    ansatz, values, result = noisy_gradient
+    data = result[0].data
+    exact = np.array([expectation_gradient(ansatz, "ZZ", row) for row in values])
+    ax = plot_gradient(result[0], index=1, reference=exact)
+    ((x, y, yerr),) = _errorbars(ax)
+    np.testing.assert_array_equal(x, np.arange(4))
+    np.testing.assert_allclose(y, data.grads[1])
+    np.testing.assert_allclose(yerr, data.grad_stds[1])
+    assert np.all(yerr > 0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [p.name for p in ansatz.parameters]
+    (reference,) = [line for line in ax.get_lines() if line.get_label() == "reference"]
+    np.testing.assert_allclose(reference.get_ydata(), exact[1])
+    assert ax.get_title() == "gradient (param_shift)"
+
+
+def test_plot_gradient_every_entry_and_other_inputs(noisy_gradient):
+    _, _, result = noisy_gradient
+    data = result[0].data
+    series = _errorbars(plot_gradient(result))  # one-pub PrimitiveResult: both entries
+    assert len(series) == 2
+    for (_, y, yerr), grads, stds in zip(series, data.grads, data.grad_stds):
+        np.testing.assert_allclose(y, grads)
+        np.testing.assert_allclose(yerr, stds)
+    # a bare array: error bars from stds=, default labels
+    fig, ax = plt.subplots()
+    assert plot_gradient([0.5, -0.25], ax, stds=[0.1, 0.2], labels=["a", "b"]) is ax
+    ((_, y, yerr),) = _errorbars(ax)
+    np.testing.assert_allclose(yerr, [0.1, 0.2])
+    ax = plot_gradient(np.array([0.5, -0.25]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["θ_0", "θ_1"]
+    np.testing.assert_allclose(_errorbars(ax)[0][2], 0.0)
+
+
+def test_plot_gradient_errors(noisy_gradient):
+    _, _, result = noisy_gradient
+    with pytest.raises(ValueError, match="2 pub results"):
+        plot_gradient(PrimitiveResult([result[0], result[0]]))
+    with pytest.raises(TypeError, match="'grads' field"):
+        plot_gradient(object())
+    with pytest.raises(ValueError, match=r"stds: expected shape \(2,\)"):
+        plot_gradient([0.1, 0.2], stds=[0.1])
+    with pytest.raises(ValueError, match="labels: expected 4"):
+        plot_gradient(result[0], labels=["a"])
+    with pytest.raises(ValueError, match="pick one with index="):
+        plot_gradient(np.zeros((9, 2)))
+    with pytest.raises(IndexError, match="out of range"):
+        plot_gradient(result[0], index=5)
+
+
+def reference_qgt(circuit, values, eps=1e-5) -> np.ndarray:
+    """<d_i psi|d_j psi> - <d_i psi|psi><psi|d_j psi> from central differences of the state."""
+    values = np.asarray(values, dtype=float)
+
+    def state(x):
+        return Statevector(circuit.assign_parameters(x)).data
+
+    psi = state(values)
+    derivatives = []
+    for i in range(values.size):
+        shift = np.zeros_like(values)
+        shift[i] = eps
+        derivatives.append((state(values + shift) - state(values - shift)) / (2 * eps))
+    d = np.array(derivatives)
+    return d.conj() @ d.T - np.outer(d.conj() @ psi, psi.conj() @ d.T)
+
+
+def test_plot_qgt_heat_map():
+    ansatz = real_amplitudes(2, reps=1)
+    qgt = reference_qgt(ansatz, [0.3, -0.6, 0.2, 1.1])
+    result = PubResult(DataBin(qgt=qgt), metadata={"parameters": list(ansatz.parameters)})
+    ax = plot_qgt(result)
+    (image,) = ax.get_images()
+    np.testing.assert_allclose(image.get_array(), qgt.real, atol=1e-12)
+    low, high = image.get_clim()
+    assert low == -high == pytest.approx(-np.abs(qgt.real).max())
+    assert [t.get_text() for t in ax.get_yticklabels()] == [p.name for p in ansatz.parameters]
+    assert len(ax.texts) == 16 and ax.get_title() == "Re QGT"
+    assert len(ax.figure.axes) == 2  # the colour bar
+
+    ax = plot_qgt(qgt, part="imag", annotate=False)
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), qgt.imag, atol=1e-12)
+    assert not ax.texts and [t.get_text() for t in ax.get_xticklabels()][0] == "θ_0"
+    stacked = np.stack([qgt, 2 * qgt])
+    ax = plot_qgt(stacked, index=1, part="abs")
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), np.abs(2 * qgt), atol=1e-12)
+    assert ax.get_title() == "|·| QGT at [1]"
+
+
+def test_plot_qgt_errors():
+    with pytest.raises(ValueError, match="part: expected one of"):
+        plot_qgt(np.eye(2), part="phase")
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., P, P\)"):
+        plot_qgt(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="pick one with index="):
+        plot_qgt(np.zeros((3, 2, 2)))
+    with pytest.raises(TypeError, match="'qgt' field"):
+        plot_qgt(PubResult(DataBin(evs=np.zeros(()))))
+
+
+def test_docs_figures_are_built_not_checked_in():
+    """Every figure a docs page shows is drawn by docs/_scripts/make_figures.py during the
+    build (docs/conf.py), into the git-ignored docs/_figures/."""
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    shown = set()
+    for page in docs.glob("*.rst"):
+        shown |= set(re.findall(r"^\.\. (?:image|figure):: (\S+)$", page.read_text(), re.M))
+    assert "_figures/spsa_history.png" in shown and "_figures/gradient.png" in shown
+    script = (docs / "_scripts" / "make_figures.py").read_text()
+    for path in shown:
+        assert path.startswith("_figures/"), f"{path}: a checked-in image"
+        assert f'"{path.removeprefix("_figures/")}":' in script, f"{path}: no maker"
+    assert "make_figures.build" in (docs / "conf.py").read_text()
+    assert "docs/_figures/" in (docs.parent / ".gitignore").read_text().splitlines()
+    assert not list(docs.glob("_static/*.png"))

@@ -16,9 +16,9 @@ import pytest
 pytest.importorskip("qiskit_aer")
 runtime = pytest.importorskip("qiskit_ibm_runtime")
 
+from _reference import expectation, expectation_gradient, probability_gradient  # noqa: E402
 from qiskit import QuantumCircuit  # noqa: E402
 from qiskit.circuit import Parameter  # noqa: E402
-from qiskit.primitives import StatevectorEstimator  # noqa: E402
 from qiskit.primitives.containers.estimator_pub import EstimatorPub  # noqa: E402
 from qiskit.primitives.containers.sampler_pub import SamplerPub  # noqa: E402
 from qiskit.quantum_info import SparsePauliOp  # noqa: E402
@@ -34,7 +34,12 @@ from qiskit_ibm_runtime.fake_provider.local_service import (  # noqa: E402
 
 from qprim_grad import GradientEstimator, GradientSampler  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+#: the deprecated EstimatorV2/SamplerV2 are tested on purpose (still supported); any other
+#: DeprecationWarning shows
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning",
+    r"ignore:The (Estimator|Sampler)V2 class is deprecated:DeprecationWarning",
+)
 
 VALUES = np.array([[0.4, -0.7], [1.1, 0.3]])
 SHOTS = 4000
@@ -90,9 +95,31 @@ def transpile(circuit: QuantumCircuit, backend) -> QuantumCircuit:
 
 
 def exact_reference(method: str, options: dict) -> np.ndarray:
-    """The same method on an exact estimator and the logical circuit (same SPSA draws)."""
-    grad = GradientEstimator(StatevectorEstimator(), method, **options)
-    return grad.run([(logical_circuit(), OBSERVABLE, VALUES)]).result()[0].data.grads
+    """What the method estimates, from exact statevector expectation values
+    (tests/_reference.py): the derivative for param_shift, the central difference with the
+    same step for finite_diff, and for spsa the mean over the documented directions (``+-1``
+    from ``numpy.random.default_rng(seed)``, one draw of shape ``(batch_size,) + values``)."""
+    circuit = logical_circuit()
+    if method == "param_shift":
+        return np.stack([expectation_gradient(circuit, OBSERVABLE, x) for x in VALUES])
+
+    def difference(x, direction, epsilon):
+        plus = expectation(circuit, OBSERVABLE, x + epsilon * direction)
+        minus = expectation(circuit, OBSERVABLE, x - epsilon * direction)
+        return (plus - minus) / (2 * epsilon)
+
+    epsilon = options["epsilon"]
+    if method == "finite_diff":
+        eye = np.eye(VALUES.shape[1])
+        return np.array([[difference(x, e, epsilon) for e in eye] for x in VALUES])
+    draws = np.random.default_rng(options["seed"]).integers(
+        0, 2, size=(options["batch_size"],) + VALUES.shape
+    )
+    directions = (-1.0) ** draws
+    return np.mean(
+        [[difference(x, d, epsilon) * d for x, d in zip(VALUES, batch)] for batch in directions],
+        axis=0,
+    )
 
 
 def structure(circuit: QuantumCircuit) -> list[tuple]:
@@ -165,17 +192,8 @@ def test_estimator_matrix(mocker, ideal_manila, kind, mode, method):
 
 def _exact_probability_grads() -> np.ndarray:
     """d p(x) / d theta_j for x in 00, 01, 10, 11 (bitstring order: qubit 1, qubit 0)."""
-    projectors = []
-    for x in range(4):
-        signs = [1 - 2 * ((x >> q) & 1) for q in range(2)]
-        op = SparsePauliOp("II") * 0.25
-        op = (SparsePauliOp("II") + signs[0] * SparsePauliOp("IZ")) @ (
-            SparsePauliOp("II") + signs[1] * SparsePauliOp("ZI")
-        )
-        projectors.append(0.25 * op)
-    grad = GradientEstimator(StatevectorEstimator())
-    pubs = [(logical_circuit(), projector, VALUES) for projector in projectors]
-    return np.stack([r.data.grads for r in grad.run(pubs).result()], axis=-1)
+    circuit = logical_circuit(measure=True)
+    return np.stack([probability_gradient(circuit, x) for x in VALUES])
 
 
 @pytest.mark.parametrize("mode", ["job", "session", "batch"])

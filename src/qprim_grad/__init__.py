@@ -13,6 +13,7 @@ Example:
 from .estimator import GradientEstimator
 from .job import GradientJob, GradientJobError
 from .methods.base import GradientMethodError
+from .qgt import QGTEstimator
 from .sampler import GradientSampler, SamplerGradients
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "GradientJobError",
     "GradientMethodError",
     "GradientSampler",
+    "QGTEstimator",
     "SamplerGradients",
     "__version__",
 ]

@@ -1,5 +1,6 @@
 """``qprim-grad`` command line (also ``python -m qprim_grad``).
 
+``qprim-grad`` without a subcommand prints the help and the list of subcommands.
 ``qprim-grad plugins`` prints the installed gradient methods and optimizers (name, group,
 object path, package, and whether it loads; a broken plugin is also named in a warning).
 """
@@ -41,11 +42,17 @@ def _plugins(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="qprim-grad", description="Gradients as Qiskit V2 primitives."
+        prog="qprim-grad",
+        description="Gradients as Qiskit V2 primitives.",
+        epilog="Run 'qprim-grad COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"qprim-grad {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("plugins", help="list installed gradient methods and optimizers")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    listing = commands.add_parser(
+        "plugins",
+        help="list installed gradient methods and optimizers",
+        description="List the installed gradient methods and optimizers (entry points).",
+    )
     listing.add_argument(
         "--group", choices=("methods", "optimizers"), help="only this entry-point group"
     )
@@ -54,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     listing.set_defaults(handler=_plugins)
     args = parser.parse_args(argv)
+    if args.command is None:  # no subcommand: say what there is instead of an error
+        parser.print_help()
+        return 0
     return int(args.handler(args))
 
 

@@ -160,6 +160,55 @@ class AdjointProgram:
         """Index of each of ``parameters`` in :attr:`parameters` (``-1``: not in the circuit)."""
         return [self._index.get(p, -1) for p in parameters]
 
+    def state_overlaps(
+        self, values: np.ndarray, diff: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``<d_p psi|d_q psi>`` ``(R, P, P)`` and ``<psi|d_p psi>`` ``(R, P)`` (the quantum
+        geometric tensor's pieces), every gate differentiated as an SU(d) gate.
+
+        One forward pass per row: each parameterised block is applied to the state and to
+        the derivative states made so far, then appends ``K_a psi`` for its arguments; the
+        chain rule maps the ``A`` argument states to ``P`` parameter states, and one matrix
+        product gives all inner products.
+        """
+        values = np.asarray(values, dtype=float).reshape(-1, len(self.parameters))
+        diff_arr = np.asarray(diff, dtype=int)
+        R, P = len(values), len(diff_arr)
+        gram = np.zeros((R, P, P), dtype=complex)
+        mixed = np.zeros((R, P), dtype=complex)
+        if R == 0 or P == 0:
+            return gram, mixed
+        member = {
+            int(b): (g, m)
+            for g, group in enumerate(self._groups)
+            for m, b in enumerate(group.blocks)
+        }
+        n, N = self.num_qubits, 1 << self.num_qubits
+        with _BLAS:
+            for r in range(R):
+                angles, jac = self._angles_and_jacobian(values[r : r + 1], diff_arr)
+                mats, _, group_gens = self._row_data(angles, True)
+                states = np.zeros((1, 1 + self.num_args, N), dtype=complex)
+                states[0, 0, 0] = 1.0
+                count, order = 1, list[int]()
+                for b, (block, mat) in enumerate(zip(self.blocks, mats, strict=True)):
+                    view = states[:, :count]
+                    out = block.kernel.apply(view, mat, False)
+                    if out is not view:
+                        view[...] = out
+                    if b in member:
+                        g, m = member[b]
+                        made = _apply_local(states[0, 0], group_gens[g][0, m], block.qubits, n)
+                        states[0, count : count + len(made)] = made
+                        count += len(made)
+                        order.extend(int(a) for a in self._groups[g].args[m])
+                psi = states[0, 0]
+                dpsi = jac[0][order].T @ states[0, 1:count]  # (P, N)
+                conj = np.conj(dpsi)
+                gram[r] = conj @ dpsi.T
+                mixed[r] = dpsi @ np.conj(psi)
+        return gram, mixed
+
     # ---- chain rule ------------------------------------------------------------------------
     def _chain_rule(self, exprs: list[ParameterExpression]) -> None:
         """Split gate arguments into affine ones (a matrix) and general ones (bound per row)."""
@@ -393,6 +442,19 @@ def _aer_simulator() -> Any:
         except Exception:  # noqa: BLE001 - optional dependency
             _AER.append(None)
     return _AER[0]
+
+
+def _apply_local(psi: np.ndarray, mats: np.ndarray, qubits: Sequence[int], n: int) -> np.ndarray:
+    """``mats[k]`` (``d x d`` on ``qubits``, matrix bit ``i`` <-> ``qubits[i]``) applied to the
+    state ``psi`` ``(2**n,)``, for every ``k``: ``(K, 2**n)``."""
+    view = psi.reshape((2,) * n)
+    axes = [n - 1 - q for q in reversed(qubits)]
+    k = len(qubits)
+    moved = np.moveaxis(view, axes, list(range(n - k, n))).reshape(-1, 1 << k)
+    out = moved @ np.swapaxes(mats, -1, -2)  # (K, rest, d)
+    out = out.reshape((len(mats),) + (2,) * n)
+    out = np.moveaxis(out, [1 + a for a in range(n - k, n)], [1 + a for a in axes])
+    return out.reshape(len(mats), -1)
 
 
 def _real_value(value: Any, binding: dict[Parameter, float]) -> float:

@@ -14,6 +14,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from .circuits import bound_values
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
+from .methods.metric.results import metric_fields
 from .wrapper import (
     GradientPrimitive,
     _PubWork,
@@ -44,8 +45,8 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     ``hessian[..., i, j] = d^2 <O> / d theta_i d theta_j``, shape ``pub.shape + (P_inner, P)``
     (the inner differentiates every circuit parameter). When ``param_shift`` or
     ``lin_comb`` evaluates a rewritten circuit (shared parameters, affine expressions), the
-    inner derivatives are mapped back by the chain rule and the shape is
-    ``pub.shape + (P, P)``; with non-affine expressions there the fields are absent.
+    inner derivatives are mapped back by the chain rule (second order for non-affine
+    expressions such as ``a * b``) and the shape is ``pub.shape + (P, P)``.
     ``reverse`` around a ``reverse`` gradient estimator on an exact statevector estimator
     computes the Hessian exactly by forward-over-reverse (shape ``pub.shape + (P_circuit,
     P)``). Nested estimators evaluate identical inner rows once; ``metadata["inner_rows"]``
@@ -59,6 +60,11 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         method: ``"param_shift"``, ``"finite_diff"``, ``"lin_comb"``, ``"spsa"``,
             ``"reverse"``, a plugin's name, or a method object.
         max_job_rows: split the inner work into several jobs of at most this many rows.
+        metric: also return the quantum geometric tensor (``qgt``, ``qgt_stds``, ``qfi``,
+            ``qfi_stds``, as :class:`~qprim_grad.QGTEstimator`), from the same inner job:
+            ``"lin_comb"``, ``"reverse"``, ``"block_diag"``, ``"diag"`` or a metric object.
+        metric_options: options of the metric method (``derivative_type``, ``phase_fix``,
+            ``pass_manager``, ...).
         **options: the method's options (e.g. ``epsilon``, ``scheme``, ``batch_size``,
             ``seed``, ``derivative_type``, ``pass_manager``).
 
@@ -85,9 +91,19 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         method: str | GradientMethod = "param_shift",
         *,
         max_job_rows: int | None = None,
+        metric: Any = None,
+        metric_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        GradientPrimitive.__init__(self, estimator, method, max_job_rows=max_job_rows, **options)
+        GradientPrimitive.__init__(
+            self,
+            estimator,
+            method,
+            max_job_rows=max_job_rows,
+            metric=metric,
+            metric_options=metric_options,
+            **options,
+        )
 
     @property
     def estimator(self) -> BaseEstimatorV2:
@@ -167,6 +183,8 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         )
         nested = nested_derivatives(work, center, evaluated)  # around a GradientEstimator
         nested.update(work.plan.resolved_direct_fields())
+        if work.metric_plan is not None:  # metric=: qgt, qgt_stds, qfi, qfi_stds
+            nested.update(metric_fields(work))
         data = DataBin(
             evs=evs,
             stds=stds,

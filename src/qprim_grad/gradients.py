@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.primitives import BasePrimitiveJob
+from qiskit.primitives import BasePrimitiveJob, StatevectorEstimator
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import Pauli, SparsePauliOp
 from qiskit.quantum_info.operators.base_operator import BaseOperator
@@ -43,6 +43,7 @@ from .job import GradientJob
 from .sampler import GradientSampler
 
 __all__ = [
+    "BaseQGT",
     "BaseEstimatorGradient",
     "BaseSamplerGradient",
     "DerivativeType",
@@ -54,18 +55,66 @@ __all__ = [
     "LinCombSamplerGradient",
     "ParamShiftEstimatorGradient",
     "ParamShiftSamplerGradient",
+    "QFI",
+    "QFIResult",
+    "QGTResult",
+    "LinCombQGT",
+    "ReverseQGT",
     "SPSAEstimatorGradient",
     "SPSASamplerGradient",
+    "ReverseEstimatorGradient",
     "SamplerGradientResult",
+    "as_derivative_type",
 ]
 
 
 class DerivativeType(Enum):
-    """Which part of ``2 <psi|O|d psi>`` a linear-combination gradient returns."""
+    """Which part of ``2 <psi|O|d psi>`` a linear-combination gradient returns.
+
+    Interchangeable with qiskit-algorithms' (and qiskit-machine-learning's) ``DerivativeType``
+    without importing either: members compare and hash equal to the same-named members of any
+    enum called ``DerivativeType`` (``DerivativeType.REAL == qiskit_algorithms.gradients.
+    DerivativeType.REAL``, in both orders, and they are one key in a dict), and the
+    constructor is the one normalisation every derivative-type argument goes through: it
+    accepts our members, theirs and the strings ``"real"``, ``"imag"``, ``"complex"`` (any
+    case)::
+
+        >>> DerivativeType("IMAG") is DerivativeType.IMAG
+        True
+    """
 
     REAL = "real"
     IMAG = "imag"
     COMPLEX = "complex"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DerivativeType):
+            return self is other
+        if isinstance(other, Enum) and type(other).__name__ == "DerivativeType":
+            return bool(getattr(other, "value", None) == self.value)
+        return NotImplemented
+
+    # Enum hashes a member by its name, as qiskit-algorithms' enum does: equal members of
+    # the two enums are one dict key.
+    __hash__ = Enum.__hash__
+
+    @classmethod
+    def _missing_(cls, value: object) -> DerivativeType:
+        """Members of another ``DerivativeType`` enum and strings in any case."""
+        if isinstance(value, Enum) and type(value).__name__ == "DerivativeType":
+            value = value.value
+        if isinstance(value, str) and value.lower() in cls._value2member_map_:
+            return cls(value.lower())
+        raise ValueError(
+            f"unknown derivative type {value!r}; use DerivativeType.REAL, .IMAG or .COMPLEX "
+            "(from qprim_grad or qiskit-algorithms) or 'real', 'imag', 'complex'"
+        )
+
+
+def as_derivative_type(value: Any) -> DerivativeType:
+    """``value`` (our ``DerivativeType``, qiskit-algorithms' or a string) as our
+    :class:`DerivativeType`; a clear ``ValueError`` for anything else."""
+    return DerivativeType(value)
 
 
 @dataclass(frozen=True)
@@ -239,10 +288,10 @@ class _GradientFacade:
         setting: Any,
         options: Mapping[str, Any],
         pubs: Callable[[list[QuantumCircuit], list[np.ndarray], list[Any]], list[Any]],
-        gradients: Callable[[Any], Any],
+        gradients: Callable[[int, Any], Any],
     ) -> GradientFacadeJob:
         """One primitive ``run``: ``pubs(circuits, values, settings)`` builds its pubs,
-        ``gradients(grads)`` converts one result's ``grads``."""
+        ``gradients(index, grads)`` converts the ``grads`` of result ``index``."""
         old_style = self._translate(options)  # checked even when the keyword is given
         setting = old_style.get(self._setting) if setting is None else setting
         circuits, values = self._checked(circuits, parameter_values)
@@ -257,7 +306,7 @@ class _GradientFacade:
                 for s, r in zip(settings, result)
             ]
             return self._result_class(
-                [gradients(r.data.grads) for r in result],
+                [gradients(index, r.data.grads) for index, r in enumerate(result)],
                 [{"parameters": r.metadata["parameters"]} for r in result],
                 (filled[0] if filled else None) if single else filled,
                 reported,
@@ -319,6 +368,13 @@ def _observable(observable: Any) -> Any:
     return observable
 
 
+def _is_zero(observable: Any) -> bool:
+    """Whether ``observable`` is a ``SparsePauliOp`` whose terms all cancel or vanish."""
+    return isinstance(observable, SparsePauliOp) and not np.any(
+        np.abs(observable.simplify().coeffs) > 1e-12
+    )
+
+
 def _real_gradients(grads: Any) -> np.ndarray:
     return np.real(np.asarray(grads)).astype(float)
 
@@ -353,7 +409,8 @@ class BaseEstimatorGradient(_GradientFacade):
     _result_class = EstimatorGradientResult
     _setting = "precision"
     _result_key = "target_precision"
-    _derivative_type = DerivativeType.REAL
+    #: derivative types the method computes (others: a clear error at ``run``)
+    _derivative_types: ClassVar[tuple[DerivativeType, ...]] = (DerivativeType.REAL,)
 
     def __init__(
         self,
@@ -366,15 +423,46 @@ class BaseEstimatorGradient(_GradientFacade):
         options: Mapping[str, Any] | None = None,
         pass_manager: Any = None,
     ) -> None:
-        self._derivative_type = DerivativeType(getattr(derivative_type, "value", derivative_type))
+        self._derivative_type = derivative_type
         super().__init__(
             estimator, precision, transpiler, transpiler_options, options, pass_manager
         )
 
+    # qiskit-algorithms' clients (VarQITE / VarQRTE and their McLachlan principles) read
+    # ``gradient._estimator`` and assign ``gradient._derivative_type``: both are live here.
+    @property
+    def _estimator(self) -> Any:
+        """The wrapped estimator (the attribute qiskit-algorithms' gradients carry)."""
+        return self._primitive
+
+    @_estimator.setter
+    def _estimator(self, estimator: Any) -> None:
+        self._primitive = estimator
+        self._gradient = self._build()
+
+    _derivative: DerivativeType = DerivativeType.REAL  # the stored value
+
+    @property
+    def _derivative_type(self) -> DerivativeType:
+        return self._derivative
+
+    @_derivative_type.setter
+    def _derivative_type(self, derivative_type: Any) -> None:
+        value = as_derivative_type(derivative_type)
+        changed = value is not self._derivative
+        self._derivative = value
+        if changed and hasattr(self, "_gradient"):
+            self._gradient = self._build()  # honoured from the next run on
+
     @property
     def derivative_type(self) -> DerivativeType:
-        """The derivative type (real, imaginary or complex)."""
+        """The derivative type (real, imaginary or complex); settable, qiskit-algorithms'
+        ``DerivativeType`` and strings accepted."""
         return self._derivative_type
+
+    @derivative_type.setter
+    def derivative_type(self, derivative_type: Any) -> None:
+        self._derivative_type = derivative_type
 
     @property
     def precision(self) -> float | None:
@@ -405,9 +493,22 @@ class BaseEstimatorGradient(_GradientFacade):
 
         ``options`` (old style) may hold ``precision``.
         """
+        if self._derivative_type not in self._derivative_types:
+            raise ValueError(
+                f"{type(self).__name__} computes {self._derivative_types[0].value} "
+                f"derivatives only, derivative_type is {self._derivative_type}; use "
+                "LinCombEstimatorGradient or ReverseEstimatorGradient for imaginary or "
+                "complex derivatives"
+            )
         if isinstance(observables, (str, BaseOperator)):
             observables = [observables]
         observables = [_observable(o) for o in observables]
+        # An all-zero observable (e.g. a time-dependent Hamiltonian at t=0) has zero values
+        # and gradients; qiskit's pubs reject it, so the identity runs in its place.
+        zero = [_is_zero(o) for o in observables]
+        observables = [
+            SparsePauliOp("I" * o.num_qubits) if z else o for o, z in zip(observables, zero)
+        ]
 
         def pubs(circuits: list[QuantumCircuit], values: list[Any], settings: list[Any]) -> list:
             if len(observables) != len(circuits):
@@ -420,8 +521,13 @@ class BaseEstimatorGradient(_GradientFacade):
                 obs = [o.apply_layout(c.layout) for o, c in zip(obs, mapped)]
             return list(zip(mapped, obs, values, settings))
 
-        as_complex = self._derivative_type is DerivativeType.COMPLEX and self.method == "lin_comb"
-        gradients = _complex_gradients if as_complex else _real_gradients
+        as_complex = self._derivative_type is DerivativeType.COMPLEX
+        convert = _complex_gradients if as_complex else _real_gradients
+
+        def gradients(index: int, grads: Any) -> np.ndarray:
+            values = convert(grads)
+            return np.zeros_like(values) if zero[index] else values
+
         return self._run(
             circuits, parameter_values, parameters, precision, options, pubs, gradients
         )
@@ -461,6 +567,16 @@ class BaseSamplerGradient(_GradientFacade):
         super().__init__(sampler, shots, transpiler, transpiler_options, options, pass_manager)
 
     @property
+    def _sampler(self) -> Any:
+        """The wrapped sampler (the attribute qiskit-algorithms' gradients carry)."""
+        return self._primitive
+
+    @_sampler.setter
+    def _sampler(self, sampler: Any) -> None:
+        self._primitive = sampler
+        self._gradient = self._build()
+
+    @property
     def shots(self) -> int | None:
         """Default shots of the sampler runs (``None``: the sampler's default)."""
         return self._default
@@ -486,9 +602,10 @@ class BaseSamplerGradient(_GradientFacade):
         def pubs(circuits: list[QuantumCircuit], values: list[Any], settings: list[Any]) -> list:
             return list(zip(self._transpiled(circuits), values, settings))
 
-        return self._run(
-            circuits, parameter_values, parameters, shots, options, pubs, _outcome_gradients
-        )
+        def gradients(index: int, grads: Any) -> list[dict[int, float]]:
+            return _outcome_gradients(grads)
+
+        return self._run(circuits, parameter_values, parameters, shots, options, pubs, gradients)
 
 
 # --- the method classes: a method name and an argument mapping each ------------------------
@@ -614,14 +731,43 @@ class LinCombEstimatorGradient(BaseEstimatorGradient):
 
     method = "lin_comb"
     _transpiles_circuits = False
+    _derivative_types = tuple(DerivativeType)
 
     def _method_options(self) -> dict[str, Any]:
         return {"derivative_type": self._derivative_type.value}
 
-    @BaseEstimatorGradient.derivative_type.setter  # type: ignore[attr-defined]
-    def derivative_type(self, derivative_type: DerivativeType) -> None:
-        self._derivative_type = DerivativeType(getattr(derivative_type, "value", derivative_type))
-        self._gradient = self._build()
+
+class ReverseEstimatorGradient(BaseEstimatorGradient):
+    """Exact reverse-mode (adjoint) gradients of expectation values (method ``reverse``),
+    as ``qiskit_algorithms.gradients.ReverseEstimatorGradient``: no estimator argument (a
+    ``StatevectorEstimator`` evaluates the values); ``estimator=`` may name another exact
+    statevector estimator."""
+
+    method = "reverse"
+    _derivative_types = tuple(DerivativeType)
+
+    def __init__(
+        self,
+        derivative_type: Any = DerivativeType.REAL,
+        *,
+        estimator: Any = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if hasattr(derivative_type, "run") and estimator is None:  # an estimator first
+            derivative_type, estimator = DerivativeType.REAL, derivative_type
+        self._derivative_type = derivative_type
+        _GradientFacade.__init__(
+            self,
+            StatevectorEstimator() if estimator is None else estimator,
+            None,
+            None,
+            None,
+            options,
+            None,
+        )
+
+    def _method_options(self) -> dict[str, Any]:
+        return {"derivative_type": self._derivative_type.value}
 
 
 class LinCombSamplerGradient(BaseSamplerGradient):
@@ -629,3 +775,15 @@ class LinCombSamplerGradient(BaseSamplerGradient):
 
     method = "lin_comb"
     _transpiles_circuits = False
+
+
+# The QGT facades (qiskit-algorithms 0.4's BaseQGT, LinCombQGT, ReverseQGT, QFI) live in their
+# own module; they use this module's DerivativeType and job class.
+from ._qgt_facade import (  # noqa: E402
+    QFI,
+    BaseQGT,
+    LinCombQGT,
+    QFIResult,
+    QGTResult,
+    ReverseQGT,
+)

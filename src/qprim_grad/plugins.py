@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "GRADIENT_METHODS",
     "GROUPS",
+    "METRIC_METHODS",
     "OPTIMIZERS",
     "PluginError",
     "PluginInfo",
@@ -35,7 +36,8 @@ __all__ = [
 
 GRADIENT_METHODS = "qprim_grad.gradient_methods"
 OPTIMIZERS = "qprim_grad.optimizers"
-GROUPS = (GRADIENT_METHODS, OPTIMIZERS)
+METRIC_METHODS = "qprim_grad.metric_methods"
+GROUPS = (GRADIENT_METHODS, METRIC_METHODS, OPTIMIZERS)
 
 
 class PluginError(ImportError):

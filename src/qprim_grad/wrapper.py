@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import PrimitiveResult
-from qiskit.primitives.containers import BitArray, DataBin
+from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, SamplerPub
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from scipy import sparse
 
@@ -23,6 +23,7 @@ from .circuits import parameter_names
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
+from .methods.metric import resolve_metric
 
 __all__ = ["GradientPrimitive", "linear_combination", "normalize_parameters"]
 
@@ -93,6 +94,11 @@ class _PubWork:
     plan: Plan
     center_slot: int = -1  # index into the flat inner-pub list
     eval_slots: list[int] = field(default_factory=list)
+    # the metric family (QGTEstimator, GradientEstimator(..., metric=...))
+    metric: Any = None
+    metric_plan: Any = None
+    metric_slots: list[int] = field(default_factory=list)
+    metric_results: list[Any] = field(default_factory=list)
 
 
 class GradientPrimitive:
@@ -101,6 +107,7 @@ class GradientPrimitive:
     _kind: str = ""
     _other_kind: type | None = None  # the primitive base class this wrapper must not wrap
     _other_wrapper: str = ""
+    _metric_centre = False  # whether the metric's plan may replace the centre
 
     def __init__(
         self,
@@ -108,6 +115,8 @@ class GradientPrimitive:
         method: str | GradientMethod = "param_shift",
         *,
         max_job_rows: int | None = None,
+        metric: Any = None,
+        metric_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         alias = options.pop("max_pub_rows", None)
@@ -128,6 +137,15 @@ class GradientPrimitive:
         self._primitive = primitive
         self._method = resolve_method(method, options)
         self._max_job_rows = max_job_rows
+        self._warned_seed = False
+        if metric is None and metric_options:
+            raise ValueError("metric_options were given without metric=")
+        self._metric = (
+            None if metric is None else resolve_metric(metric, dict(metric_options or {}))
+        )
+        check = getattr(self._metric, "check", None)
+        if check is not None:  # e.g. 'reverse' rejects a sampling estimator here
+            check(primitive)
 
     @property
     def method(self) -> GradientMethod:
@@ -167,11 +185,19 @@ class GradientPrimitive:
     def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> Any:
         raise NotImplementedError
 
+    #: how inner pubs are sent (see docs/migration.rst, "Inner pubs"): ``"indexable"``
+    #: (default: coerced pubs that also index and unpack like their tuple), ``"pub"`` (plain
+    #: ``EstimatorPub`` / ``SamplerPub``) or ``"tuple"`` (plain tuples, re-coerced inside).
+    _inner_pub_form: str = "indexable"
+
     def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
         """Whether a plan's ``direct_center`` may replace the inner centre evaluation."""
         return False
 
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
+        form = {"indexable": indexable_pub, "tuple": pub_tuple}.get(self._inner_pub_form)
+        if form is not None:
+            pubs = [form(pub) for pub in pubs]
         return self._primitive.run(pubs, **kwargs)
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
@@ -195,19 +221,30 @@ class GradientPrimitive:
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"pub {index}: {exc}{_binding_hint(pub, exc)}") from exc
         diff = normalize_parameters(parameters, [p.circuit for p in coerced])
-        works = [
-            _PubWork(task, pub, self._method.plan(task))
-            for task, pub in (
-                (self._task(index, pub, params), pub)
-                for index, (pub, params) in enumerate(zip(coerced, diff))
-            )
+        tasks = [
+            _check_finite(self._task(index, pub, params))
+            for index, (pub, params) in enumerate(zip(coerced, diff))
         ]
+        works = [_PubWork(task, pub, self._method.plan(task)) for task, pub in zip(tasks, coerced)]
+        if not self._warned_seed:
+            self._warned_seed = warn_seeded_noise(self, works, run_kwargs)
+        if self._metric is not None:
+            for work in works:
+                work.metric = self._metric
+                work.metric_plan = self._metric.plan(work.task)
+                center = work.metric_plan.center
+                if self._metric_centre and center is not None and work.plan.center is None:
+                    work.plan.center = center
         # The centres first, in pub order: a seeded inner primitive then returns for them
         # exactly what it returns for the user's pubs alone.
         inner_pubs: list[Any] = []
         sources: list[tuple[_PubWork, Evaluation | None]] = []
         for work in works:
-            if work.plan.direct_center is not None and self._direct_center_ok(work, run_kwargs):
+            if (
+                work.plan.direct_center is not None
+                and work.metric_plan is None
+                and self._direct_center_ok(work, run_kwargs)
+            ):
                 continue  # the method computes the centre itself (center_slot stays -1)
             center = work.pub if work.plan.center is None else None
             if center is None:
@@ -218,6 +255,11 @@ class GradientPrimitive:
         for work in works:
             for evaluation in work.plan.evaluations:
                 work.eval_slots.append(len(inner_pubs))
+                inner_pubs.append(self._inner_pub(work, evaluation))
+                sources.append((work, evaluation))
+        for work in works:
+            for evaluation in work.metric_plan.evaluations if work.metric_plan else ():
+                work.metric_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))
 
@@ -244,10 +286,14 @@ class GradientPrimitive:
             "inner_job_ids": [inner.job_id for inner in inner_jobs],
             "inner_rows": rows_sent,
         }
+        if self._metric is not None:
+            meta["metric"] = self._metric.name
+            meta["metric_options"] = dict(self._metric.options)
 
         def finish(results: list[Any]) -> Any:
             parts: list[list[Any]] = [[] for _ in inner_pubs]
-            for job, result in zip(jobs, results):
+            for number, (job, inner, result) in enumerate(zip(jobs, inner_jobs, results)):
+                _check_result_count(result, len(job), inner, number, len(jobs))
                 for piece, pub_result in zip(job, result):
                     parts[piece.slot].append(pub_result)
             flat = [concatenate_pub_results(group) for group in parts]
@@ -259,6 +305,7 @@ class GradientPrimitive:
                     center = flat[work.center_slot]
                 if work.center_slot >= 0 and work.plan.center is not None:  # drop its 1-point axis
                     center = reshape_pub_result(center, work.task.shape)
+                work.metric_results = [flat[i] for i in work.metric_slots]
                 try:
                     pub_results.append(
                         self._pub_result(work, center, [flat[i] for i in work.eval_slots], meta)
@@ -318,6 +365,91 @@ class GradientPrimitive:
                 add(_Piece(slot, piece, int(np.prod(piece.shape, dtype=int))))
                 start += step
         return jobs
+
+
+def _check_finite(task: PubTask) -> PubTask:
+    """Reject NaN and infinite parameter values, naming the pub and the parameter."""
+    values = task.values
+    if values.size and not np.isfinite(values).all():
+        bad = ~np.isfinite(values.reshape(-1, values.shape[-1])).all(axis=0)
+        names = [p.name for p, b in zip(task.circuit.parameters, bad) if b]
+        raise ValueError(
+            f"pub {task.index}: parameter values must be finite; got NaN or infinity for "
+            f"parameter(s) {names}"
+        )
+    return task
+
+
+def _check_result_count(
+    result: Any, expected: int, inner: InnerJob, number: int, num_jobs: int
+) -> None:
+    """An inner job must return one pub result per submitted pub."""
+    try:
+        got = len(result)
+    except TypeError:
+        got = None
+    if got != expected:
+        raise GradientJobError(
+            f"inner job {inner.job_id} (part {number + 1} of {num_jobs}) returned "
+            f"{'a result without a length' if got is None else f'{got} pub results'}; expected "
+            f"{expected} (one per submitted pub)",
+            failed=[(inner.job_id, inner.pubs)],
+        )
+
+
+class CorrelatedNoiseWarning(UserWarning):
+    """The inner primitive gives every pub the same noise, and the method combines several
+    pubs into one gradient: ``grad_stds`` (which assume independent estimates) can be off."""
+
+
+def _aer_estimator_seed(primitive: Any) -> Any:
+    """``seed_simulator`` of a qiskit-aer ``EstimatorV2`` (``None`` if not one or unseeded)."""
+    module = type(primitive).__module__
+    if not module.startswith("qiskit_aer"):
+        return None
+    try:
+        from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
+    except ImportError:  # pragma: no cover - aer is optional
+        return None
+    if not isinstance(primitive, AerEstimatorV2):
+        return None
+    return primitive.options.run_options.get("seed_simulator")
+
+
+def warn_seeded_noise(wrapper: Any, works: list[_PubWork], run_kwargs: dict[str, Any]) -> bool:
+    """Warn (true: once per wrapper) when a seeded qiskit-aer ``EstimatorV2`` would give
+    correlated noise to the pubs one gradient combines.
+
+    qiskit-aer draws the Gaussian noise of ``precision > 0`` from a generator seeded with
+    ``seed_simulator`` afresh for every pub, so pubs of equal shape get identical noise.
+    ``lin_comb`` (one pub per Hadamard test) and forward/backward ``finite_diff`` (centre and
+    shifted pub) then combine correlated estimates.
+    """
+    seed = _aer_estimator_seed(wrapper._primitive)
+    if seed is None:
+        return False
+    default = getattr(wrapper._primitive.options, "default_precision", 0.0) or 0.0
+    run_precision = run_kwargs.get("precision")
+    for work in works:
+        plan = work.plan
+        combined = sum(e.weights is not None for e in plan.evaluations)
+        combined += plan.center_weights is not None
+        precision = work.pub.precision
+        if precision is None:
+            precision = run_precision if run_precision is not None else default
+        if combined >= 2 and precision > 0:
+            warnings.warn(
+                f"qiskit-aer's EstimatorV2 with seed_simulator={seed!r} draws the same noise "
+                f"for every pub of equal shape; method {wrapper._method.name!r} combines "
+                f"{combined} pubs into each gradient of pub {work.task.index}, so their noise "
+                "is correlated and grad_stds (which assume independent estimates) can be off "
+                "by about sqrt(2) or hide a real error. Drop seed_simulator, or use "
+                "'param_shift', 'spsa' or central 'finite_diff' (one pub per gradient).",
+                CorrelatedNoiseWarning,
+                stacklevel=4,
+            )
+            return True
+    return False
 
 
 class SmallStepWarning(UserWarning):
@@ -393,6 +525,8 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
         values = [getattr(part.data, name) for part in parts]
         if isinstance(values[0], BitArray):
             fields[name] = BitArray.concatenate(values, axis=0)
+        elif not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
+            fields[name] = np.concatenate([object_array(v) for v in values], axis=0)
         elif np.ndim(values[0]) == 0:
             fields[name] = values[0]
         else:
@@ -401,6 +535,62 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
     metadata = dict(first.metadata)
     metadata["pieces"] = len(parts)
     return type(first)(DataBin(**fields, shape=shape), metadata=metadata)
+
+
+def pub_tuple(pub: EstimatorPub | SamplerPub) -> tuple[Any, ...]:
+    """A coerced pub as the plain tuple it coerces from: ``(circuit, observables,
+    parameter_values, precision)`` / ``(circuit, parameter_values, shots)``; the values are a
+    numpy array over ``circuit.parameters`` (last axis) with the pub's shape in front."""
+    circuit = pub.circuit
+    bindings = pub.parameter_values
+    values = bindings.as_array(circuit.parameters) if circuit.num_parameters else None
+    if values is None:  # keep the shape of a parameterless pub's bindings
+        values = np.zeros(tuple(bindings.shape) + (0,))
+    if isinstance(pub, EstimatorPub):
+        return (circuit, pub.observables, values, pub.precision)
+    return (circuit, values, pub.shots)
+
+
+class _TupleLike:
+    """A coerced pub that also indexes, unpacks and has a ``len`` like the tuple it
+    coerces from (:func:`pub_tuple`), for primitive wrappers written for tuples."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return 4 if isinstance(self, EstimatorPub) else 3
+
+    def __getitem__(self, index: Any) -> Any:
+        return pub_tuple(self)[index]  # type: ignore[arg-type]
+
+    def __iter__(self) -> Any:
+        return iter(pub_tuple(self))  # type: ignore[arg-type]
+
+
+class IndexableEstimatorPub(_TupleLike, EstimatorPub):
+    """An ``EstimatorPub`` that is also ``(circuit, observables, values, precision)``."""
+
+    __slots__ = ()
+
+
+class IndexableSamplerPub(_TupleLike, SamplerPub):
+    """A ``SamplerPub`` that is also ``(circuit, values, shots)``."""
+
+    __slots__ = ()
+
+
+def indexable_pub(pub: Any) -> Any:
+    """``pub`` as an :class:`IndexableEstimatorPub` / :class:`IndexableSamplerPub` (no
+    re-validation: the pub was coerced and checked already)."""
+    if isinstance(pub, _TupleLike):
+        return pub
+    if isinstance(pub, EstimatorPub):
+        return IndexableEstimatorPub(
+            pub.circuit, pub.observables, pub.parameter_values, pub.precision, validate=False
+        )
+    if isinstance(pub, SamplerPub):
+        return IndexableSamplerPub(pub.circuit, pub.parameter_values, pub.shots, validate=False)
+    return pub
 
 
 def pub_shape(pub: Any) -> tuple[int, ...]:
@@ -413,9 +603,28 @@ def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
     trailing axes), e.g. to drop the one-point axis of a replacement centre."""
     fields = {}
     for name, value in result.data.items():
+        if not hasattr(value, "reshape"):  # an exact-probability container (no reshape)
+            if tuple(value.shape) == (1,) + shape:
+                fields[name] = value[0]  # drop the one-point axis, keeping its type
+            else:
+                array = object_array(value).reshape(shape)
+                fields[name] = array[()] if not shape else array
+            continue
         tail = () if isinstance(value, BitArray) else np.shape(value)[result.data.ndim :]
         fields[name] = value.reshape(shape + tail)
     return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
+
+
+def object_array(value: Any) -> np.ndarray:
+    """A container indexed like an array (exact-probability registers) as an object array
+    of its elements (an object array is returned as it is)."""
+    if isinstance(value, np.ndarray):
+        return value
+    shape = tuple(value.shape)
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(shape):
+        out[index] = value[index] if shape else value
+    return out
 
 
 def combine_plan(
@@ -474,8 +683,9 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
       ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
     * When the method evaluated a rewritten circuit (shared parameters, affine
       expressions), the inner derivatives are mapped back through the chain rule
-      (``H = J^T d^2E/d phi^2 J``): shape ``pub.shape + (P, P)``.
-    * Otherwise (non-affine expressions on a rewritten circuit, direct gradients): ``{}``.
+      (``H = J^T d^2E/d phi^2 J``, plus ``sum_g dE/d phi_g d^2 phi_g/d theta^2`` for
+      non-affine expressions): shape ``pub.shape + (P, P)``.
+    * Otherwise (direct gradients, an inner estimator of other parameters): ``{}``.
     """
     task, plan = work.task, work.plan
     inner_grads = getattr(center.data, "grads", None)
@@ -489,11 +699,16 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
         return {}
     full = task.shape
     expected = list(task.circuit.parameters)
+    curvature = None
     if inner_parameters[0] == expected:
         columns, jacobian = list(range(len(expected))), None
-    elif plan.parameter_map is not None:
+    elif plan.parameter_map is not None or plan.chain_rule is not None:
         position = {p: i for i, p in enumerate(inner_parameters[0])}
-        slots, jacobian = plan.parameter_map
+        if plan.parameter_map is not None:
+            slots, jacobian = plan.parameter_map
+        else:
+            assert plan.chain_rule is not None
+            slots, jacobian, curvature = plan.chain_rule()
         if any(p not in position for p in slots):
             return {}
         columns = [position[p] for p in slots]
@@ -518,9 +733,12 @@ def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dic
     )  # S + (P, columns)
     variance = stds**2
     if jacobian is not None:  # columns are gate arguments: map them to the parameters
-        dense = jacobian.toarray()
+        dense = jacobian.toarray() if sparse.issparse(jacobian) else np.asarray(jacobian)
         hessian = hessian @ dense
         variance = variance @ dense**2
+    if curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
+        hessian = hessian + np.einsum("...g,...gij->...ji", centre_mean, curvature)
+        variance = variance + np.einsum("...g,...gij->...ji", centre_var, curvature**2)
     return {
         "hessian": np.array(np.swapaxes(hessian, -1, -2)),
         "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),

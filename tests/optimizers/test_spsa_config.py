@@ -2,6 +2,7 @@
 
 import copy
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -136,3 +137,25 @@ def test_gradient_num_diff_and_wrap_function():
     grad = SPSA.gradient_num_diff(np.array([1.0, 2.0]), lambda x: float(x @ x), 1e-6)
     np.testing.assert_allclose(grad, [2.0, 4.0], atol=1e-4)
     assert SPSA.wrap_function(lambda x, a: x + a, (2,))(1) == 3
+
+
+def test_calibration_progress_is_shown_before_its_job(loss, x0, caplog, capsys):
+    """The calibration job is announced before it runs (log and progress line), and its
+    gains are logged readably."""
+    seen = []
+
+    class Watched:
+        def __call__(self, x):
+            return loss(x)
+
+        def batch(self, points):
+            seen.append(([r.getMessage() for r in caplog.records], capsys.readouterr().err))
+            return np.array([loss(p) for p in points])
+
+    with caplog.at_level(logging.INFO, logger="qprim_grad.optimizers"):
+        SPSA(maxiter=1, seed=2, progress=True).minimize(Watched(), x0)
+    messages, err = seen[0]  # at the calibration job
+    assert messages[-1] == "SPSA calibration: measuring the loss at 50 points in one job..."
+    assert "calibrating the gains: 50 loss evaluations" in err
+    (gains,) = [r.getMessage() for r in caplog.records if "with a=" in r.getMessage()]
+    assert re.search(r"a=\d+(\.\d{1,4})?(e[-+]\d+)?, A=0, alpha=0.602", gains), gains

@@ -105,7 +105,7 @@ def test_aer_estimator_one_job_per_iteration(circuit, observable, x0, mocker):
     assert result.state.allowed_increase > 0  # shot noise was measured
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings(r"ignore:The EstimatorV2 class is deprecated:DeprecationWarning")
 def test_runtime_local_mode_one_job_per_iteration(circuit, observable, x0, mocker):
     runtime = pytest.importorskip("qiskit_ibm_runtime")
     from qiskit.transpiler import generate_preset_pass_manager

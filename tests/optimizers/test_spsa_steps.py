@@ -34,9 +34,9 @@ def test_as_gain_forms():
     gen = as_gain(lambda: iter([5.0, 4.0, 3.0]), "lr")
     assert (gen.at(3), gen.at(1)) == (3.0, 5.0)
     assert isinstance(as_gain(Constant(1.0), "x"), Constant)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has 1 entries, iteration 2 needs more"):
         Table((1.0,)).at(2)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="lr must be a float"):
         as_gain("fast", "lr")
 
 

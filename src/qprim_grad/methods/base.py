@@ -109,6 +109,10 @@ class Plan:
             as its own parameter: those parameters and the constant (sparse) Jacobian
             ``d argument / d theta`` of shape ``(G, P)``. Lets an outer wrapper map an inner
             gradient estimator's derivatives back to the user's parameters.
+        chain_rule: as ``parameter_map`` for arguments that are not affine in the
+            parameters: a callable returning those parameters, the Jacobian
+            ``S + (G, P)`` and the curvature ``d^2 argument / d theta_i d theta_j``
+            ``S + (G, P, P)`` at the pub's values (the second-order chain rule).
     """
 
     evaluations: list[Evaluation] = field(default_factory=list)
@@ -117,6 +121,7 @@ class Plan:
     direct_grads: np.ndarray | Callable[[], np.ndarray] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     parameter_map: tuple[tuple[Parameter, ...], Any] | None = None
+    chain_rule: Callable[[], tuple[tuple[Parameter, ...], Any, Any]] | None = None
     direct_center: Any = None
     direct_fields: Any = None
 

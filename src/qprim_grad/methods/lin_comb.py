@@ -30,6 +30,7 @@ from scipy import sparse
 from ..circuits import (
     PreparedCircuit,
     _PreparationCache,
+    chain_rule,
     parameter_map,
     prepare_circuit,
     prepared_values,
@@ -342,6 +343,7 @@ class LinComb:
             evaluations=evaluations,
             center=self._center(task, prepared, base),
             parameter_map=parameter_map(prepared),
+            chain_rule=chain_rule(prepared, task.values),
         )
 
     def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):

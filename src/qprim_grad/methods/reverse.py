@@ -29,6 +29,7 @@ from .._adjoint import AdjointError, compile_circuit, observable_matrix
 from .._adjoint_hessian import hessian
 from .base import GradientMethodError, Plan, PubTask
 from .lin_comb import _normalize_derivative_type
+from .shift import _evaluation_circuit
 
 __all__ = ["Reverse", "is_exact_statevector_estimator"]
 
@@ -107,7 +108,7 @@ class Reverse:
                 computed.append(self._evaluate(program, task))
             return computed[0]
 
-        def center() -> PubResult:
+        def center_result() -> PubResult:
             evs = np.real(evaluate()[0])
             data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=task.shape)
             metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
@@ -117,10 +118,17 @@ class Reverse:
         # StatevectorEstimator at precision 0 the evs come from the forward pass's state
         # (what that estimator computes, to rounding), and no centre pub is sent.
         direct = type(task.inner) is StatevectorEstimator
+        # qiskit-aer mis-simulates some parameterised gates (cry, crz, cp, ...): on other
+        # exact estimators the evs come from the same circuit with those gates through
+        # their definitions.
+        center = None
+        if not isinstance(task.inner, StatevectorEstimator):
+            center = _evaluation_circuit(task, self.name)[1]
         return Plan(
             evaluations=[],
+            center=center,
             direct_grads=lambda: 2.0 * part(evaluate()[1]),
-            direct_center=center if direct else None,
+            direct_center=center_result if direct else None,
             metadata={"gradient_engine": "adjoint"},
         )
 
@@ -186,6 +194,11 @@ class Reverse:
             raise GradientMethodError("method='reverse' needs the pub's observables")
         shape = task.shape
         values = np.asarray(task.values, dtype=float)
+        if not math.prod(shape) or not math.prod(values.shape[:-1]):  # a pub without rows
+            return (
+                np.zeros(shape, dtype=complex),
+                np.zeros(shape + (len(task.parameters),), dtype=complex),
+            )
         values_shape = values.shape[:-1]
         # Each entry of the pub is (value row, observable column): the values are repeated
         # along the axes where they have length 1, so every row meets as many observables.

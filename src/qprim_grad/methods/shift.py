@@ -16,6 +16,7 @@ from scipy import sparse
 from ..circuits import (
     PreparedCircuit,
     affine_jacobian,
+    chain_rule,
     parameter_map,
     prepare_circuit,
     prepared_values,
@@ -122,14 +123,23 @@ class ParamShift:
         if prepared.rewritten:
             center = Evaluation(prepared.circuit, base[None])
         evaluations = [Evaluation(prepared.circuit, values, weights)] if len(values) else []
-        return Plan(evaluations=evaluations, center=center, parameter_map=parameter_map(prepared))
+        return Plan(
+            evaluations=evaluations,
+            center=center,
+            parameter_map=parameter_map(prepared),
+            chain_rule=chain_rule(prepared, task.values),
+        )
 
 
-def _check_epsilon(epsilon: float) -> float:
-    epsilon = float(epsilon)
-    if not np.isfinite(epsilon) or epsilon <= 0:
-        raise GradientMethodError(f"epsilon must be a positive number, got {epsilon!r}")
-    return epsilon
+def _check_epsilon(epsilon: Any, method: str = "") -> float:
+    prefix = f"{method}: " if method else ""
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(epsilon, bool) or not np.isfinite(value) or value <= 0:
+        raise GradientMethodError(f"{prefix}epsilon must be a positive number, got {epsilon!r}")
+    return value
 
 
 def _evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | None]:
@@ -156,7 +166,7 @@ class FiniteDiff:
         scheme = aliases.pop("method", scheme)
         if aliases:
             raise GradientMethodError(f"unknown finite_diff options: {sorted(aliases)}")
-        self.epsilon = _check_epsilon(epsilon)
+        self.epsilon = _check_epsilon(epsilon, "finite_diff")
         if scheme not in ("central", "forward", "backward"):
             raise GradientMethodError(
                 f"unknown finite-difference scheme {scheme!r}; use 'central', 'forward' or "
@@ -192,7 +202,7 @@ class SPSADirections:
     name = "spsa"
 
     def __init__(self, epsilon: float = 1e-6, batch_size: int = 1, seed: int | None = None):
-        self.epsilon = _check_epsilon(epsilon)
+        self.epsilon = _check_epsilon(epsilon, "spsa")
         if int(batch_size) != batch_size or batch_size < 1:
             raise GradientMethodError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = int(batch_size)

@@ -11,14 +11,26 @@
 (20, 21)
 """
 
+from . import compat as _compat
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
 from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batched
+from .natural import NaturalGradient, natural_step
+from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .state import SPSAHistory, SPSAState
 
+# qiskit-algorithms / qiskit-machine-learning recognise our optimizers (see compat.py)
+_compat.install()
+
 __all__ = [
     "SPSA",
+    "QNSPSA",
+    "NaturalGradient",
+    "natural_step",
+    "CircuitFidelity",
+    "FidelityJob",
+    "FIDELITY",
     "EstimatorLoss",
     "BatchedLoss",
     "batched",

@@ -77,11 +77,13 @@ class Table:
     """Values read from an array: ``values[k - 1]``."""
 
     values: tuple[float, ...]
+    name: str = field(default="gain", compare=False)
 
     def at(self, k: int) -> float:
         if k > len(self.values):
             raise ValueError(
-                f"Gain table has {len(self.values)} entries, iteration {k} needs more."
+                f"Gain table has {len(self.values)} entries, iteration {k} needs more "
+                f"({self.name}: give at least maxiter values)."
             )
         return float(self.values[k - 1])
 
@@ -95,6 +97,7 @@ class FromIterator:
     """
 
     factory: Callable[[], Iterator[float]]
+    name: str = "gain"
     _iterator: Iterator[float] | None = field(default=None, repr=False)
     _values: list[float] = field(default_factory=list, repr=False)
 
@@ -102,7 +105,14 @@ class FromIterator:
         if self._iterator is None:
             self._iterator = iter(self.factory())
         while len(self._values) < k:
-            self._values.append(float(next(self._iterator)))
+            try:
+                self._values.append(float(next(self._iterator)))
+            except StopIteration:
+                raise ValueError(
+                    f"{self.name}: the iterator ended after {len(self._values)} values, but "
+                    f"iteration {k} needs a value; give an iterator with at least maxiter "
+                    "values (or an endless one)."
+                ) from None
         return self._values[k - 1]
 
 
@@ -113,9 +123,9 @@ def as_gain(spec: Any, name: str) -> Gain:
     if isinstance(spec, (int, float, np.floating, np.integer)) and not isinstance(spec, bool):
         return Constant(float(spec))
     if isinstance(spec, (list, tuple, np.ndarray)):
-        return Table(tuple(float(v) for v in np.ravel(spec)))
+        return Table(tuple(float(v) for v in np.ravel(spec)), name)
     if callable(spec):
-        return FromIterator(spec)
+        return FromIterator(spec, name)
     raise TypeError(
         f"{name} must be a float, an array or a callable returning an iterator, "
         f"not {type(spec).__name__}."

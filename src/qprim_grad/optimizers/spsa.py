@@ -41,6 +41,7 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
+from .compat import global_generator
 from .gains import Gain, PowerSeries, as_gain
 from .loss import evaluate, evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .result import OptimizerSupportLevel, make_result
@@ -58,7 +59,7 @@ from .steps import (
     smooth_hessian,
 )
 
-__all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER"]
+__all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER", "NonFiniteLossError"]
 
 logger = logging.getLogger("qprim_grad.optimizers")
 
@@ -84,6 +85,10 @@ _FINGERPRINT = (
 def _make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return copy.deepcopy(seed)  # never advance the user's generator
+    if seed is None:  # as qiskit-algorithms: its global generator, advanced in its order
+        shared = global_generator()
+        if shared is not None:
+            return shared
     return np.random.default_rng(seed)
 
 
@@ -198,6 +203,17 @@ class _Progress:
             sys.stderr.write(f"\rSPSA {k}/{self.total} {text}   ")
             sys.stderr.flush()
 
+    def status(self, text: str) -> None:
+        """Show ``text`` while something other than an iteration runs (the calibration)."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.refresh()
+        else:
+            sys.stderr.write(f"\rSPSA {text}   ")
+            sys.stderr.flush()
+
     def close(self) -> None:
         if not self.enabled:
             return
@@ -282,6 +298,7 @@ class SPSA(_OptimizerInterface):
         for value, name in ((learning_rate, "learning_rate"), (perturbation, "perturbation")):
             if isinstance(value, (list, tuple, np.ndarray)) and len(value) < maxiter:
                 raise ValueError(f"Length of {name} is smaller than maxiter ({maxiter}).")
+            _check_gain_values(value, name)
         if (learning_rate is None) != (perturbation is None):
             raise ValueError(
                 "If one of learning rate or perturbation is set, both must be set "
@@ -338,18 +355,20 @@ class SPSA(_OptimizerInterface):
         >>> pert.at(1), round(lr.at(1), 3)
         (0.2, 0.393)
         """
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = seed if isinstance(seed, np.random.Generator) else None
+        rng = rng or (global_generator() if seed is None else None) or np.random.default_rng(seed)
         x0 = np.asarray(initial_point, dtype=float)
         points = calibration_points(rng, x0, c, _CALIBRATION_STEPS)
         values = evaluate(loss, points, max_evals_grouped)
+        _check_finite_loss(values, "calibration")
         target = 2 * np.pi / 10 if target_magnitude is None else target_magnitude
         a = calibration_scale(values, c, target, modelspace)
         if not np.isfinite(a) or a < 1e-10:
             warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=2)
             a = target
         logger.info(
-            "SPSA calibration: learning rate a/(A+k)^alpha with a=%s, A=%s, alpha=%s; "
-            "perturbation c/k^gamma with c=%s, gamma=%s",
+            "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
+            "perturbation c/k^gamma with c=%.4g, gamma=%.4g",
             a,
             stability_constant,
             alpha,
@@ -402,18 +421,18 @@ class SPSA(_OptimizerInterface):
             "seed": self.seed,
         }
 
-    def replace(self, **changes: Any) -> SPSA:
+    def replace(self, **changes: Any) -> Any:
         """A copy with some constructor arguments changed."""
         kwargs = {
             name: getattr(self, name)
-            for name in inspect.signature(SPSA.__init__).parameters
+            for name in inspect.signature(type(self).__init__).parameters
             if name != "self"
         }
         unknown = set(changes) - set(kwargs)
         if unknown:
             raise TypeError(f"Unknown SPSA arguments: {sorted(unknown)}")
         kwargs.update(changes)
-        new = SPSA(**kwargs)
+        new = type(self)(**kwargs)
         new._max_evals_grouped = self._max_evals_grouped
         new._options = dict(self._options)
         return new
@@ -441,7 +460,9 @@ class SPSA(_OptimizerInterface):
 
         ``fun`` is a plain callable or a batched loss (``fun.batch(X)``, one job per iteration).
         ``state`` (an :class:`~.state.SPSAState` or the path of a checkpoint) continues a run;
-        ``x0`` is then ignored.
+        ``x0`` is then ignored (a ``ValueError`` if its size, or the loss', differs from the
+        checkpoint's). A loss value that is NaN or infinite stops the run with a
+        :class:`NonFiniteLossError` whose ``state`` resumes from the last finite iterate.
 
         Returns an ``OptimizerResult`` (qiskit-algorithms' if installed) with ``x``, ``fun``,
         ``nfev``, ``njev``, ``nit`` and ``jobs``, ``history`` (:class:`~.state.SPSAHistory`),
@@ -454,7 +475,11 @@ class SPSA(_OptimizerInterface):
         if scipy_arguments:
             assert x0 is not None, "scipy always passes x0"
             return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
-        return _Run(self, fun, x0, state).run()
+        return self._new_run(fun, x0, state).run()
+
+    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> _Run:
+        """The object that runs one ``minimize`` (QN-SPSA supplies its own)."""
+        return _Run(self, fun, x0, state)
 
     def resume(self, fun: Callable[[np.ndarray], float], path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""
@@ -540,6 +565,41 @@ def _scipy_stopper(callback: Callable[..., Any], inner: TERMINATIONCHECKER | Non
     return checker
 
 
+def _check_gain_values(spec: Any, name: str) -> None:
+    """Fixed gains must be finite, and a perturbation non-zero (it divides the estimate)."""
+    if spec is None or callable(spec):
+        return
+    values = np.ravel(np.asarray(spec, dtype=float))
+    bad = ~np.isfinite(values)
+    if name == "perturbation":
+        bad |= values == 0
+    if np.any(bad):
+        where = "" if np.ndim(spec) == 0 else f" (entry {int(np.argmax(bad))}, iteration "
+        where += "" if not where else f"{int(np.argmax(bad)) + 1})"
+        need = "finite and non-zero" if name == "perturbation" else "finite"
+        raise ValueError(f"{name} must be {need}, got {values[np.argmax(bad)]!r}{where}.")
+
+
+class NonFiniteLossError(ValueError):
+    """The loss returned NaN or infinity. ``state`` is the run's state before the failing
+    iteration (its iterate is the last finite one), ready for ``minimize(..., state=...)``."""
+
+    def __init__(self, message: str, state: SPSAState | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+def _check_finite_loss(values: Any, where: str) -> None:
+    """Raise a :class:`NonFiniteLossError` if any loss value is NaN or infinite."""
+    values = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(values)
+    if np.any(bad):
+        raise NonFiniteLossError(
+            f"SPSA {where}: the loss returned {values[bad][0]} at {int(bad.sum())} of "
+            f"{values.size} points; stopping"
+        )
+
+
 class _Run:
     """One call of ``minimize``: the optimizer's configuration is read, never written."""
 
@@ -576,6 +636,7 @@ class _Run:
             self.state = copy.deepcopy(self.state)
             self.rng = self.state.generator()
             self._check_resume()
+            _check_resume_size(self.state, state, x0, fun)
         self.eta: Gain | None = None
         self.eps: Gain | None = None
         if spsa.learning_rate is not None:
@@ -587,6 +648,7 @@ class _Run:
         if self.state.allowed_increase is None:
             self.state.allowed_increase = spsa.allowed_increase
         self.progress = _Progress(spsa.maxiter, spsa.progress, self.state.k)
+        self._mark()
 
     def _check_resume(self) -> None:
         if self.state.mode != self.mode:
@@ -602,6 +664,37 @@ class _Run:
             )
 
     # ---- shared helpers ------------------------------------------------------------------
+    def _mark(self) -> None:
+        """Remember where this iteration starts, for a :class:`NonFiniteLossError`."""
+        st = self.state
+        self._before = (dict(self.rng.bit_generator.state), st.nfev, st.jobs)
+
+    def _checked(self, values: Any, where: str) -> Any:
+        """``values``, or a :class:`NonFiniteLossError` (see :meth:`_attach_state`)."""
+        try:
+            _check_finite_loss(values, where)
+        except NonFiniteLossError as exc:
+            self._attach_state(exc)
+            raise
+        return values
+
+    def _attach_state(self, exc: NonFiniteLossError) -> None:
+        """Give the error the state before this iteration (as the last checkpoint holds
+        it) and say how to resume."""
+        st = copy.deepcopy(self.state)
+        st.rng, st.nfev, st.jobs = self._before
+        exc.state = st
+        hint = (
+            f"the checkpoint {os.fspath(self.cfg.checkpoint)!r} holds"
+            if self.cfg.checkpoint is not None
+            else "the error's .state holds"
+        )
+        exc.args = (
+            f"{exc.args[0]}. The iterate stays at the last finite one; {hint} the state "
+            f"after iteration {st.k}, to resume with minimize(fun, x0, state=...).",
+        )
+        self.progress.close()
+
     def _sync_rng(self) -> None:
         self.state.rng = dict(self.rng.bit_generator.state)
 
@@ -612,7 +705,19 @@ class _Run:
 
     def _calibrate(self) -> None:
         grouped = self.cfg._max_evals_grouped
-        eta, eps = SPSA.calibrate(self.fun, self.state.x, max_evals_grouped=grouped, seed=self.rng)
+        how = "in one job" if self.batched else "one by one"
+        logger.info(
+            "SPSA calibration: measuring the loss at %d points %s...", 2 * _CALIBRATION_STEPS, how
+        )
+        self.progress.status(f"calibrating the gains: {2 * _CALIBRATION_STEPS} loss evaluations")
+        self._mark()
+        try:
+            eta, eps = SPSA.calibrate(
+                self.fun, self.state.x, max_evals_grouped=grouped, seed=self.rng
+            )
+        except NonFiniteLossError as exc:
+            self._attach_state(exc)
+            raise
         self.state.jobs += 1 if self.batched else num_calls(2 * _CALIBRATION_STEPS, grouped)
         self.eta, self.eps = eta, eps
         self.state.gains = {"learning_rate": eta.to_dict(), "perturbation": eps.to_dict()}
@@ -621,11 +726,16 @@ class _Run:
     def _directions(self, k: int) -> tuple[float, np.ndarray, np.ndarray | None]:
         cfg = self.cfg
         assert self.eps is not None
+        eps = self.eps.at(k)
+        if eps == 0 or not np.isfinite(eps):
+            raise ValueError(
+                f"perturbation must be finite and non-zero, got {eps!r} (iteration {k})."
+            )
         n = num_resamplings(cfg.resamplings, k)
         first, second = sample_directions(
             self.rng, n, self.state.x.size, cfg.perturbation_dims, cfg.second_order
         )
-        return self.eps.at(k), first, second
+        return eps, first, second
 
     def _step(
         self, k: int, values: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
@@ -633,7 +743,7 @@ class _Run:
         """From the perturbation values of iteration ``k``: (mean value, update)."""
         cfg, st = self.cfg, self.state
         assert self.eta is not None
-        value, gradient, hessian = estimate(values, eps, first, second)
+        value, gradient, hessian = self._estimate(values, eps, first, second)
         if cfg.second_order:
             assert st.hessian is not None and hessian is not None
             st.hessian = smooth_hessian(st.hessian, hessian, k)
@@ -716,13 +826,36 @@ class _Run:
             self._calibrate()
         return self._run_batched() if self.batched else self._run_sequential()
 
+    # ---- hooks (QN-SPSA replaces these: loss points, extra fidelity evaluations) ---------
+    def _loss_points(
+        self, centre: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> np.ndarray:
+        """The loss points of one iteration's perturbations around ``centre``."""
+        return perturbation_points(centre, eps, first, second)
+
+    def _sample(
+        self, x: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> list[float]:
+        """Sequential mode: evaluate the perturbations of one direction."""
+        points = self._loss_points(x, eps, first, second)
+        self.state.nfev += len(points)
+        return self._evaluate(points)
+
+    def _estimate(
+        self, values: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """(mean value, gradient, Hessian or None) from the values at the loss points."""
+        return estimate(values, eps, first, second)
+
     # ---- sequential schedule (plain callable; qiskit-algorithms' order) ------------------
     def _evaluate(self, points: np.ndarray) -> list[float]:
         self.state.jobs += num_calls(len(points), self.cfg._max_evals_grouped)
-        return evaluate_grouped(self.fun, points, self.cfg._max_evals_grouped)
+        values = evaluate_grouped(self.fun, points, self.cfg._max_evals_grouped)
+        return self._checked(values, f"iteration {self.state.k + 1}")
 
     def _run_sequential(self) -> Any:
         cfg, st = self.cfg, self.state
+        self._mark()
         if cfg.blocking and (st.fx is None or st.allowed_increase is None):
             if st.fx is None:
                 st.fx = self._evaluate(st.x[None, :])[0]
@@ -734,14 +867,13 @@ class _Run:
         while st.k < cfg.maxiter and not st.stopped:
             t0 = time.perf_counter()
             k = st.k + 1
+            self._mark()
             eps, first, second = self._directions(k)
             values = []
             for i in range(first.shape[0]):  # one call group per direction, as qiskit does
-                pts = perturbation_points(
+                values += self._sample(
                     st.x, eps, first[i : i + 1], None if second is None else second[i : i + 1]
                 )
-                values += self._evaluate(pts)
-                st.nfev += len(pts)
             estimate_value, update = self._step(k, np.asarray(values), eps, first, second)
             x_next = st.x - update
             step = float(np.linalg.norm(update))
@@ -757,6 +889,7 @@ class _Run:
             self._resolve(k, x_next, loss, step, accepted, t0)
             self._save()
         x = self._average() if cfg.last_avg > 1 else st.x
+        self._mark()
         fx = self._evaluate(x[None, :])[0]
         return self._finish(x, fx)
 
@@ -766,6 +899,7 @@ class _Run:
         while True:
             t0 = time.perf_counter()
             k = st.k + 1
+            self._mark()
             gradient_now = k <= cfg.maxiter and not st.stopped
             pending = st.candidate
             centre = pending if pending is not None else st.x
@@ -781,9 +915,10 @@ class _Run:
             blocks.append(np.repeat(centre[None, :], repeats, axis=0))
             if gradient_now:
                 eps, first, second = self._directions(k)
-                blocks.append(perturbation_points(centre, eps, first, second))
+                blocks.append(self._loss_points(centre, eps, first, second))
             points = np.concatenate(blocks)
-            values = evaluate_batch(self.fun, points)
+            where = f"iteration {k}" if gradient_now else "final evaluation"
+            values = self._checked(evaluate_batch(self.fun, points), where)
             st.jobs += 1
             st.nfev += len(points)
             f_centre = float(values[0])
@@ -831,3 +966,20 @@ class _Run:
             st.candidate = st.x - update
             st.candidate_step = float(np.linalg.norm(update))
             self._save()
+
+
+def _check_resume_size(state: SPSAState, source: Any, x0: Any, fun: Any) -> None:
+    """A checkpoint of another problem: ``x0`` or the loss of another dimension."""
+    name = (
+        "the given state" if isinstance(source, SPSAState) else f"checkpoint {os.fspath(source)!r}"
+    )
+    stored = state.x.size
+    given = None if x0 is None else np.size(x0)
+    if given is None and isinstance(getattr(fun, "num_parameters", None), int):
+        given = fun.num_parameters
+    if given is not None and given != stored:
+        raise ValueError(
+            f"Cannot resume from {name}: it stores {stored} parameters, but the given "
+            f"{'x0' if x0 is not None else 'loss'} has {given}. Resume with the problem the "
+            "checkpoint was saved for, or start a new run without state=."
+        )

@@ -105,6 +105,7 @@ class SPSAState:
         allowed_increase: blocking threshold (calibrated in the first job if not given).
         gains: calibrated power series ``{"learning_rate": {...}, "perturbation": {...}}``.
         nfev, njev, jobs: evaluation, gradient-estimate and job counts.
+        fidelity_jobs: QN-SPSA: calls of the fidelity (sampler jobs).
         stopped: the termination checker ended the run.
         history: see :class:`SPSAHistory`.
     """
@@ -123,6 +124,7 @@ class SPSAState:
     nfev: int = 0
     njev: int = 0
     jobs: int = 0
+    fidelity_jobs: int = 0
     stopped: bool = False
     history: SPSAHistory = field(default_factory=SPSAHistory)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -174,6 +176,16 @@ class SPSAState:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SPSAState:
-        """Read a state written by :meth:`save`."""
-        with open(path) as handle:
-            return cls.from_dict(json.load(handle))
+        """Read a state written by :meth:`save`; a file that is not one (corrupted,
+        truncated, another format) gives a ``ValueError`` naming it."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"SPSA checkpoint {os.fspath(path)!r} cannot be read: it is corrupted, "
+                f"truncated or not an SPSA state ({type(exc).__name__}: {exc})"
+            ) from exc

@@ -127,15 +127,15 @@ def smooth_hessian(average: np.ndarray, sample: np.ndarray, k: int) -> np.ndarra
 
 
 def make_spd(matrix: np.ndarray, regularization: float) -> np.ndarray:
-    """``sqrt(H H) + regularization * I``: symmetric positive definite for symmetric ``H``."""
-    if np.allclose(matrix, matrix.T):
-        sym = (matrix + matrix.T) / 2
-        eigvals, eigvecs = np.linalg.eigh(sym)
-        absolute = (eigvecs * np.abs(eigvals)) @ eigvecs.T
-    else:  # a user's non-symmetric initial Hessian
-        from scipy.linalg import sqrtm
+    """``sqrt(H H) + regularization * I``: symmetric positive definite for symmetric ``H``.
 
-        absolute = np.real(sqrtm(matrix @ matrix))
+    Computed with ``scipy.linalg.sqrtm`` exactly as qiskit-algorithms does, so that 2-SPSA
+    iterates are bit-identical to its (the real part is taken after the solve)."""
+    from scipy.linalg import sqrtm
+
+    absolute = sqrtm(matrix.dot(matrix))
+    if np.iscomplexobj(absolute) and not np.any(np.imag(absolute)):
+        absolute = np.real(absolute)
     return absolute + regularization * np.identity(matrix.shape[0])
 
 
@@ -175,6 +175,8 @@ def calibration_scale(
     """The learning-rate scale ``a`` that makes the first step ``target_magnitude`` long
     (Kandala et al. 2017, suppl. IV), from the losses at :func:`calibration_points`."""
     pairs = np.asarray(values, dtype=float).reshape(-1, 2)
-    magnitude = np.mean(np.abs((pairs[:, 0] - pairs[:, 1]) / (2 * c)))
+    # summed left to right, as qiskit-algorithms does (np.mean sums pairwise): same bits
+    magnitude = np.float64(sum(np.abs((pairs[:, 0] - pairs[:, 1]) / (2 * c)).tolist(), 0.0))
+    magnitude /= len(pairs)
     with np.errstate(divide="ignore"):
         return float(target_magnitude / (magnitude**2 if modelspace else magnitude))

@@ -1,0 +1,158 @@
+"""The metric family: a metric method turns a pub into a :class:`MetricPlan`.
+
+A metric plan lists extra evaluations (inner pubs) and a ``combine`` function that turns
+their ``(evs, variances)`` into a :class:`SlotTensor`: the overlaps ``<d_a psi|d_b psi>``
+over gate arguments ("slots"), the generator means ``g_a`` with ``<d_a psi|psi> = i g_a``
+and the variances of every measured piece. :func:`to_parameters` then applies the chain
+rule ``J^T G J`` (``J = d slot / d theta``), the phase fix ``- g g^T`` and first-order error
+propagation, once for every method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from scipy import sparse
+
+from ..base import Evaluation, GradientMethodError, PubTask
+
+__all__ = [
+    "DERIVATIVE_TYPES",
+    "MetricMethod",
+    "MetricPlan",
+    "SlotTensor",
+    "normalize_metric_type",
+    "to_parameters",
+]
+
+DERIVATIVE_TYPES = ("complex", "real", "imag")
+
+
+def normalize_metric_type(value: Any) -> str:
+    """``"complex"``, ``"real"`` or ``"imag"`` from a string or either ``DerivativeType``."""
+    name = str(getattr(value, "value", getattr(value, "name", value))).lower()
+    if name not in DERIVATIVE_TYPES:
+        raise GradientMethodError(
+            f"unknown derivative_type {value!r} for a metric; use one of "
+            f"{', '.join(DERIVATIVE_TYPES)}"
+        )
+    return name
+
+
+@dataclass
+class SlotTensor:
+    """The tensor over slots (gate arguments) before the chain rule.
+
+    Attributes:
+        overlaps: ``S + (G, G)`` complex, Hermitian: ``<d_a psi|d_b psi>``.
+        means: ``S + (G,)`` real: ``g_a`` with ``<d_a psi|psi> = i g_a``.
+        var_re: ``S + (G, G)`` variances of the independently measured ``Re`` overlaps
+            (upper triangle only; zero where exact).
+        var_im: the same for the imaginary parts.
+        var_means: ``S + (G,)`` variances of ``means``.
+        mask: ``(G, G)`` 0/1: which products ``g_a g_b`` the phase fix subtracts (``None``:
+            all of them).
+    """
+
+    overlaps: np.ndarray
+    means: np.ndarray
+    var_re: np.ndarray | None = None
+    var_im: np.ndarray | None = None
+    var_means: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class MetricPlan:
+    """What a metric method needs evaluated for one pub, and how to combine it.
+
+    Attributes:
+        evaluations: inner pubs to run (each with its own observables), in the run's job.
+        combine: ``[(evs, variances) per evaluation] -> SlotTensor`` over the values' shape
+            (the pub's values shape, padded to the pub's dimensions).
+        jacobian: ``d slot / d theta``: sparse ``(G, P)``, dense ``S + (G, P)``, or ``None``
+            when the slots are the parameters.
+        center: an evaluation to use as the centre (e.g. mapped by a pass manager) when the
+            metric runs alone (:class:`~qprim_grad.QGTEstimator`).
+        metadata: per-pub metadata to report.
+    """
+
+    evaluations: list[Evaluation]
+    combine: Callable[[list[tuple[np.ndarray, np.ndarray]]], SlotTensor]
+    jacobian: Any = None
+    center: Evaluation | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class MetricMethod(Protocol):
+    """A metric method: a name, options (with ``derivative_type``/``phase_fix``), a planner."""
+
+    name: str
+    derivative_type: str
+    phase_fix: bool
+
+    @property
+    def options(self) -> dict[str, Any]: ...
+
+    def plan(self, task: PubTask) -> MetricPlan: ...
+
+
+def _dense_jacobian(jacobian: Any, ndim: int) -> np.ndarray:
+    if sparse.issparse(jacobian):
+        jacobian = jacobian.toarray()
+        return jacobian.reshape((1,) * ndim + jacobian.shape)
+    return np.asarray(jacobian, dtype=float)
+
+
+def to_parameters(
+    tensor: SlotTensor, jacobian: Any, phase_fix: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(qgt, var_re, var_im)`` over the parameters: ``S + (P, P)`` each.
+
+    ``qgt = J^T (overlaps - mask * g g^T) J`` with first-order variances of its real and
+    imaginary parts (independent measured pieces; the phase-fix products included).
+    """
+    overlaps = np.asarray(tensor.overlaps, dtype=complex)
+    g = np.asarray(tensor.means, dtype=float)
+    ndim = overlaps.ndim - 2
+    num_slots = overlaps.shape[-1]
+    mask = np.ones((num_slots, num_slots)) if tensor.mask is None else tensor.mask
+    if jacobian is None:
+        J = np.broadcast_to(np.eye(num_slots), (1,) * ndim + (num_slots, num_slots))
+    else:
+        J = _dense_jacobian(jacobian, ndim)
+    Jt = np.swapaxes(J, -1, -2)
+    product = g[..., :, None] * g[..., None, :] * mask
+    inner = overlaps - product if phase_fix else overlaps
+    qgt = Jt @ inner @ J
+    shape = qgt.shape
+    var_re = np.zeros(shape)
+    var_im = np.zeros(shape)
+    J2 = J**2
+    J2t = np.swapaxes(J2, -1, -2)
+    K = J[..., :, :, None] * J[..., :, None, :]  # (G, P, P): J_ap J_aq
+
+    def pair_variance(variance: np.ndarray, sign: float) -> np.ndarray:
+        # sum_ab V_ab (J_ap J_bq + sign J_bp J_aq)^2, V upper-triangular
+        swapped = np.swapaxes(variance, -1, -2)
+        cross = np.einsum("...apq,...ab,...bpq->...pq", K, variance, K)
+        return J2t @ variance @ J2 + J2t @ swapped @ J2 + 2 * sign * cross
+
+    if tensor.var_re is not None and np.any(tensor.var_re):
+        var_re = var_re + pair_variance(np.asarray(tensor.var_re, dtype=float), 1.0)
+    if tensor.var_im is not None and np.any(tensor.var_im):
+        var_im = var_im + pair_variance(np.asarray(tensor.var_im, dtype=float), -1.0)
+    if phase_fix and tensor.var_means is not None and np.any(tensor.var_means):
+        vg = np.asarray(tensor.var_means, dtype=float)
+        # d qgt_pq / d g_c = -(J_cp u_cq + u_cp J_cq), u_cq = sum_b mask_cb g_b J_bq
+        u = (mask * g[..., None, :]) @ J
+        u2 = u**2
+        term = np.einsum("...c,...cp,...cq->...pq", vg, J2, u2)
+        term = term + np.swapaxes(term, -1, -2)
+        term = term + 2 * np.einsum("...c,...cp,...cq,...cp,...cq->...pq", vg, J, J, u, u)
+        var_re = var_re + term
+    return qgt, np.maximum(var_re, 0.0), np.maximum(var_im, 0.0)

@@ -1,0 +1,195 @@
+"""Block-diagonal and diagonal QGT approximations (``metric="block_diag"`` / ``"diag"``).
+
+Scanning the circuit in order, a parameterised gate joins the current layer unless it acts
+on a qubit touched by any gate since that layer began; then it starts a new layer. Within a
+layer the generators commute and act on the circuit prefix before the layer, so the tensor
+there is the generators' covariance ``c_a c_b (<P_a P_b> - <P_a><P_b>)`` (diagonal:
+``c_a^2 (1 - <P_a>^2)``), measured with the user's estimator on that prefix (no auxiliary
+qubit; one pub per layer, its observables all the Paulis and products). Entries between
+layers are zero; the chain rule ``J^T G J`` then maps gate arguments to parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import QuantumCircuit
+
+from ...circuits import PreparedCircuit, _PreparationCache, prepared_values, slot_jacobian
+from ..base import Evaluation, PubTask
+from .base import MetricPlan, SlotTensor, normalize_metric_type
+from .circuits import map_circuits, observables_array, pauli_label, prefix, slot_generator
+from .lin_comb import _columns, prepare_for_metric
+
+__all__ = ["BlockDiagMetric", "DiagMetric", "layers"]
+
+
+def layers(prepared: PreparedCircuit) -> list[tuple[int, list[int]]]:
+    """``(start instruction, slots)`` per layer, in circuit order."""
+    by_instruction: dict[int, list[int]] = {}
+    for g, slot in enumerate(prepared.slots):
+        by_instruction.setdefault(slot.instruction, []).append(g)
+    circuit = prepared.circuit
+    out: list[tuple[int, list[int]]] = []
+    touched: set[int] = set()
+    for index, instruction in enumerate(circuit.data):
+        if instruction.operation.name == "barrier":
+            continue
+        qubits = {circuit.find_bit(q).index for q in instruction.qubits}
+        slots = by_instruction.get(index)
+        if slots:
+            if not out or touched & qubits:
+                out.append((index, []))
+                touched = set()
+            out[-1][1].extend(slots)
+        touched |= qubits
+    return out
+
+
+@dataclass(frozen=True)
+class _Layer:
+    slots: tuple[int, ...]  # active slots (non-zero generator)
+    pairs: tuple[tuple[int, int], ...]  # (i, j) positions in slots, i < j, measured
+    circuit: QuantumCircuit
+    labels: tuple[str, ...]  # P_a for each slot, then P_a P_b for each pair
+
+
+class BlockDiagMetric:
+    """Block-diagonal QGT from generator covariances on circuit prefixes.
+
+    Args:
+        derivative_type: ``"complex"`` (default), ``"real"`` or ``"imag"``; the
+            approximation is real (its imaginary part is zero).
+        phase_fix: subtract the means' products (default ``True``; ``False`` gives
+            ``<P_a P_b>`` moments instead of covariances).
+        pass_manager: maps every prefix circuit (and the centre) onto a device.
+    """
+
+    name = "block_diag"
+    #: keep only the diagonal of the tensor over the parameters
+    diagonal_only = False
+
+    def __init__(
+        self, derivative_type: Any = "complex", phase_fix: bool = True, pass_manager: Any = None
+    ) -> None:
+        self.derivative_type = normalize_metric_type(derivative_type)
+        self.phase_fix = bool(phase_fix)
+        self.pass_manager = pass_manager
+        self._cache = _PreparationCache(size=64)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {
+            "derivative_type": self.derivative_type,
+            "phase_fix": self.phase_fix,
+            "pass_manager": None if self.pass_manager is None else type(self.pass_manager).__name__,
+        }
+
+    def _build(self, prepared: PreparedCircuit, pairs: bool) -> list[_Layer]:
+        gens = [slot_generator(prepared, g) for g in range(prepared.num_slots)]
+        width = prepared.circuit.num_qubits
+        out = []
+        for start, members in layers(prepared):
+            active = tuple(g for g in members if gens[g][0] != 0.0)
+            if not active:
+                continue
+            paulis = [dict(zip(gens[g][1], gens[g][2])) for g in active]
+            labels = [pauli_label(width, p) for p in paulis]
+            pair_list = []
+            if pairs:
+                for i in range(len(active)):
+                    for j in range(i + 1, len(active)):
+                        pair_list.append((i, j))
+                        labels.append(pauli_label(width, {**paulis[i], **paulis[j]}))
+            out.append(
+                _Layer(active, tuple(pair_list), prefix(prepared.circuit, start), tuple(labels))
+            )
+        mapped = map_circuits(self.pass_manager, [layer.circuit for layer in out])
+        return [
+            _Layer(layer.slots, layer.pairs, circuit, layer.labels)
+            for layer, circuit in zip(out, mapped, strict=True)
+        ]
+
+    def _needs_pairs(self, prepared: PreparedCircuit, jacobian: Any) -> bool:
+        return True
+
+    def plan(self, task: PubTask) -> MetricPlan:
+        prepared = prepare_for_metric(task, self.name)
+        base = prepared_values(prepared, task.values)
+        ndim = base.ndim - 1
+        shape = base.shape[:-1]
+        jacobian = slot_jacobian(prepared, task.values)
+        pairs = self._needs_pairs(prepared, jacobian)
+        key = (id(task.circuit), task.parameters, pairs)
+        built = self._cache.get(key, task.circuit, lambda: self._build(prepared, pairs))
+        evaluations = []
+        for layer in built:
+            observables = observables_array(layer.labels, ndim)
+            if self.pass_manager is not None and layer.circuit.layout is not None:
+                observables = observables.apply_layout(layer.circuit.layout)
+            columns = _columns(prepared.circuit, layer.circuit)
+            evaluations.append(
+                Evaluation(layer.circuit, base[..., columns][None], None, observables)
+            )
+        coefficient = np.array([slot_generator(prepared, g)[0] for g in range(prepared.num_slots)])
+        G = prepared.num_slots
+        mask = np.zeros((G, G))
+        for layer in built:
+            idx = np.array(layer.slots)
+            mask[np.ix_(idx, idx)] = 1.0
+        real = self.derivative_type != "imag"
+
+        def combine(results: list[tuple[np.ndarray, np.ndarray]]) -> SlotTensor:
+            overlaps = np.zeros(shape + (G, G), dtype=complex)
+            var_re = np.zeros(shape + (G, G))
+            means = np.zeros(shape + (G,))
+            var_means = np.zeros(shape + (G,))
+            for layer, (evs, var) in zip(built, results, strict=True):
+                c = coefficient[list(layer.slots)]
+                k = len(layer.slots)
+                for i, a in enumerate(layer.slots):
+                    means[..., a] = c[i] * evs[i]
+                    var_means[..., a] = c[i] ** 2 * var[i]
+                    overlaps[..., a, a] = c[i] ** 2
+                for n, (i, j) in enumerate(layer.pairs):
+                    a, b = layer.slots[i], layer.slots[j]
+                    scale = c[i] * c[j]
+                    overlaps[..., a, b] = overlaps[..., b, a] = scale * evs[k + n]
+                    var_re[..., a, b] = scale**2 * var[k + n]
+            if not real:
+                return SlotTensor(np.zeros_like(overlaps), np.zeros_like(means), mask=mask)
+            return SlotTensor(overlaps, means, var_re, None, var_means, mask=mask)
+
+        return MetricPlan(
+            evaluations=evaluations,
+            combine=combine,
+            jacobian=jacobian,
+            center=_mapped_center(self.pass_manager, task, prepared, base),
+            metadata={"metric_layers": len(built)},
+        )
+
+
+class DiagMetric(BlockDiagMetric):
+    """The diagonal of :class:`BlockDiagMetric`, in the same ``(P, P)`` shape."""
+
+    name = "diag"
+    diagonal_only = True
+
+    def _needs_pairs(self, prepared: PreparedCircuit, jacobian: Any) -> bool:
+        # products are needed only where two slots of a layer feed the same parameter
+        from scipy import sparse
+
+        if not sparse.issparse(jacobian):
+            return True
+        used = (abs(jacobian) > 0).astype(int).toarray()
+        return bool(np.any(used.sum(axis=0) > 1))
+
+
+def _mapped_center(pass_manager: Any, task: PubTask, prepared: PreparedCircuit, base: Any):
+    if pass_manager is None or task.circuit.layout is not None:
+        return None
+    from ..lin_comb import LinComb
+
+    return LinComb(pass_manager=pass_manager)._center(task, prepared, base)

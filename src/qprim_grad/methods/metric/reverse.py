@@ -1,0 +1,78 @@
+"""The exact QGT on statevector estimators (``metric="reverse"``).
+
+One forward pass per parameter row through the adjoint engine
+(:meth:`~qprim_grad._adjoint.AdjointProgram.state_overlaps`) gives every derivative state,
+then all ``P x P`` inner products in one matrix product; nothing but the centre runs on the
+inner estimator.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..._adjoint import AdjointError, compile_circuit
+from ..base import GradientMethodError, PubTask
+from ..reverse import is_exact_statevector_estimator
+from .base import MetricPlan, SlotTensor, normalize_metric_type
+
+__all__ = ["ReverseMetric"]
+
+_OTHERS = "'lin_comb', 'block_diag' or 'diag'"
+
+
+def check_exact(estimator: Any, name: str = "reverse") -> None:
+    """Raise ``ValueError`` naming ``reverse`` unless ``estimator`` is exact."""
+    if estimator is not None and not is_exact_statevector_estimator(estimator):
+        raise GradientMethodError(
+            f"metric {name!r} needs an exact statevector estimator (qiskit "
+            f"StatevectorEstimator, or qiskit-aer EstimatorV2 without noise); got "
+            f"{type(estimator).__name__}. Use {_OTHERS}, which work with any estimator."
+        )
+
+
+class ReverseMetric:
+    """Exact QGT by the adjoint engine (exact statevector estimators only).
+
+    Args:
+        derivative_type: ``"complex"`` (default), ``"real"`` or ``"imag"``.
+        phase_fix: subtract ``<d_i psi|psi><psi|d_j psi>`` (default ``True``).
+    """
+
+    name = "reverse"
+
+    def __init__(self, derivative_type: Any = "complex", phase_fix: bool = True) -> None:
+        self.derivative_type = normalize_metric_type(derivative_type)
+        self.phase_fix = bool(phase_fix)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"derivative_type": self.derivative_type, "phase_fix": self.phase_fix}
+
+    def check(self, estimator: Any) -> None:
+        """Reject an inner estimator that is not an exact statevector simulator."""
+        check_exact(estimator, self.name)
+
+    def plan(self, task: PubTask) -> MetricPlan:
+        if task.kind != "estimator":
+            raise GradientMethodError("metric 'reverse' runs on estimator pubs only")
+        self.check(task.inner)
+        try:
+            program = compile_circuit(task.circuit)
+        except AdjointError as exc:
+            raise GradientMethodError(f"pub {task.index}: metric 'reverse': {exc}") from exc
+        values = np.asarray(task.values, dtype=float)
+        shape = values.shape[:-1]
+        diff = program.columns(task.parameters)
+
+        def combine(results: list) -> SlotTensor:
+            flat = values.reshape(math.prod(shape), values.shape[-1])
+            gram, mixed = program.state_overlaps(flat, diff)
+            P = len(diff)
+            # <d_p psi|psi> = conj(mixed) = i g  ->  g = Re(-i conj(mixed)) = -Im(mixed)
+            means = -np.imag(mixed)
+            return SlotTensor(gram.reshape(shape + (P, P)), means.reshape(shape + (P,)))
+
+        return MetricPlan(evaluations=[], combine=combine, metadata={"metric_engine": "adjoint"})

@@ -1,0 +1,414 @@
+"""Quantum natural gradient descent: one primitive job per iteration.
+
+Iteration ``k`` measures, at the current point ``x`` and in **one** job, the loss, its
+gradient and the quantum geometric tensor, through
+``GradientEstimator(estimator, method=gradient_method, metric=...)``, and steps
+
+``x <- x - stepsize * pinv(Re qgt + lam * I) @ grad``.
+
+As for SPSA's batched schedule, the job of iteration ``k`` also measures the loss at the point
+proposed by iteration ``k - 1``: that value is what ``callback`` and ``termination_checker``
+get for that step. A run of ``n`` iterations submits ``n + 1`` jobs, the last one measuring
+only the loss at the final point.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .result import make_result
+from .spsa import (
+    CALLBACK,
+    TERMINATIONCHECKER,
+    _make_rng,
+    _OptimizerInterface,
+    _Progress,
+    _scipy_stopper,
+)
+from .state import SPSAState
+
+__all__ = ["NaturalGradient", "natural_step"]
+
+logger = logging.getLogger("qprim_grad.optimizers")
+
+_APPROX = (None, "block_diag", "diag")
+_FINGERPRINT = ("stepsize", "approx", "lam", "rcond")
+
+
+def natural_step(
+    gradient: np.ndarray, metric: np.ndarray, lam: float = 0.0, rcond: float = 1e-10
+) -> np.ndarray:
+    """``pinv(Re metric + lam I) @ gradient``: the natural-gradient direction.
+
+    The metric is symmetrised; eigenvalues below ``rcond`` times the largest are dropped
+    (a pseudo-inverse, so redundant parameters do not blow the step up).
+
+    >>> natural_step(np.array([1.0, 2.0]), np.diag([0.25, 0.0]))
+    array([4., 0.])
+    >>> natural_step(np.array([1.0, 2.0]), np.diag([0.25, 0.0]), lam=1.0)
+    array([0.8, 2. ])
+    """
+    g = np.real(np.asarray(metric))
+    g = (g + g.T) / 2 + lam * np.identity(g.shape[0])
+    return np.asarray(np.linalg.pinv(g, rcond=rcond, hermitian=True) @ gradient, dtype=float)
+
+
+def _has_metric(estimator: Any) -> bool:
+    """Whether ``estimator`` already returns a metric (a ``GradientEstimator(...,
+    metric=...)``, or any estimator announcing one with a ``metric`` attribute)."""
+    from qprim_grad import GradientEstimator
+
+    if isinstance(estimator, GradientEstimator):
+        return getattr(estimator, "_metric", None) is not None
+    return getattr(estimator, "metric", None) is not None
+
+
+class NaturalGradient(_OptimizerInterface):
+    r"""Quantum natural gradient descent (Stokes et al. 2020) on any V2 estimator.
+
+    Args:
+        stepsize: the learning rate :math:`\eta` of ``x <- x - η pinv(g + λI) ∇f``.
+        approx: the metric ``g = Re qgt``: ``None`` the full tensor (``"reverse"`` on
+            qiskit's exact ``StatevectorEstimator``, else ``"lin_comb"``), ``"block_diag"``
+            (exact within layers of commuting gates) or ``"diag"``.
+        lam: Tikhonov regularisation :math:`\lambda` added to the metric.
+        maxiter: number of iterations.
+        gradient_method: the gradient method of the ``GradientEstimator``.
+        gradient_options: options of the gradient method (e.g. ``{"epsilon": 0.01}``).
+        metric_options: options of the metric method (e.g. ``{"pass_manager": pm}``).
+        rcond: relative cutoff of the pseudo-inverse.
+        callback: ``callback(nfev, x, fx, stepsize, accepted)`` once per step (``stepsize``
+            is the norm of the step taken, ``fx`` the loss measured at ``x``).
+        termination_checker: ``checker(nfev, x, fx, stepsize, accepted) -> bool``; ``True``
+            stops the run.
+        seed: passed to a randomised gradient method (``"spsa"``) unless its options set one.
+        checkpoint: JSON file the state is written to after every iteration; continue with
+            :meth:`resume` (or ``minimize(loss, x0, state=path)``).
+        progress: show a progress bar.
+
+    ``minimize(loss, x0)`` takes an :class:`~.loss.EstimatorLoss`. Its estimator is wrapped
+    as ``GradientEstimator(estimator, method=gradient_method, metric=...)`` (a
+    ``GradientEstimator`` without metric is unwrapped first); an estimator that already
+    carries a metric is used as it is (its gradient method and metric win). Each iteration
+    is one ``run`` of it: one job on the inner primitive.
+
+    Example:
+        >>> import numpy as np
+        >>> from qiskit.circuit.library import real_amplitudes
+        >>> from qiskit.primitives import StatevectorEstimator
+        >>> from qprim_grad.optimizers import NaturalGradient, EstimatorLoss
+        >>> loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
+        >>> result = NaturalGradient(stepsize=0.1, maxiter=30).minimize(loss, np.full(4, 0.3))
+        >>> bool(result.fun < -0.99), result.nit, result.jobs
+        (True, 30, 31)
+    """
+
+    def __init__(
+        self,
+        stepsize: float = 0.01,
+        approx: str | None = "block_diag",
+        lam: float = 0.0,
+        maxiter: int = 100,
+        gradient_method: Any = "param_shift",
+        *,
+        gradient_options: dict[str, Any] | None = None,
+        metric_options: dict[str, Any] | None = None,
+        rcond: float = 1e-10,
+        callback: CALLBACK | None = None,
+        termination_checker: TERMINATIONCHECKER | None = None,
+        seed: int | np.random.Generator | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> None:
+        if approx not in _APPROX:
+            raise ValueError(
+                f"approx={approx!r} is not one of None (the full tensor), 'block_diag', 'diag'."
+            )
+        if not np.isfinite(stepsize) or stepsize <= 0:
+            raise ValueError(f"stepsize must be a positive number, got {stepsize!r}.")
+        if not np.isfinite(lam) or lam < 0:
+            raise ValueError(f"lam must be a non-negative number, got {lam!r}.")
+        if int(maxiter) != maxiter or maxiter < 0:
+            raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}.")
+        self.stepsize = float(stepsize)
+        self.approx = approx
+        self.lam = float(lam)
+        self.maxiter = int(maxiter)
+        self.gradient_method = gradient_method
+        self.gradient_options = dict(gradient_options or {})
+        self.metric_options = dict(metric_options or {})
+        self.rcond = rcond
+        self.callback = callback
+        self.termination_checker = termination_checker
+        self.seed = seed
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self._max_evals_grouped: int | None = None
+        self._options: dict[str, Any] = {}
+
+    def get_support_level(self) -> dict[str, Any]:
+        """The loss supplies gradient and metric; bounds are ignored."""
+        return super().get_support_level()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Constructor arguments: ``NaturalGradient(**ng.settings)`` rebuilds it."""
+        return {
+            name: getattr(self, name)
+            for name in inspect.signature(NaturalGradient.__init__).parameters
+            if name != "self"
+        }
+
+    def replace(self, **changes: Any) -> NaturalGradient:
+        """A copy with some constructor arguments changed."""
+        kwargs = self.settings
+        unknown = set(changes) - set(kwargs)
+        if unknown:
+            raise TypeError(f"Unknown NaturalGradient arguments: {sorted(unknown)}")
+        kwargs.update(changes)
+        return type(self)(**kwargs)
+
+    def _fingerprint(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FINGERPRINT}
+
+    # ---- the estimator of loss, gradient and metric --------------------------------------
+    def metric_method(self, estimator: Any) -> str:
+        """The metric method ``approx`` stands for on ``estimator``."""
+        if self.approx is not None:
+            return self.approx
+        from qiskit.primitives import StatevectorEstimator
+
+        return "reverse" if isinstance(estimator, StatevectorEstimator) else "lin_comb"
+
+    def metric_estimator(self, estimator: Any) -> Any:
+        """``GradientEstimator(estimator, method=gradient_method, metric=...)`` — or
+        ``estimator`` itself if it already carries a metric."""
+        if _has_metric(estimator):
+            return estimator
+        from qprim_grad import GradientEstimator
+
+        if isinstance(estimator, GradientEstimator):
+            estimator = estimator.estimator
+        options = dict(self.gradient_options)
+        if self.gradient_method == "spsa" and "seed" not in options and self.seed is not None:
+            options["seed"] = self.seed
+        return GradientEstimator(
+            estimator,
+            method=self.gradient_method,
+            metric=self.metric_method(estimator),
+            metric_options=self.metric_options or None,
+            **options,
+        )
+
+    # ---- minimisation --------------------------------------------------------------------
+    def minimize(
+        self,
+        fun: Any,
+        x0: Any,
+        jac: Any = None,
+        bounds: Any = None,
+        *,
+        state: SPSAState | str | os.PathLike[str] | None = None,
+        **scipy_arguments: Any,
+    ) -> Any:
+        """Minimise the :class:`~.loss.EstimatorLoss` ``fun`` from ``x0`` (``jac`` and
+        ``bounds`` are ignored). ``state`` (an :class:`~.state.SPSAState` or a checkpoint
+        path) continues a run.
+
+        Returns an ``OptimizerResult`` with ``x``, ``fun``, ``nfev``, ``njev``, ``nit``,
+        ``jobs``, ``history`` and ``state``; as a ``scipy.optimize.minimize`` method, an
+        ``OptimizeResult``.
+        """
+        if scipy_arguments:
+            return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
+        return _NaturalRun(self, fun, x0, state).run()
+
+    def resume(self, fun: Any, path: str | os.PathLike[str]) -> Any:
+        """Continue the run saved in the checkpoint ``path``."""
+        return self.minimize(fun, None, state=path)
+
+    @property
+    def scipy_method(self) -> Callable[..., Any]:
+        """This optimizer as a method of ``scipy.optimize.minimize`` (``options`` override
+        constructor arguments; ``callback`` may raise ``StopIteration``)."""
+        return self._scipy_minimize
+
+    def _scipy_minimize(
+        self,
+        fun: Any,
+        x0: Any,
+        args: tuple = (),
+        jac: Any = None,
+        hess: Any = None,
+        hessp: Any = None,
+        bounds: Any = None,
+        constraints: Any = (),
+        callback: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        from scipy.optimize import OptimizeResult
+
+        if args:
+            raise TypeError("NaturalGradient minimizes an EstimatorLoss; it takes no args=.")
+        options.pop("tol", None)
+        options.pop("disp", None)
+        optimizer = self.replace(**options) if options else self
+        if callback is not None:
+            checker = _scipy_stopper(callback, self.termination_checker)
+            optimizer = optimizer.replace(termination_checker=checker)
+        result = optimizer.minimize(fun, x0)
+        return OptimizeResult(
+            x=result.x,
+            fun=result.fun,
+            nfev=result.nfev,
+            njev=result.njev,
+            nit=result.nit,
+            success=True,
+            status=0,
+            message="NaturalGradient finished",
+            history=result.history,
+            jobs=result.jobs,
+        )
+
+
+class _NaturalRun:
+    """One ``minimize``: reads the optimizer's configuration, writes only its state."""
+
+    def __init__(self, cfg: NaturalGradient, loss: Any, x0: Any, state: Any) -> None:
+        for name in ("estimator", "circuit", "observable"):
+            if not hasattr(loss, name):
+                raise TypeError(
+                    "NaturalGradient needs an EstimatorLoss(estimator, circuit, observable) "
+                    f"(it measures gradient and metric on the circuit), not "
+                    f"{type(loss).__name__}."
+                )
+        self.cfg, self.loss = cfg, loss
+        self.started = time.perf_counter()
+        self.estimator = cfg.metric_estimator(loss.estimator)
+        if state is None:
+            if x0 is None:
+                raise ValueError("x0 is required unless a state is given.")
+            x = np.array(x0, dtype=float).reshape(-1)
+            if x.size != loss.num_parameters:
+                raise ValueError(
+                    f"x0 has {x.size} values, the circuit has {loss.num_parameters} parameters."
+                )
+            rng = _make_rng(cfg.seed)
+            self.state = SPSAState.initial(x, rng, "natural", settings=cfg._fingerprint())
+        else:
+            loaded = state if isinstance(state, SPSAState) else SPSAState.load(state)
+            self.state = copy.deepcopy(loaded)
+            if self.state.mode != "natural":
+                raise ValueError(
+                    f"The state was saved by a {self.state.mode} SPSA run, not NaturalGradient."
+                )
+            now = cfg._fingerprint()
+            diff = {k: (v, now.get(k)) for k, v in self.state.settings.items() if now[k] != v}
+            if diff:
+                import warnings
+
+                warnings.warn(
+                    f"Resuming with different NaturalGradient settings (saved, now): {diff}",
+                    stacklevel=4,
+                )
+        self.progress = _Progress(cfg.maxiter, cfg.progress, self.state.k)
+
+    def _measure(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Loss, gradient and metric at ``x``: one job."""
+        loss = self.loss
+        pub = (loss.circuit, loss.observable, x)
+        data = self.estimator.run([pub], precision=loss.precision).result()[0].data
+        for field in ("grads", "qgt"):
+            if not hasattr(data, field):
+                raise TypeError(
+                    f"{type(self.estimator).__name__} returned no {field!r}; NaturalGradient "
+                    "needs an estimator with gradient and metric (GradientEstimator(..., "
+                    "metric=...))."
+                )
+        p = loss.num_parameters
+        value = float(np.asarray(data.evs).reshape(()))
+        gradient = np.asarray(data.grads, dtype=float).reshape(p)
+        metric = np.real(np.asarray(data.qgt)).reshape(p, p)
+        return value, gradient, metric
+
+    def _save(self) -> None:
+        if self.cfg.checkpoint is not None:
+            self.state.save(self.cfg.checkpoint)
+
+    def run(self) -> Any:
+        cfg, st = self.cfg, self.state
+        while True:
+            t0 = time.perf_counter()
+            more = st.k < cfg.maxiter and not st.stopped
+            pending = st.candidate
+            centre = pending if pending is not None else st.x
+            if more:
+                fx, gradient, metric = self._measure(centre)
+                st.njev += 1
+            else:  # the final point: the loss only (the inner estimator, no gradient points)
+                fx = float(self.loss(centre))
+            st.jobs += 1
+            st.nfev += 1
+            st.fx = fx
+            if pending is not None:
+                st.candidate = None
+                st.x = pending
+                self._resolve(pending, fx, st.candidate_step, t0)
+            if st.stopped or not more:
+                return self._finish()
+            step = cfg.stepsize * natural_step(gradient, metric, cfg.lam, cfg.rcond)
+            st.k += 1
+            st.candidate = st.x - step
+            st.candidate_step = float(np.linalg.norm(step))
+            self._save()
+
+    def _resolve(self, x: np.ndarray, fx: float, step: float, t0: float) -> None:
+        cfg, st = self.cfg, self.state
+        if cfg.callback is not None:
+            cfg.callback(st.nfev, x, fx, step, True)
+        st.history.append(st.k, fx, step, True, st.nfev, st.jobs)
+        logger.info(
+            "NaturalGradient iteration %d/%d: loss=%.8g stepsize=%.4g jobs=%d (%.3f s)",
+            st.k,
+            cfg.maxiter,
+            fx,
+            step,
+            st.jobs,
+            time.perf_counter() - t0,
+        )
+        self.progress.update(st.k, fx)
+        if cfg.termination_checker is not None and cfg.termination_checker(
+            st.nfev, x, fx, step, True
+        ):
+            logger.info("NaturalGradient: termination checker stopped after iteration %d", st.k)
+            st.stopped = True
+
+    def _finish(self) -> Any:
+        self.progress.close()
+        self._save()
+        st = self.state
+        logger.info(
+            "NaturalGradient finished: %d iterations, %d jobs, loss %.8g in %.2f s",
+            st.k,
+            st.jobs,
+            st.fx,
+            time.perf_counter() - self.started,
+        )
+        return make_result(
+            x=np.copy(st.x),
+            fun=st.fx,
+            nfev=st.nfev,
+            njev=st.njev,
+            nit=st.k,
+            jobs=st.jobs,
+            history=copy.deepcopy(st.history),
+            state=copy.deepcopy(st),
+        )

@@ -1,0 +1,126 @@
+"""`QGTEstimator`: a V2 estimator whose results carry the quantum geometric tensor.
+
+The metric is the third derivative family on the gradient machinery: a metric method
+(:mod:`qprim_grad.methods.metric`) plans extra inner pubs and combines their results; the
+wrapper sends them in the run's one inner job, next to the centre (and, for
+``GradientEstimator(..., metric=...)``, next to the gradient's evaluations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import Parameter
+from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
+from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
+
+from .estimator import GradientEstimator
+from .job import GradientJob
+from .methods.base import Plan, PubTask
+from .methods.metric.results import metric_fields
+from .wrapper import GradientPrimitive, _PubWork
+
+__all__ = ["QGTEstimator"]
+
+
+class _CentreOnly:
+    """The gradient method of a :class:`QGTEstimator`: no derivatives, only the centre
+    (which the metric's plan may replace, e.g. mapped by its ``pass_manager``)."""
+
+    name = "none"
+    options: dict[str, Any] = {}
+
+    def plan(self, task: PubTask) -> Plan:
+        return Plan()
+
+
+class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
+    """A V2 estimator returning ``evs``, ``stds``, ``qgt``, ``qgt_stds``, ``qfi``, ``qfi_stds``.
+
+    ``qgt[..., i, j] = <d_i psi|d_j psi> - <d_i psi|psi><psi|d_j psi>`` (the second term
+    with ``phase_fix=True``, the default), shape ``pub.shape + (P, P)``; complex for
+    ``derivative_type="complex"`` (default), the real or imaginary part otherwise.
+    ``qgt_stds`` propagates the inner ``stds`` to first order (complex entries:
+    ``sqrt(Var Re + Var Im)``); ``qfi = 4 Re qgt``. Everything runs in one inner job per
+    ``run`` (or several with ``max_job_rows``).
+
+    Args:
+        estimator: any V2 estimator.
+        method: ``"lin_comb"`` (default), ``"reverse"``, ``"block_diag"``, ``"diag"``, a
+            plugin's name (entry-point group ``qprim_grad.metric_methods``) or an object.
+        max_job_rows: split the inner work into several jobs of at most this many rows.
+        **options: the metric method's options (``derivative_type``, ``phase_fix``,
+            ``pass_manager``, ...).
+
+    Example:
+        >>> from qiskit import QuantumCircuit
+        >>> from qiskit.circuit import Parameter
+        >>> from qiskit.primitives import StatevectorEstimator
+        >>> from qprim_grad import QGTEstimator
+        >>> a, b = Parameter("a"), Parameter("b")
+        >>> qc = QuantumCircuit(1)
+        >>> _ = qc.rx(a, 0)
+        >>> _ = qc.ry(b, 0)
+        >>> result = QGTEstimator(StatevectorEstimator()).run([(qc, "Z", [0.3, 0.2])]).result()
+        >>> result[0].data.qfi.round(4)
+        array([[1.    , 0.    ],
+               [0.    , 0.9127]])
+    """
+
+    _kind = "estimator"
+    _other_kind = BaseSamplerV2
+    _other_wrapper = "GradientSampler"
+    _metric_centre = True
+
+    def __init__(
+        self,
+        estimator: BaseEstimatorV2,
+        method: Any = "lin_comb",
+        *,
+        max_job_rows: int | None = None,
+        **options: Any,
+    ) -> None:
+        GradientPrimitive.__init__(
+            self,
+            estimator,
+            _CentreOnly(),
+            max_job_rows=max_job_rows,
+            metric=method,
+            metric_options=options,
+        )
+
+    @property
+    def estimator(self) -> BaseEstimatorV2:
+        """The wrapped estimator."""
+        return self._primitive
+
+    @property
+    def metric(self) -> Any:
+        """The metric method object."""
+        return self._metric
+
+    def run(
+        self,
+        pubs: Iterable[EstimatorPubLike],
+        *,
+        precision: float | None = None,
+        parameters: Sequence[Parameter] | Sequence[Sequence[Parameter] | None] | None = None,
+    ) -> GradientJob:
+        """Estimate expectation values and the QGT; one inner job for all pubs."""
+        kwargs = {} if precision is None else {"precision": precision}
+        return self._submit(pubs, parameters, kwargs)
+
+    _coerce = GradientEstimator._coerce
+    _task = GradientEstimator._task
+    _inner_pub = GradientEstimator._inner_pub
+
+    def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+        data = DataBin(
+            evs=np.asarray(center.data.evs),
+            stds=np.asarray(center.data.stds),
+            **metric_fields(work),
+            shape=work.task.shape,
+        )
+        return PubResult(data, metadata=self._metadata(work, center, meta))
