@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _reference import expectation, expectation_gradient
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter, ParameterVector
+from qiskit.circuit import Parameter
 from qiskit.circuit.library import efficient_su2
 from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import SparseObservable, SparsePauliOp, random_pauli_list
@@ -227,39 +227,3 @@ def test_dask_sampler_and_bad_client(dask_client):
     np.testing.assert_array_equal(mine.data.grads.to_dense(), theirs.data.grads.to_dense())
     with pytest.raises(TypeError, match="dask.distributed.Client"):
         DaskEstimator(object(), StatevectorEstimator())
-
-
-def test_forward_pass_on_aer_matches_the_numpy_kernels(monkeypatch):
-    from qprim_grad import _adjoint
-
-    circuit = efficient_su2(4, reps=2)
-    circuit.global_phase = 0.7
-    custom = QuantumCircuit(2, name="custom")  # an instruction qiskit-aer does not know
-    custom.rzz(0.3, 0, 1)
-    circuit.append(custom.to_gate(), [1, 2])
-    values = np.random.default_rng(3).uniform(-1, 1, (3, circuit.num_parameters))
-    pub = (circuit, [OBS.tensor(SparsePauliOp("Z")), "XXYZ"], values[:, None, :])
-
-    def run() -> object:
-        return GradientEstimator(StatevectorEstimator(), "reverse").run([pub]).result()[0].data
-
-    numpy_only = run()
-    monkeypatch.setattr(_adjoint, "_AER_MIN_QUBITS", 0)
-    with_aer = run()  # qiskit-aer lacks "custom": falls back to numpy, remembers it
-    np.testing.assert_allclose(with_aer.grads, numpy_only.grads, atol=1e-12)
-    # controlled rotations qiskit-aer mis-simulates when it binds values itself: bound here
-    plain = efficient_su2(4, reps=1)
-    extra = ParameterVector("e", 4)
-    plain.crx(extra[0], 0, 1)
-    plain.cry(extra[1], 1, 2)
-    plain.cp(extra[2], 2, 3)
-    plain.mcp(extra[3], [0, 1], 3)
-    values = np.random.default_rng(4).uniform(-2, 2, (3, plain.num_parameters))
-    pub = (plain, "XXYZ", values)
-    program = _adjoint.compile_circuit(plain)
-    aer_grads = GradientEstimator(StatevectorEstimator(), "reverse").run([pub]).result()[0]
-    assert program._aer_ok
-    monkeypatch.setattr(_adjoint, "_AER_MIN_QUBITS", 99)
-    numpy_grads = GradientEstimator(StatevectorEstimator(), "reverse").run([pub]).result()[0]
-    np.testing.assert_allclose(aer_grads.data.grads, numpy_grads.data.grads, atol=1e-12)
-    np.testing.assert_allclose(aer_grads.data.evs, numpy_grads.data.evs, atol=1e-12)

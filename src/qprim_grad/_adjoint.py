@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _MAX_AMPLITUDES = 1 << 21  # amplitudes held per batch of parameter rows (complex128: 32 MiB)
+_MIN_FUSED_RUN = 3  # diagonal runs at least this long are applied as one diagonal
 
 try:  # BLAS threads only add contention for these small, memory-bound products
     from threadpoolctl import ThreadpoolController
@@ -111,8 +112,6 @@ class AdjointProgram:
 
     def __init__(self, circuit: QuantumCircuit) -> None:
         blocks, exprs, phase_args = build_blocks(circuit)
-        self.circuit = circuit
-        self._aer_ok = True  # until qiskit-aer fails on this circuit
         self.num_qubits = circuit.num_qubits
         self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
         self._index = {p: i for i, p in enumerate(self.parameters)}
@@ -347,12 +346,10 @@ class AdjointProgram:
         N = 1 << self.num_qubits
         angles, jac = self._angles_and_jacobian(values, diff)
         mats, dags, group_gens = self._row_data(angles, traceless)
-        psi = self._aer_forward(values)
-        if psi is None:
-            psi = np.zeros((R, 1, N), dtype=complex)
-            psi[:, 0, 0] = 1.0
-            for block, mat in zip(self.blocks, mats, strict=True):
-                psi = block.kernel.apply(psi, mat, False)
+        psi = np.zeros((R, 1, N), dtype=complex)
+        psi[:, 0, 0] = 1.0
+        for block, mat in zip(self.blocks, mats, strict=True):
+            psi = block.kernel.apply(psi, mat, False)
         S = np.zeros((R, M + 1, N), dtype=complex)  # [ψ, λ_1, …, λ_M] per row
         S[:, 0] = psi[:, 0]
         del psi
@@ -397,64 +394,6 @@ class AdjointProgram:
             c = np.einsum("rgkba,rgmab->rmgk", gens, np.conj(rho))
             contrib[:, :, group.args.ravel()] += c.reshape(R, M, -1)
         return evs, contrib @ jac
-
-    def _aer_forward(self, values: np.ndarray) -> np.ndarray | None:
-        """The final states ``(R, 1, N)`` from qiskit-aer's statevector simulator (one
-        thread; its fused, compiled kernels beat numpy on large states), or ``None`` when the
-        state is small, qiskit-aer is not installed or cannot run the circuit. The backward
-        pass is unaffected: it un-applies the blocks from whatever exact state it gets."""
-        if not self._aer_ok or self.num_qubits < _AER_MIN_QUBITS:
-            return None
-        simulator = _aer_simulator()
-        if simulator is None:
-            return None
-        try:
-            circuits = []
-            for row in values:
-                bound = self.circuit.assign_parameters(row) if len(row) else self.circuit.copy()
-                bound.save_statevector()
-                circuits.append(bound)
-            result = simulator.run(circuits).result()
-            states = [np.asarray(result.get_statevector(i)) for i in range(len(circuits))]
-        except Exception:  # noqa: BLE001 - an instruction Aer lacks: use the numpy kernels
-            self._aer_ok = False
-            return None
-        out = np.empty((len(values), 1, 1 << self.num_qubits), dtype=complex)
-        for r, state in enumerate(states):
-            out[r, 0] = state
-        return out
-
-
-_MIN_FUSED_RUN = 3  # diagonal runs at least this long are applied as one diagonal
-_AER_MIN_QUBITS = 14  # below, binding and submitting cost more than the numpy forward pass
-_AER: list[Any] = []
-
-
-def _aer_simulator() -> Any:
-    """A one-thread qiskit-aer statevector simulator (``None`` if qiskit-aer is missing)."""
-    if not _AER:
-        try:
-            from qiskit_aer import AerSimulator
-
-            _AER.append(
-                AerSimulator(method="statevector", max_parallel_threads=1, precision="double")
-            )
-        except Exception:  # noqa: BLE001 - optional dependency
-            _AER.append(None)
-    return _AER[0]
-
-
-def _apply_local(psi: np.ndarray, mats: np.ndarray, qubits: Sequence[int], n: int) -> np.ndarray:
-    """``mats[k]`` (``d x d`` on ``qubits``, matrix bit ``i`` <-> ``qubits[i]``) applied to the
-    state ``psi`` ``(2**n,)``, for every ``k``: ``(K, 2**n)``."""
-    view = psi.reshape((2,) * n)
-    axes = [n - 1 - q for q in reversed(qubits)]
-    k = len(qubits)
-    moved = np.moveaxis(view, axes, list(range(n - k, n))).reshape(-1, 1 << k)
-    out = moved @ np.swapaxes(mats, -1, -2)  # (K, rest, d)
-    out = out.reshape((len(mats),) + (2,) * n)
-    out = np.moveaxis(out, [1 + a for a in range(n - k, n)], [1 + a for a in axes])
-    return out.reshape(len(mats), -1)
 
 
 def _real_value(value: Any, binding: dict[Parameter, float]) -> float:
