@@ -396,6 +396,19 @@ class AdjointProgram:
         return evs, contrib @ jac
 
 
+def _apply_local(psi: np.ndarray, mats: np.ndarray, qubits: Sequence[int], n: int) -> np.ndarray:
+    """``mats[k]`` (``d x d`` on ``qubits``, matrix bit ``i`` <-> ``qubits[i]``) applied to the
+    state ``psi`` ``(2**n,)``, for every ``k``: ``(K, 2**n)``."""
+    view = psi.reshape((2,) * n)
+    axes = [n - 1 - q for q in reversed(qubits)]
+    k = len(qubits)
+    moved = np.moveaxis(view, axes, list(range(n - k, n))).reshape(-1, 1 << k)
+    out = moved @ np.swapaxes(mats, -1, -2)  # (K, rest, d)
+    out = out.reshape((len(mats),) + (2,) * n)
+    out = np.moveaxis(out, [1 + a for a in range(n - k, n)], [1 + a for a in axes])
+    return out.reshape(len(mats), -1)
+
+
 def _real_value(value: Any, binding: dict[Parameter, float]) -> float:
     """The real part of a number or of an expression bound with ``binding``."""
     if isinstance(value, ParameterExpression):
