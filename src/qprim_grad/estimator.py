@@ -147,7 +147,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         if isinstance(inner, GradientEstimator) and type(inner).run is GradientEstimator.run:
             # nested: the inner gradient estimator evaluates identical rows once
             return inner._submit(pubs, None, kwargs, merge_rows=True)
-        return inner.run(pubs, **kwargs)
+        return super()._inner_run(pubs, **kwargs)
 
     def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
         # exact values only: the pub's precision (else the run's, else the inner default) is 0

@@ -169,7 +169,10 @@ class GradientPrimitive:
     def _bindings(evaluation: Evaluation) -> BindingsArray:
         """The evaluation's parameter values, keyed by the circuit's parameter names."""
         circuit = evaluation.circuit
-        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
+        names = evaluation.parameter_names
+        if names is None or len(names) != circuit.num_parameters:
+            names = parameter_names(circuit)
+        data = {names: evaluation.values} if circuit.num_parameters else {}
         return BindingsArray(data, shape=evaluation.values.shape[:-1])
 
     @staticmethod
