@@ -174,6 +174,8 @@ def test_broadcasting_and_parameters_subset():
             .data
         )
         assert data.qgt.shape == (2, 3, 2, 2) and data.evs.shape == (2, 3)
+        want = StatevectorEstimator().run([(circuit, observables, values)]).result()[0].data
+        np.testing.assert_allclose(data.evs, want.evs, atol=1e-12)
         for i in range(2):
             single = (
                 QGTEstimator(StatevectorEstimator(), method)
@@ -213,6 +215,15 @@ def test_gradient_and_metric_in_one_inner_job(metric):
     alone = qgt_of(metric, circuit, values)
     np.testing.assert_allclose(data[0].data.qgt, alone.qgt, atol=1e-12)
     assert data.metadata["metric"] == metric and data[0].data.qfi.shape == (4, 4)
+
+
+def test_reverse_on_statevector_estimator_sends_nothing(mocker):
+    circuit = layered_circuit()
+    inner = StatevectorEstimator()
+    spy = mocker.spy(inner, "run")
+    job = QGTEstimator(inner, "reverse").run([(circuit, "ZIII", np.linspace(-1, 1, 9))])
+    assert job.result()[0].data.qgt.shape == (9, 9)
+    assert spy.call_count == 0 or not spy.call_args.args[0]
 
 
 def test_block_diag_on_statevector_estimator_computes_layers_directly(mocker):

@@ -160,10 +160,11 @@ class AdjointProgram:
         return [self._index.get(p, -1) for p in parameters]
 
     def state_overlaps(
-        self, values: np.ndarray, diff: Sequence[int]
+        self, values: np.ndarray, diff: Sequence[int], states_out: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``<d_p psi|d_q psi>`` ``(R, P, P)`` and ``<psi|d_p psi>`` ``(R, P)`` (the quantum
-        geometric tensor's pieces), every gate differentiated as an SU(d) gate.
+        geometric tensor's pieces), every gate differentiated as an SU(d) gate; the final
+        states go to ``states_out`` ``(R, 2**n)`` when given (``P > 0``).
 
         One forward pass per row: each parameterised block is applied to the state and to
         the derivative states made so far, then appends ``K_a psi`` for its arguments; the
@@ -206,6 +207,8 @@ class AdjointProgram:
                 conj = np.conj(dpsi)
                 gram[r] = conj @ dpsi.T
                 mixed[r] = dpsi @ np.conj(psi)
+                if states_out is not None:
+                    states_out[r] = psi
         return gram, mixed
 
     # ---- chain rule ------------------------------------------------------------------------

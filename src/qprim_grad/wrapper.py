@@ -244,6 +244,8 @@ class GradientPrimitive:
                 center = work.metric_plan.center
                 if self._metric_centre and center is not None and work.plan.center is None:
                     work.plan.center = center
+                if self._metric_centre and work.plan.direct_center is None:
+                    work.plan.direct_center = work.metric_plan.direct_center
         # The centres first, in pub order: a seeded inner primitive then returns for them
         # exactly what it returns for the user's pubs alone.
         inner_pubs: list[Any] = []
@@ -251,7 +253,7 @@ class GradientPrimitive:
         for work in works:
             if (
                 work.plan.direct_center is not None
-                and work.metric_plan is None
+                and (work.metric_plan is None or self._metric_centre)
                 and self._direct_center_ok(work, run_kwargs)
             ):
                 continue  # the method computes the centre itself (center_slot stays -1)

@@ -90,6 +90,9 @@ class MetricPlan:
     center: Evaluation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     direct: Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None = None
+    #: the centre's ``PubResult`` (or a callable giving it) computed without the inner
+    #: primitive, for :class:`~qprim_grad.QGTEstimator` where the pub's precision is zero
+    direct_center: Any = None
 
 
 @runtime_checkable

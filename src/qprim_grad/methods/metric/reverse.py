@@ -12,8 +12,10 @@ import math
 from typing import Any
 
 import numpy as np
+from qiskit.primitives import StatevectorEstimator
+from qiskit.primitives.containers import DataBin, PubResult
 
-from ..._adjoint import AdjointError, compile_circuit
+from ..._adjoint import AdjointError, compile_circuit, observable_matrix
 from ..base import GradientMethodError, PubTask
 from ..reverse import is_exact_statevector_estimator
 from .base import MetricPlan, SlotTensor, normalize_metric_type
@@ -72,13 +74,47 @@ class ReverseMetric:
         values = np.asarray(task.values, dtype=float)
         shape = values.shape[:-1]
         diff = program.columns(task.parameters)
+        rows = math.prod(shape)
+        keep_states = type(task.inner) is StatevectorEstimator and len(diff) > 0
+        states = np.zeros((rows, 1 << program.num_qubits), dtype=complex) if keep_states else None
+        computed: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def overlaps() -> tuple[np.ndarray, np.ndarray]:  # once, for the tensor and the evs
+            if not computed:
+                flat = values.reshape(rows, values.shape[-1])
+                computed.append(program.state_overlaps(flat, diff, states))
+            return computed[0]
 
         def combine(results: list) -> SlotTensor:
-            flat = values.reshape(math.prod(shape), values.shape[-1])
-            gram, mixed = program.state_overlaps(flat, diff)
+            gram, mixed = overlaps()
             P = len(diff)
             # <d_p psi|psi> = conj(mixed) = i g  ->  g = Re(-i conj(mixed)) = -Im(mixed)
             means = -np.imag(mixed)
             return SlotTensor(gram.reshape(shape + (P, P)), means.reshape(shape + (P,)))
 
-        return MetricPlan(evaluations=[], combine=combine, metadata={"metric_engine": "adjoint"})
+        def center() -> PubResult:
+            """evs from the forward pass's states (what StatevectorEstimator computes)."""
+            overlaps()
+            assert states is not None and task.observables is not None
+            evs = np.zeros(task.shape)
+            rows_of = np.broadcast_to(np.arange(rows).reshape(shape), task.shape)
+            observables = np.broadcast_to(
+                np.arange(task.observables.size).reshape(task.observables.shape), task.shape
+            )
+            for index in np.ndindex(task.shape):
+                op = observable_matrix(
+                    task.observables[np.unravel_index(observables[index], task.observables.shape)],
+                    program.num_qubits,
+                )
+                psi = states[rows_of[index]]
+                evs[index] = float(np.real(np.vdot(psi, op @ psi)))
+            data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=task.shape)
+            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
+            return PubResult(data, metadata=metadata)
+
+        return MetricPlan(
+            evaluations=[],
+            combine=combine,
+            metadata={"metric_engine": "adjoint"},
+            direct_center=center if keep_states else None,
+        )
