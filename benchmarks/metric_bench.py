@@ -38,7 +38,7 @@ from qprim_grad import QGTEstimator
 
 from ._common import Recorder
 
-REVERSE_CASES = [(4, 3), (6, 3), (8, 11), (12, 7)]  # P = 32, 48, 192, 192
+REVERSE_CASES = [(4, 3), (12, 1), (8, 11), (12, 7)]  # P = 32, 48, 192, 192
 LIN_COMB_CASES = [(4, 3)]
 BLOCK_CASES = [(4, 3), (8, 5)]
 # The peers' reverse-mode QGTs grow like P^2 state passes (PennyLane's adjoint_metric_tensor
