@@ -75,9 +75,11 @@ def gradients(shots: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="qprim_grad demo")
     parser.add_argument("--maxiter", type=int, default=60, help="SPSA iterations of the VQE")
-    parser.add_argument("--shots", type=int, default=2000, help="shots per energy evaluation")
+    parser.add_argument(
+        "--shots", type=int, default=2000, help="shots per energy evaluation (gradient: twice)"
+    )
     args = parser.parse_args()
-    gradients(shots=4000)
+    gradients(shots=2 * args.shots)  # 4000 by default
     print("\n2. VQE with SPSA on FakeManilaV2 (one estimator job per iteration):")
     sys.path.insert(0, str(Path(__file__).parent))
     import vqe_demo

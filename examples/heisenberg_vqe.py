@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -112,7 +111,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.fast or os.environ.get("QPRIM_EXAMPLE_FAST"):
         args.fast, args.noiseless = True, True
         args.maxiter, args.shots = min(args.maxiter, 2), min(args.shots, 200)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     hamiltonian = heisenberg(4)
     exact = float(np.linalg.eigvalsh(hamiltonian.to_matrix()).min())

@@ -1,5 +1,6 @@
-"""examples/heisenberg_vqe.py in its fast mode: the three optimizers run in one runtime
-Session on FakeManilaV2's target, with the documented jobs per iteration, and draw the plot."""
+"""examples/heisenberg_vqe.py in its fast mode, in-process and with warnings as errors: the
+three optimizers run in one runtime Session on FakeManilaV2's target, with the documented jobs
+per iteration, and draw the plot."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_fast_mode_runs_with_one_job_per_iteration(tmp_path, capsys):
     spec.loader.exec_module(module)
     figure = tmp_path / "vqe.png"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")  # as tests/test_examples.py runs every example
         out = module.main(["--fast", "--plot", str(figure)])
     results, history = out["results"], out["history"]
     assert set(results) == {"SPSA", "QN-SPSA", "NatGrad"}

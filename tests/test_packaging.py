@@ -58,3 +58,11 @@ def test_console_entry_point_without_arguments():
     )
     assert completed.returncode == 0 and completed.stderr == ""
     assert "plugins" in completed.stdout and "usage: qprim-grad" in completed.stdout
+
+
+def test_docs_extra_builds_the_figures(pyproject):
+    """``pip install .[docs]`` is enough for ``sphinx-build``: its figures run on runtime
+    local mode (Aer) and are drawn with matplotlib."""
+    docs = " ".join(pyproject["project"]["optional-dependencies"]["docs"])
+    for package in ("sphinx", "furo", "matplotlib", "qiskit-aer", "qiskit-ibm-runtime"):
+        assert package in docs

@@ -222,6 +222,7 @@ def test_plot_qgt_heat_map():
     assert low == -high == pytest.approx(-np.abs(qgt.real).max())
     assert [t.get_text() for t in ax.get_yticklabels()] == [p.name for p in ansatz.parameters]
     assert len(ax.texts) == 16 and ax.get_title() == "Re QGT"
+    assert {t.get_text() for t in ax.texts if abs(float(t.get_text())) < 1e-3} <= {"0"}
     assert len(ax.figure.axes) == 2  # the colour bar
 
     ax = plot_qgt(qgt, part="imag", annotate=False)

@@ -215,6 +215,19 @@ def test_gradient_and_metric_in_one_inner_job(metric):
     assert data.metadata["metric"] == metric and data[0].data.qfi.shape == (4, 4)
 
 
+def test_block_diag_on_statevector_estimator_computes_layers_directly(mocker):
+    """Exact StatevectorEstimator at precision 0: one statevector per value row instead of
+    one simulation per observable (the same values as through the estimator, see above)."""
+    circuit = layered_circuit()
+    inner = StatevectorEstimator()
+    spy = mocker.spy(inner, "run")
+    values = np.linspace(-0.9, 1.4, 9)
+    QGTEstimator(inner, "block_diag").run([(circuit, "ZIII", values)]).result()
+    assert len(spy.call_args.args[0]) == 1  # only the centre
+    QGTEstimator(inner, "block_diag").run([(circuit, "ZIII", values)], precision=0.1).result()
+    assert len(spy.call_args.args[0]) == 4  # centre and the three layers
+
+
 def test_max_job_rows_splits_and_gives_the_same_result():
     circuit = random_circuit(2, 5, 7, shared=False)
     values = np.random.default_rng(0).uniform(-1, 1, (3, circuit.num_parameters))
@@ -241,6 +254,15 @@ def test_metric_objects_and_options():
         QGTEstimator(StatevectorEstimator(), derivative_type="sideways")
     with pytest.raises(ValueError, match="metric_options"):
         GradientEstimator(StatevectorEstimator(), metric_options={"phase_fix": False})
+
+
+def test_metric_needs_an_estimator():
+    from qiskit.primitives import StatevectorSampler
+
+    from qprim_grad import GradientSampler
+
+    with pytest.raises(TypeError, match="metric= needs an estimator"):
+        GradientSampler(StatevectorSampler(), metric="lin_comb")
 
 
 def test_reverse_rejects_sampling_estimators_at_construction():

@@ -83,3 +83,34 @@ def test_runtime_session_isa_one_job(method, ideal_manila, mocker):
         assert pub.circuit.num_qubits == ideal_manila.num_qubits  # every circuit is ISA
     want = exact(method, circuit, values[0])
     np.testing.assert_array_less(np.abs(data.qfi[0] - want), 5 * data.qfi_stds[0] + 1e-9)
+
+
+def test_runtime_virtual_circuit_mapped_by_pass_manager(ideal_manila, mocker):
+    """A virtual circuit: lin_comb maps every circuit it sends, the centre included."""
+    circuit = ansatz()
+    values = [0.3, -0.5, 1.1, 0.2]
+    pass_manager = generate_preset_pass_manager(optimization_level=1, backend=ideal_manila)
+    with Session(backend=ideal_manila) as session:
+        inner = EstimatorV2(mode=session)
+        inner.options.default_shots = 8000
+        spy = mocker.spy(inner, "run")
+        qgt = QGTEstimator(inner, "lin_comb", pass_manager=pass_manager)
+        data = qgt.run([(circuit, "ZZ", values)]).result()[0].data
+    assert spy.call_count == 1
+    pubs = spy.call_args.args[0]
+    assert all(pub.circuit.num_qubits == ideal_manila.num_qubits for pub in pubs)
+    want = exact("lin_comb", circuit, values)
+    np.testing.assert_array_less(np.abs(data.qfi - want), 5 * data.qfi_stds + 1e-9)
+    assert abs(data.evs - exact_evs(circuit, values)) < 5 * data.stds + 1e-9
+
+
+def exact_evs(circuit, values) -> float:
+    return float(StatevectorEstimator().run([(circuit, "ZZ", values)]).result()[0].data.evs)
+
+
+def test_reverse_rejects_noisy_aer():
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+    with pytest.raises(ValueError, match="reverse.*default_precision"):
+        QGTEstimator(AerEstimator(options={"default_precision": 0.01}), "reverse")
+    QGTEstimator(AerEstimator(), "reverse")  # exact: accepted

@@ -77,7 +77,7 @@ def test_projector_observables_as_pauli_actions():
 
 
 def test_memory_stays_within_four_state_vectors():
-    n = 17  # above the column-wise threshold, like n = 20
+    n = 18  # at the column-wise threshold, like n = 20
     circuit = efficient_su2(n, reps=1)
     obs = SparsePauliOp.from_sparse_list([("ZZ", [i, i + 1], 1.0) for i in range(n - 1)], n)
     values = np.random.default_rng(0).uniform(size=circuit.num_parameters)

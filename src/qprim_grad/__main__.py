@@ -25,7 +25,11 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    group = {"methods": plugins.GRADIENT_METHODS, "optimizers": plugins.OPTIMIZERS}.get(args.group)
+    group = {
+        "methods": plugins.GRADIENT_METHODS,
+        "metrics": plugins.METRIC_METHODS,
+        "optimizers": plugins.OPTIMIZERS,
+    }.get(args.group)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", plugins.PluginWarning)
         found = plugins.list_plugins(group, check=True)
@@ -54,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="List the installed gradient methods and optimizers (entry points).",
     )
     listing.add_argument(
-        "--group", choices=("methods", "optimizers"), help="only this entry-point group"
+        "--group", choices=("methods", "metrics", "optimizers"), help="only this entry-point group"
     )
     listing.add_argument(
         "--strict", action="store_true", help="exit with status 1 if a plugin is broken"

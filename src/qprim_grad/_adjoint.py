@@ -32,7 +32,7 @@ import numpy as np
 from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import SparseObservable, SparsePauliOp
 
-from ._adjoint_blocks import AdjointError, Block, build_blocks
+from ._adjoint_blocks import AdjointError, Block, _Diag, build_blocks
 from .circuits import _affine_form
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _MAX_AMPLITUDES = 1 << 21  # amplitudes held per batch of parameter rows (complex128: 32 MiB)
+_MIN_FUSED_RUN = 3  # diagonal runs at least this long are applied as one diagonal
 
 try:  # BLAS threads only add contention for these small, memory-bound products
     from threadpoolctl import ThreadpoolController
@@ -142,6 +143,17 @@ class AdjointProgram:
             for tid, (_, locs) in self._templates.items()
         }
         self._groups = [_Group(members, self.blocks, slot) for members in signatures.values()]
+        # runs of diagonal blocks: first block of the run each block belongs to, run length
+        self._run_start = list(range(len(self.blocks)))
+        self._run_length = [1] * len(self.blocks)
+        b = 0
+        while b < len(self.blocks):
+            e = b
+            while e < len(self.blocks) and isinstance(self.blocks[e].kernel, _Diag):
+                e += 1
+            for i in range(b, e):
+                self._run_start[i], self._run_length[i] = b, e - b
+            b = max(e, b + 1)
 
     def columns(self, parameters: Sequence[Parameter]) -> list[int]:
         """Index of each of ``parameters`` in :attr:`parameters` (``-1``: not in the circuit)."""
@@ -349,11 +361,33 @@ class AdjointProgram:
         if self.phase_args.size and not traceless:
             contrib[:, :, self.phase_args] = 1j * np.conj(evs)[..., None]
         rhos: list[Any] = [None] * len(self.blocks)
+        # Along a run of diagonal blocks, conj(ψ) λ_m does not change (|phases| = 1): one
+        # product serves every block's ρ'; a long run's phases are multiplied into one
+        # diagonal first and applied to the stack once.
+        product = None
+        pending = None
         for b in range(len(self.blocks) - 1, -1, -1):
             block = self.blocks[b]
+            diagonal = isinstance(block.kernel, _Diag)
+            if not diagonal:
+                product = None
             if mats[b] is not None and self._fixed[b] is None:
-                rhos[b] = block.kernel.rho(S)  # (R, M, d, d)
+                if diagonal:
+                    if product is None:
+                        product = np.conj(S[:, :1]) * S[:, 1:]
+                    rhos[b] = block.kernel.rho_from_product(product)
+                else:
+                    rhos[b] = block.kernel.rho(S)  # (R, M, d, d)
+            if diagonal and self._run_length[b] >= _MIN_FUSED_RUN:
+                if pending is None:
+                    pending = np.ones((R, 1, N), dtype=complex)
+                block.kernel.apply(pending, dags[b], True)  # in place
+                if b == self._run_start[b]:  # the run ends here: apply it
+                    S *= pending
+                    pending = None
+                continue
             S = block.kernel.apply(S, dags[b], True)
+        del product
         for group, gens in zip(self._groups, group_gens, strict=True):
             rho = np.stack([rhos[b] for b in group.blocks], axis=1)  # (R, G, M, d, d)
             # ⟨λ|K|ψ⟩ = Σ_ab K[b, a] conj(ρ'[a, b])

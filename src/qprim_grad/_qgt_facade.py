@@ -26,10 +26,7 @@ def _gradients_module() -> Any:
 
 def _derivative_type(value: Any) -> Any:
     """Our ``DerivativeType`` from ours, qiskit-algorithms' or a string."""
-    enum = _gradients_module().DerivativeType
-    if isinstance(value, enum):
-        return value
-    return enum(str(getattr(value, "value", value)).lower())
+    return _gradients_module().as_derivative_type(value)
 
 
 @dataclass(frozen=True)

@@ -354,7 +354,8 @@ def plot_qgt(
         for i, j in np.ndindex(matrix.shape):
             value = matrix[i, j]
             color = "white" if abs(value) > 0.6 * limit else "black"
-            ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize="x-small",
+            text = "0" if abs(value) < 1e-3 * limit else f"{value:.2g}"  # not -1.4e-17
+            ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
                     color=color)  # fmt: skip
     if title is None:
         what = {"real": "Re", "imag": "Im", "abs": "|·|"}[part]

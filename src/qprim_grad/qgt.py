@@ -115,6 +115,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
     _coerce = GradientEstimator._coerce
     _task = GradientEstimator._task
     _inner_pub = GradientEstimator._inner_pub
+    _direct_center_ok = GradientEstimator._direct_center_ok
 
     def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         data = DataBin(

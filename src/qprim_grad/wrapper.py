@@ -99,6 +99,7 @@ class _PubWork:
     metric_plan: Any = None
     metric_slots: list[int] = field(default_factory=list)
     metric_results: list[Any] = field(default_factory=list)
+    metric_direct: bool = False  # the metric plan computes its evaluations itself
 
 
 class GradientPrimitive:
@@ -140,6 +141,11 @@ class GradientPrimitive:
         self._warned_seed = False
         if metric is None and metric_options:
             raise ValueError("metric_options were given without metric=")
+        if metric is not None and self._kind != "estimator":
+            raise TypeError(
+                f"metric= needs an estimator (the QGT is a property of the state); use "
+                f"GradientEstimator or QGTEstimator, not {type(self).__name__}"
+            )
         self._metric = (
             None if metric is None else resolve_metric(metric, dict(metric_options or {}))
         )
@@ -163,7 +169,10 @@ class GradientPrimitive:
     def _bindings(evaluation: Evaluation) -> BindingsArray:
         """The evaluation's parameter values, keyed by the circuit's parameter names."""
         circuit = evaluation.circuit
-        data = {parameter_names(circuit): evaluation.values} if circuit.num_parameters else {}
+        names = evaluation.parameter_names
+        if names is None or len(names) != circuit.num_parameters:
+            names = parameter_names(circuit)
+        data = {names: evaluation.values} if circuit.num_parameters else {}
         return BindingsArray(data, shape=evaluation.values.shape[:-1])
 
     @staticmethod
@@ -258,7 +267,10 @@ class GradientPrimitive:
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))
         for work in works:
-            for evaluation in work.metric_plan.evaluations if work.metric_plan else ():
+            plan = work.metric_plan
+            if plan is not None and plan.direct is not None:
+                work.metric_direct = self._direct_center_ok(work, run_kwargs)
+            for evaluation in () if plan is None or work.metric_direct else plan.evaluations:
                 work.metric_slots.append(len(inner_pubs))
                 inner_pubs.append(self._inner_pub(work, evaluation))
                 sources.append((work, evaluation))

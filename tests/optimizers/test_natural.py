@@ -311,3 +311,10 @@ def test_shot_based_aer_one_job_per_iteration(circuit, observable, x0, mocker):
     assert spy.call_count == 6 and result.nit == 5
     exact = reference_energy(circuit, observable, result.x)
     assert exact < reference_energy(circuit, observable, x0) - 0.1
+
+
+def test_progress_line(circuit, observable, x0, capsys):
+    loss = EstimatorLoss(ReferenceMetricEstimator(), circuit, observable)
+    NaturalGradient(stepsize=0.1, maxiter=2, progress=True).minimize(loss, x0)
+    err = capsys.readouterr().err
+    assert "NaturalGradient" in err and "2/2" in err

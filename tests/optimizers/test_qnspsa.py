@@ -308,7 +308,8 @@ def test_scipy_method_progress_and_plugin(loss, circuit, x0, capsys):
     res = minimize(loss, x0, method=q.minimize, callback=seen.append, options={"maxiter": 3})
     assert res.nit == 3 and len(seen) >= 1 and res.jobs == 4
     QNSPSA(q.fidelity, maxiter=2, seed=1, progress=True, **GAINS).minimize(loss, x0)
-    assert "2/2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "QNSPSA" in err and "2/2" in err
     assert plugins.load("qnspsa", plugins.OPTIMIZERS) is QNSPSA
 
 

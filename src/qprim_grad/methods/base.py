@@ -73,6 +73,8 @@ class Evaluation:
             means the pub's own observables.
         aux_register: sampler only: name of a one-bit register whose outcome signs the
             probabilities (``p(x, 0) - p(x, 1)``), as in a Hadamard test.
+        parameter_names: the names of ``circuit.parameters`` in order, when the method
+            already knows them for a circuit of its own (else computed by the wrapper).
     """
 
     circuit: QuantumCircuit
@@ -80,6 +82,7 @@ class Evaluation:
     weights: Any = None
     observables: ObservablesArray | None = None
     aux_register: str | None = None
+    parameter_names: tuple[str, ...] | None = None
 
     @property
     def num_points(self) -> int:

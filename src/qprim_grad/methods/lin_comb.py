@@ -32,6 +32,7 @@ from ..circuits import (
     _PreparationCache,
     chain_rule,
     parameter_map,
+    parameter_names,
     prepare_circuit,
     prepared_values,
     slot_jacobian,
@@ -164,6 +165,7 @@ class _Term:
     circuit: QuantumCircuit
     aux: int
     width: int
+    names: tuple[str, ...] = ()  # circuit.parameters' names (computed once, when cached)
 
 
 class LinComb:
@@ -310,7 +312,7 @@ class LinComb:
             if isinstance(mapped, QuantumCircuit):
                 mapped = [mapped]
             terms = [replace(term, circuit=circuit) for term, circuit in zip(terms, mapped)]
-        return terms
+        return [replace(term, names=parameter_names(term.circuit)) for term in terms]
 
     # -- plan -------------------------------------------------------------------------------
     def plan(self, task: PubTask) -> Plan:
@@ -338,6 +340,7 @@ class LinComb:
                 evaluation = Evaluation(term.circuit, base[None], weights, observables=observables)
             else:
                 evaluation = Evaluation(term.circuit, base[None], weights, aux_register=_AUX)
+            evaluation.parameter_names = term.names
             evaluations.append(evaluation)
         return Plan(
             evaluations=evaluations,

@@ -131,8 +131,9 @@ class EstimatorLoss:
     """The expectation value ``<ψ(x)|O|ψ(x)>`` as a loss; one estimator job per call.
 
     Args:
-        estimator: any V2 estimator (``StatevectorEstimator``, qiskit-aer or qiskit-ibm-runtime
-            ``EstimatorV2`` in any mode, …) or a :class:`qprim_grad.GradientEstimator`.
+        estimator: any V2 estimator (``StatevectorEstimator``, qiskit-aer's ``EstimatorV2``,
+            qiskit-ibm-runtime's ``executor_estimator.Estimator`` in any mode, …) or a
+            :class:`qprim_grad.GradientEstimator`.
         circuit: the parametrized circuit (an ISA circuit for hardware).
         observable: anything ``SparsePauliOp`` accepts. If the circuit has a layout (it was
             transpiled) and the observable is narrower, the layout is applied to it.

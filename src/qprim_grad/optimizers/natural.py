@@ -319,7 +319,7 @@ class _NaturalRun:
                     f"Resuming with different NaturalGradient settings (saved, now): {diff}",
                     stacklevel=4,
                 )
-        self.progress = _Progress(cfg.maxiter, cfg.progress, self.state.k)
+        self.progress = _Progress(cfg.maxiter, cfg.progress, self.state.k, "NaturalGradient")
 
     def _measure(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss, gradient and metric at ``x``: one job."""

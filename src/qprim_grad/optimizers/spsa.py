@@ -178,8 +178,9 @@ class _OptimizerInterface:
 class _Progress:
     """A progress line on stderr (tqdm if installed)."""
 
-    def __init__(self, total: int, enabled: bool, start: int) -> None:
+    def __init__(self, total: int, enabled: bool, start: int, name: str = "SPSA") -> None:
         self.bar = None
+        self.name = name
         self.enabled = enabled
         self.total = total
         if not enabled:
@@ -187,7 +188,7 @@ class _Progress:
         try:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=start, desc="SPSA", leave=True)
+            self.bar = tqdm(total=total, initial=start, desc=name, leave=True)
         except ImportError:
             self.bar = None
 
@@ -200,7 +201,7 @@ class _Progress:
             self.bar.set_postfix_str(text)
             self.bar.refresh()
         else:
-            sys.stderr.write(f"\rSPSA {k}/{self.total} {text}   ")
+            sys.stderr.write(f"\r{self.name} {k}/{self.total} {text}   ")
             sys.stderr.flush()
 
     def status(self, text: str) -> None:
@@ -647,7 +648,7 @@ class _Run:
             self.eps = PowerSeries(**self.state.gains["perturbation"])
         if self.state.allowed_increase is None:
             self.state.allowed_increase = spsa.allowed_increase
-        self.progress = _Progress(spsa.maxiter, spsa.progress, self.state.k)
+        self.progress = _Progress(spsa.maxiter, spsa.progress, self.state.k, type(spsa).__name__)
         self._mark()
 
     def _check_resume(self) -> None:

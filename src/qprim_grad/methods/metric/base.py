@@ -78,6 +78,10 @@ class MetricPlan:
         center: an evaluation to use as the centre (e.g. mapped by a pass manager) when the
             metric runs alone (:class:`~qprim_grad.QGTEstimator`).
         metadata: per-pub metadata to report.
+        direct: the evaluations' ``(evs, variances)`` computed without the inner primitive,
+            exactly as an exact inner estimator returns them (a callable, run when the job's
+            result is combined); the wrapper uses it instead of sending the evaluations only
+            where the pub's precision is zero.
     """
 
     evaluations: list[Evaluation]
@@ -85,6 +89,7 @@ class MetricPlan:
     jacobian: Any = None
     center: Evaluation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    direct: Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None = None
 
 
 @runtime_checkable
@@ -134,12 +139,12 @@ def to_parameters(
     var_im = np.zeros(shape)
     J2 = J**2
     J2t = np.swapaxes(J2, -1, -2)
-    K = J[..., :, :, None] * J[..., :, None, :]  # (G, P, P): J_ap J_aq
 
     def pair_variance(variance: np.ndarray, sign: float) -> np.ndarray:
         # sum_ab V_ab (J_ap J_bq + sign J_bp J_aq)^2, V upper-triangular
         swapped = np.swapaxes(variance, -1, -2)
-        cross = np.einsum("...apq,...ab,...bpq->...pq", K, variance, K)
+        K = J[..., :, :, None] * J[..., :, None, :]  # (G, P, P): J_ap J_aq
+        cross = np.einsum("...apq,...ab,...bpq->...pq", K, variance, K, optimize=True)
         return J2t @ variance @ J2 + J2t @ swapped @ J2 + 2 * sign * cross
 
     if tensor.var_re is not None and np.any(tensor.var_re):
@@ -151,8 +156,9 @@ def to_parameters(
         # d qgt_pq / d g_c = -(J_cp u_cq + u_cp J_cq), u_cq = sum_b mask_cb g_b J_bq
         u = (mask * g[..., None, :]) @ J
         u2 = u**2
-        term = np.einsum("...c,...cp,...cq->...pq", vg, J2, u2)
+        term = np.einsum("...c,...cp,...cq->...pq", vg, J2, u2, optimize=True)
         term = term + np.swapaxes(term, -1, -2)
-        term = term + 2 * np.einsum("...c,...cp,...cq,...cp,...cq->...pq", vg, J, J, u, u)
+        Ju = J * u
+        term = term + 2 * np.einsum("...c,...cp,...cq->...pq", vg, Ju, Ju, optimize=True)
         var_re = var_re + term
     return qgt, np.maximum(var_re, 0.0), np.maximum(var_im, 0.0)

@@ -27,7 +27,14 @@ from ...circuits import (
 from ..base import Evaluation, GradientMethodError, PubTask
 from ..lin_comb import _DECOMPOSITIONS, GENERATORS, LinComb
 from .base import MetricPlan, SlotTensor, normalize_metric_type
-from .circuits import map_circuits, observables_array, pauli_label, prefix, slot_generator
+from .circuits import (
+    map_circuits,
+    observables_array,
+    pauli_label,
+    prefix,
+    slot_generator,
+    value_columns,
+)
 
 __all__ = ["LinCombMetric"]
 
@@ -122,6 +129,16 @@ class LinCombMetric:
         mapped = map_circuits(self.pass_manager, [entry.circuit for entry in out])
         return [_Circuit(e.kind, e.a, e.b, c, e.labels) for e, c in zip(out, mapped, strict=True)]
 
+    def _inputs(self, prepared: PreparedCircuit, ndim: int) -> list[tuple[_Circuit, Any, Any]]:
+        """Each circuit with its observables (``ndim`` trailing axes) and value columns."""
+        out = []
+        for entry in self._build(prepared):
+            observables = observables_array(entry.labels, ndim)
+            if self.pass_manager is not None and entry.circuit.layout is not None:
+                observables = observables.apply_layout(entry.circuit.layout)
+            out.append((entry, observables, value_columns(prepared.circuit, entry.circuit)))
+        return out
+
     @staticmethod
     def _hadamard_test(
         prepared: PreparedCircuit, a: int, b: int, gens: list, aux_index: int | None
@@ -157,17 +174,13 @@ class LinCombMetric:
         prepared = prepare_for_metric(task, self.name)
         base = prepared_values(prepared, task.values)  # V + (P_eval,)
         ndim = base.ndim - 1
-        key = (id(task.circuit), task.parameters, self.derivative_type, self.phase_fix)
-        circuits = self._cache.get(key, task.circuit, lambda: self._build(prepared))
-        evaluations = []
-        for entry in circuits:
-            observables = observables_array(entry.labels, ndim)
-            if self.pass_manager is not None and entry.circuit.layout is not None:
-                observables = observables.apply_layout(entry.circuit.layout)
-            columns = _columns(prepared.circuit, entry.circuit)
-            evaluations.append(
-                Evaluation(entry.circuit, base[..., columns][None], None, observables)
-            )
+        key = (id(task.circuit), task.parameters, self.derivative_type, self.phase_fix, ndim)
+        built = self._cache.get(key, task.circuit, lambda: self._inputs(prepared, ndim))
+        circuits = [entry for entry, _, _ in built]
+        evaluations = [
+            Evaluation(entry.circuit, base[..., columns][None], None, observables)
+            for entry, observables, columns in built
+        ]
         gens = np.array([slot_generator(prepared, g)[0] for g in range(prepared.num_slots)])
         shape = base.shape[:-1]
         letters = self._letters()
@@ -208,12 +221,3 @@ class LinCombMetric:
     def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):
         """The centre mapped by ``pass_manager`` (virtual circuits), as ``lin_comb`` does."""
         return self._placement._center(task, prepared, base) if self.pass_manager else None
-
-
-_COLUMNS = _PreparationCache(size=512)
-
-
-def _columns(source: QuantumCircuit, target: QuantumCircuit) -> np.ndarray:
-    from .circuits import value_columns
-
-    return _COLUMNS.get((id(source), id(target)), target, lambda: value_columns(source, target))

@@ -15,10 +15,13 @@ def metric_fields(work: Any) -> dict[str, np.ndarray]:
     """``qgt``, ``qgt_stds`` (and ``qfi``, ``qfi_stds``) of one pub from its metric results,
     shape ``pub.shape + (P, P)``."""
     metric, plan, task = work.metric, work.metric_plan, work.task
-    results = [
-        (np.asarray(r.data.evs, dtype=float), np.asarray(r.data.stds, dtype=float) ** 2)
-        for r in work.metric_results
-    ]
+    if work.metric_direct:
+        results = plan.direct()
+    else:
+        results = [
+            (np.asarray(r.data.evs, dtype=float), np.asarray(r.data.stds, dtype=float) ** 2)
+            for r in work.metric_results
+        ]
     tensor = plan.combine(results)
     qgt, var_re, var_im = to_parameters(tensor, plan.jacobian, metric.phase_fix)
     P = task.num_parameters

@@ -25,6 +25,12 @@ _OTHERS = "'lin_comb', 'block_diag' or 'diag'"
 
 def check_exact(estimator: Any, name: str = "reverse") -> None:
     """Raise ``ValueError`` naming ``reverse`` unless ``estimator`` is exact."""
+    precision = getattr(getattr(estimator, "options", None), "default_precision", 0.0)
+    if type(estimator).__module__.startswith("qiskit_aer") and precision:
+        raise GradientMethodError(
+            f"metric {name!r} needs exact expectation values; this qiskit-aer EstimatorV2 adds "
+            f"noise (default_precision={precision}). Set default_precision=0 or use {_OTHERS}."
+        )
     if estimator is not None and not is_exact_statevector_estimator(estimator):
         raise GradientMethodError(
             f"metric {name!r} needs an exact statevector estimator (qiskit "
