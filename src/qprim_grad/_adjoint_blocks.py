@@ -26,16 +26,13 @@ from qiskit.circuit import (
 )
 
 from ._adjoint_gates import Template, fixed_matrix, template
+from .errors import AdjointError
 
 __all__ = ["AdjointError", "Block", "Factor", "build_blocks"]
 
 _SMALL_DY = 16  # up to this d·stride a gate is applied as one Kronecker-product matmul
 _MAX_GATHER_QUBITS = 20  # above, permutation runs stay separate (index arrays get large)
 _COLUMNWISE = 1 << 18  # from this many amplitudes on, kernels update the stack column-wise
-
-
-class AdjointError(ValueError):
-    """The circuit cannot be differentiated by the adjoint method."""
 
 
 @dataclass

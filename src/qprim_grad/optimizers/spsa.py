@@ -41,6 +41,7 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
+from ..errors import NonFiniteLossError
 from .compat import global_generator
 from .gains import Gain, PowerSeries, as_gain
 from .loss import evaluate, evaluate_batch, evaluate_grouped, is_batched, num_calls
@@ -579,15 +580,6 @@ def _check_gain_values(spec: Any, name: str) -> None:
         where += "" if not where else f"{int(np.argmax(bad)) + 1})"
         need = "finite and non-zero" if name == "perturbation" else "finite"
         raise ValueError(f"{name} must be {need}, got {values[np.argmax(bad)]!r}{where}.")
-
-
-class NonFiniteLossError(ValueError):
-    """The loss returned NaN or infinity. ``state`` is the run's state before the failing
-    iteration (its iterate is the last finite one), ready for ``minimize(..., state=...)``."""
-
-    def __init__(self, message: str, state: SPSAState | None = None) -> None:
-        super().__init__(message)
-        self.state = state
 
 
 def _check_finite_loss(values: Any, where: str) -> None:
