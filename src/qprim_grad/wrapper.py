@@ -597,11 +597,6 @@ def indexable_pub(pub: Any) -> Any:
     return pub
 
 
-def pub_shape(pub: Any) -> tuple[int, ...]:
-    """Shape of a coerced inner pub (``EstimatorPub`` / ``SamplerPub``)."""
-    return tuple(pub.shape)
-
-
 def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
     """The same pub result with every data field reshaped to ``shape`` (plus its own
     trailing axes), e.g. to drop the one-point axis of a replacement centre."""
