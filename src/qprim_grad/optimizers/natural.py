@@ -24,15 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .interface import OptimizerInterface
+from .progress import Progress
 from .result import make_result
-from .spsa import (
-    CALLBACK,
-    TERMINATIONCHECKER,
-    _make_rng,
-    _OptimizerInterface,
-    _Progress,
-    _scipy_stopper,
-)
+from .runner import make_rng
+from .scipy_adapter import scipy_stopper
+from .spsa import CALLBACK, TERMINATIONCHECKER
 from .state import SPSAState
 
 __all__ = ["NaturalGradient", "natural_step"]
@@ -71,7 +68,7 @@ def _has_metric(estimator: Any) -> bool:
     return getattr(estimator, "metric", None) is not None
 
 
-class NaturalGradient(_OptimizerInterface):
+class NaturalGradient(OptimizerInterface):
     r"""Quantum natural gradient descent (Stokes et al. 2020) on any V2 estimator.
 
     Args:
@@ -262,7 +259,7 @@ class NaturalGradient(_OptimizerInterface):
         options.pop("disp", None)
         optimizer = self.replace(**options) if options else self
         if callback is not None:
-            checker = _scipy_stopper(callback, self.termination_checker)
+            checker = scipy_stopper(callback, self.termination_checker)
             optimizer = optimizer.replace(termination_checker=checker)
         result = optimizer.minimize(fun, x0)
         return OptimizeResult(
@@ -301,7 +298,7 @@ class _NaturalRun:
                 raise ValueError(
                     f"x0 has {x.size} values, the circuit has {loss.num_parameters} parameters."
                 )
-            rng = _make_rng(cfg.seed)
+            rng = make_rng(cfg.seed)
             self.state = SPSAState.initial(x, rng, "natural", settings=cfg._fingerprint())
         else:
             loaded = state if isinstance(state, SPSAState) else SPSAState.load(state)
@@ -319,7 +316,7 @@ class _NaturalRun:
                     f"Resuming with different NaturalGradient settings (saved, now): {diff}",
                     stacklevel=4,
                 )
-        self.progress = _Progress(cfg.maxiter, cfg.progress, self.state.k, "NaturalGradient")
+        self.progress = Progress(cfg.maxiter, cfg.progress, self.state.k, "NaturalGradient")
 
     def _measure(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss, gradient and metric at ``x``: one job."""
