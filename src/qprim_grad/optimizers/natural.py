@@ -28,7 +28,7 @@ from .interface import OptimizerInterface
 from .progress import Progress
 from .result import make_result
 from .runner import make_rng
-from .scipy_adapter import scipy_stopper
+from .scipy_adapter import scipy_minimize
 from .spsa import CALLBACK, TERMINATIONCHECKER
 from .state import SPSAState
 
@@ -238,42 +238,10 @@ class NaturalGradient(OptimizerInterface):
         constructor arguments; ``callback`` may raise ``StopIteration``)."""
         return self._scipy_minimize
 
-    def _scipy_minimize(
-        self,
-        fun: Any,
-        x0: Any,
-        args: tuple = (),
-        jac: Any = None,
-        hess: Any = None,
-        hessp: Any = None,
-        bounds: Any = None,
-        constraints: Any = (),
-        callback: Callable[..., Any] | None = None,
-        **options: Any,
-    ) -> Any:
-        from scipy.optimize import OptimizeResult
-
+    def _scipy_minimize(self, fun: Any, x0: Any, args: tuple = (), **kwargs: Any) -> Any:
         if args:
             raise TypeError("NaturalGradient minimizes an EstimatorLoss; it takes no args=.")
-        options.pop("tol", None)
-        options.pop("disp", None)
-        optimizer = self.replace(**options) if options else self
-        if callback is not None:
-            checker = scipy_stopper(callback, self.termination_checker)
-            optimizer = optimizer.replace(termination_checker=checker)
-        result = optimizer.minimize(fun, x0)
-        return OptimizeResult(
-            x=result.x,
-            fun=result.fun,
-            nfev=result.nfev,
-            njev=result.njev,
-            nit=result.nit,
-            success=True,
-            status=0,
-            message="NaturalGradient finished",
-            history=result.history,
-            jobs=result.jobs,
-        )
+        return scipy_minimize(self, fun, x0, name="NaturalGradient", **kwargs)
 
 
 class _NaturalRun:

@@ -1,5 +1,5 @@
-"""SPSA as a custom method of ``scipy.optimize.minimize``, and scipy-style callbacks as
-termination checkers."""
+"""Our optimizers as custom methods of ``scipy.optimize.minimize``, and scipy-style
+callbacks as termination checkers."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["scipy_minimize", "scipy_stopper"]
 
 
 def scipy_minimize(
-    spsa: SPSA,
+    optimizer: SPSA | Any,
     fun: Callable[..., float],
     x0: np.ndarray,
     args: tuple = (),
@@ -28,10 +28,14 @@ def scipy_minimize(
     bounds: Any = None,
     constraints: Any = (),
     callback: Callable[..., Any] | None = None,
+    *,
+    name: str = "SPSA",
     **options: Any,
 ) -> Any:
-    """Run ``spsa`` as scipy's custom method: ``options`` override its constructor
-    arguments, ``callback`` becomes a termination checker; returns an ``OptimizeResult``."""
+    """Run ``optimizer`` (an SPSA, or any optimizer with ``replace``, ``minimize`` and
+    ``termination_checker``) as scipy's custom method: ``options`` override its constructor
+    arguments, ``callback`` becomes a termination checker; returns an ``OptimizeResult``
+    whose message names ``name``."""
     from scipy.optimize import OptimizeResult
 
     from .loss import batched
@@ -41,10 +45,10 @@ def scipy_minimize(
     objective: Any = fun
     if args:
         objective = batched(fun, args) if is_batched(fun) else (lambda x: fun(x, *args))
-    run_with = spsa.replace(**options) if options else spsa
+    run_with = optimizer.replace(**options) if options else optimizer
     if callback is not None:
         run_with = run_with.replace(
-            termination_checker=scipy_stopper(callback, spsa.termination_checker)
+            termination_checker=scipy_stopper(callback, optimizer.termination_checker)
         )
     result = run_with.minimize(objective, x0)
     return OptimizeResult(
@@ -55,7 +59,7 @@ def scipy_minimize(
         nit=result.nit,
         success=True,
         status=0,
-        message="SPSA finished",
+        message=f"{name} finished",
         history=result.history,
         jobs=result.jobs,
     )
