@@ -26,7 +26,7 @@ import numpy as np
 
 from .interface import OptimizerInterface
 from .progress import Progress
-from .result import make_result
+from .result import result_from_state
 from .runner import make_rng
 from .scipy_adapter import scipy_minimize
 from .spsa import CALLBACK, TERMINATIONCHECKER
@@ -367,13 +367,4 @@ class _NaturalRun:
             st.fx,
             time.perf_counter() - self.started,
         )
-        return make_result(
-            x=np.copy(st.x),
-            fun=st.fx,
-            nfev=st.nfev,
-            njev=st.njev,
-            nit=st.k,
-            jobs=st.jobs,
-            history=copy.deepcopy(st.history),
-            state=copy.deepcopy(st),
-        )
+        return result_from_state(st, np.copy(st.x), st.fx)

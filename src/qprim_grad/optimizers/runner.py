@@ -18,7 +18,7 @@ from .compat import global_generator
 from .gains import Gain, PowerSeries, as_gain
 from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .progress import Progress
-from .result import make_result
+from .result import result_from_state
 from .state import SPSAState
 from .steps import (
     accepts,
@@ -275,16 +275,7 @@ class Run:
             fx,
             time.perf_counter() - self.started,
         )
-        return make_result(
-            x=x,
-            fun=fx,
-            nfev=st.nfev,
-            njev=st.njev,
-            nit=st.k,
-            jobs=st.jobs,
-            history=copy.deepcopy(st.history),
-            state=copy.deepcopy(st),
-        )
+        return result_from_state(st, x, fx)
 
     def run(self) -> Any:
         if self.eta is None:
