@@ -26,6 +26,7 @@ from qiskit.circuit import (
 )
 
 from ._adjoint_gates import Template, fixed_matrix, template
+from .errors import AdjointError
 
 __all__ = ["AdjointError", "Block", "Factor", "build_blocks"]
 
@@ -34,10 +35,6 @@ _MAX_GATHER_QUBITS = 20  # above, permutation runs stay separate (index arrays g
 _COLUMNWISE = 1 << 18  # from this many amplitudes on, kernels update the stack column-wise
 _IN_PLACE = 1 << 14  # from this many amplitudes on, dense one/two-qubit blocks work in place
 _CHUNK = 1 << 13  # amplitudes per in-place block (a scratch buffer that stays in cache)
-
-
-class AdjointError(ValueError):
-    """The circuit cannot be differentiated by the adjoint method."""
 
 
 @dataclass
