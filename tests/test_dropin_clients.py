@@ -206,7 +206,9 @@ def test_our_gradients_take_their_derivative_type(name):
 
 # --- 3. / 6. / 8. optimizers inside qiskit-algorithms' clients --------------------------------
 def test_our_spsa_passes_their_optimizer_checks():
+    qml_opt = pytest.importorskip("qiskit_machine_learning.optimizers")
     assert isinstance(SPSA(), qa_opt.Optimizer) and isinstance(SPSA(), qa_opt.SPSA)
+    assert isinstance(SPSA(), qml_opt.Optimizer) and isinstance(SPSA(), qml_opt.SPSA)
     assert not callable(SPSA())  # VQE would otherwise call it and never batch
 
 
@@ -487,18 +489,27 @@ def test_inner_pubs_index_like_tuples_and_stay_pubs():
     assert EstimatorPub.coerce(seen[0]) is seen[0]  # no second coercion
 
 
-def test_registration_without_importing_qiskit_algorithms_first():
+def test_no_qiskit_algorithms_import_and_hook_registers_on_first_import(tmp_path, monkeypatch):
     import subprocess
     import sys
 
+    from qprim_grad.optimizers import compat
+
     code = (
-        "import sys\n"
-        "import qprim_grad, qprim_grad.gradients, qprim_grad.optimizers as ours\n"
+        "import sys, qprim_grad, qprim_grad.gradients, qprim_grad.optimizers\n"
         "assert not any(m.startswith('qiskit_algorithms') for m in sys.modules)\n"
-        "spsa = ours.SPSA()\n"
-        "import qiskit_algorithms.optimizers as qa\n"
-        "import qiskit_machine_learning.optimizers as qml\n"
-        "assert isinstance(spsa, qa.SPSA) and isinstance(spsa, qa.Optimizer)\n"
-        "assert isinstance(spsa, qml.SPSA)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    # a peer module imported for the first time after us: the hook registers our SPSA
+    (tmp_path / "fake_peer_optimizers.py").write_text(
+        "import abc\nclass SPSA(abc.ABC):\n    pass\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(compat.PEERS, "fake_peer_optimizers", {"SPSA": "SPSA"})
+    monkeypatch.delitem(sys.modules, "fake_peer_optimizers", raising=False)
+    compat.install()  # idempotent: one hook
+    assert sum(type(f).__name__ == "_RegisterOnImport" for f in sys.meta_path) == 1
+    import fake_peer_optimizers
+
+    assert isinstance(SPSA(), fake_peer_optimizers.SPSA)
+    monkeypatch.delitem(sys.modules, "fake_peer_optimizers")

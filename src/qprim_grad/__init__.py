@@ -10,21 +10,36 @@ Example:
     (4,)
 """
 
+from .errors import (
+    AdjointError,
+    CorrelatedNoiseWarning,
+    GradientJobError,
+    GradientMethodError,
+    NonFiniteLossError,
+    PluginError,
+    PluginWarning,
+    SmallStepWarning,
+)
 from .estimator import GradientEstimator
-from .job import GradientJob, GradientJobError
-from .methods.base import GradientMethodError
+from .job import GradientJob
 from .qgt import QGTEstimator
 from .sampler import GradientSampler, SamplerGradients
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdjointError",
+    "CorrelatedNoiseWarning",
     "GradientEstimator",
     "GradientJob",
     "GradientJobError",
     "GradientMethodError",
     "GradientSampler",
+    "NonFiniteLossError",
+    "PluginError",
+    "PluginWarning",
     "QGTEstimator",
     "SamplerGradients",
+    "SmallStepWarning",
     "__version__",
 ]

@@ -26,16 +26,15 @@ from qiskit.circuit import (
 )
 
 from ._adjoint_gates import Template, fixed_matrix, template
+from .errors import AdjointError
 
 __all__ = ["AdjointError", "Block", "Factor", "build_blocks"]
 
 _SMALL_DY = 16  # up to this d·stride a gate is applied as one Kronecker-product matmul
 _MAX_GATHER_QUBITS = 20  # above, permutation runs stay separate (index arrays get large)
 _COLUMNWISE = 1 << 18  # from this many amplitudes on, kernels update the stack column-wise
-
-
-class AdjointError(ValueError):
-    """The circuit cannot be differentiated by the adjoint method."""
+_IN_PLACE = 1 << 14  # from this many amplitudes on, dense one/two-qubit blocks work in place
+_CHUNK = 1 << 13  # amplitudes per in-place block (a scratch buffer that stays in cache)
 
 
 @dataclass
@@ -372,7 +371,42 @@ class _DenseRange:
         self.eye = np.eye(self.Y)[None, None, :, None, :] if self.small else np.empty(0)
 
     def apply(self, S: np.ndarray, mat: np.ndarray, inverse: bool = False) -> np.ndarray:
-        return _columnwise(self._apply, S, mat)
+        if S.flags.c_contiguous and S.flags.writeable and S.shape[-1] >= _IN_PLACE:
+            return self._in_place(S, mat)
+        return self._apply(S, mat)
+
+    def _in_place(self, S: np.ndarray, mat: np.ndarray) -> np.ndarray:
+        """``S`` updated block by block through a small scratch buffer (kept in cache): no
+        state-sized allocation and no extra pass over the state."""
+        R, C, _ = S.shape
+        X, Y, d = self.X, self.Y, self.d
+        if self.small:
+            kron = mat[:, :, None, :, None] * self.eye
+            kt = kron.reshape(mat.shape[0], d * Y, d * Y).swapaxes(-1, -2).copy()
+            rows = S.reshape(R, C * X, d * Y)
+            step = max(1, _CHUNK // (d * Y))
+            scratch = np.empty((step, d * Y), dtype=complex)
+            for r in range(R):
+                m = kt[0 if len(kt) == 1 else r]
+                for start in range(0, C * X, step):
+                    block = rows[r, start : start + step]
+                    out = scratch[: len(block)]
+                    np.matmul(block, m, out=out)
+                    block[...] = out
+            return S
+        view = S.reshape(R, C * X, d, Y)
+        xs = max(1, _CHUNK // (d * Y))
+        ys = min(Y, max(1, _CHUNK // d))
+        scratch = np.empty((xs, d, ys), dtype=complex)
+        for r in range(R):
+            m = mat[0 if len(mat) == 1 else r]
+            for x0 in range(0, C * X, xs):
+                for y0 in range(0, Y, ys):
+                    block = view[r, x0 : x0 + xs, :, y0 : y0 + ys]
+                    out = scratch[: block.shape[0], :, : block.shape[2]]
+                    np.matmul(m, block, out=out)
+                    block[...] = out
+        return S
 
     def _apply(self, S: np.ndarray, mat: np.ndarray) -> np.ndarray:
         R, C, N = S.shape

@@ -29,7 +29,7 @@ from qiskit.circuit import (
 )
 from scipy import sparse
 
-from .methods.base import GradientMethodError
+from .errors import GradientMethodError
 
 __all__ = ["Slot", "PreparedCircuit", "prepare_circuit", "evaluate_slots", "slot_jacobian"]
 

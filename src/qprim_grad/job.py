@@ -11,29 +11,9 @@ from typing import Any
 from qiskit.primitives import BasePrimitiveJob, PrimitiveResult
 from qiskit.providers import JobStatus
 
+from .errors import GradientJobError
+
 __all__ = ["GradientJob", "GradientJobError", "InnerJob"]
-
-
-class GradientJobError(RuntimeError):
-    """An inner job failed, or its results could not be combined into gradients.
-
-    Attributes:
-        failed: ``[(job_id, pubs), ...]`` of the inner jobs that failed (``pubs``: indices
-            of the gradient's pubs they served).
-        finished_job_ids: ids of the inner jobs that finished (their results are kept by
-            the provider and can be retrieved by id).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        failed: Sequence[tuple[str, tuple[int, ...]]] = (),
-        finished_job_ids: Sequence[str] = (),
-    ) -> None:
-        super().__init__(message)
-        self.failed = list(failed)
-        self.finished_job_ids = list(finished_job_ids)
 
 
 @dataclass(frozen=True)

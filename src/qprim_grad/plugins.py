@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from .errors import PluginError, PluginWarning
+
 __all__ = [
     "GRADIENT_METHODS",
     "GROUPS",
@@ -38,14 +40,6 @@ GRADIENT_METHODS = "qprim_grad.gradient_methods"
 OPTIMIZERS = "qprim_grad.optimizers"
 METRIC_METHODS = "qprim_grad.metric_methods"
 GROUPS = (GRADIENT_METHODS, METRIC_METHODS, OPTIMIZERS)
-
-
-class PluginError(ImportError):
-    """A plugin is not installed or failed to load."""
-
-
-class PluginWarning(UserWarning):
-    """A plugin is broken (listed, but cannot be loaded)."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from scipy import sparse
 
 from . import _merge
 from .circuits import parameter_names
+from .errors import CorrelatedNoiseWarning, SmallStepWarning
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
@@ -411,11 +412,6 @@ def _check_result_count(
         )
 
 
-class CorrelatedNoiseWarning(UserWarning):
-    """The inner primitive gives every pub the same noise, and the method combines several
-    pubs into one gradient: ``grad_stds`` (which assume independent estimates) can be off."""
-
-
 def _aer_estimator_seed(primitive: Any) -> Any:
     """``seed_simulator`` of a qiskit-aer ``EstimatorV2`` (``None`` if not one or unseeded)."""
     module = type(primitive).__module__
@@ -464,10 +460,6 @@ def warn_seeded_noise(wrapper: Any, works: list[_PubWork], run_kwargs: dict[str,
             )
             return True
     return False
-
-
-class SmallStepWarning(UserWarning):
-    """A difference step too small for the inner primitive's shot noise."""
 
 
 def warn_small_step(method: Any, noisy: bool) -> None:
@@ -605,11 +597,6 @@ def indexable_pub(pub: Any) -> Any:
     if isinstance(pub, SamplerPub):
         return IndexableSamplerPub(pub.circuit, pub.parameter_values, pub.shots, validate=False)
     return pub
-
-
-def pub_shape(pub: Any) -> tuple[int, ...]:
-    """Shape of a coerced inner pub (``EstimatorPub`` / ``SamplerPub``)."""
-    return tuple(pub.shape)
 
 
 def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:

@@ -21,11 +21,9 @@ import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives.containers import ObservablesArray
 
+from ..errors import GradientMethodError
+
 __all__ = ["PubTask", "Evaluation", "Plan", "GradientMethod", "GradientMethodError"]
-
-
-class GradientMethodError(ValueError):
-    """A method cannot differentiate the given circuit or options are invalid."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import ObservablesArray
 from qiskit.quantum_info import SparsePauliOp
 
+from ..estimator import GradientEstimator
+
 __all__ = [
     "BatchedLoss",
     "EstimatorLoss",
@@ -119,14 +121,6 @@ def evaluate(fun: Any, points: np.ndarray, max_evals_grouped: int | None) -> np.
     return np.asarray(evaluate_grouped(fun, points, max_evals_grouped))
 
 
-def _is_gradient_estimator(estimator: Any) -> bool:
-    try:
-        from qprim_grad import GradientEstimator  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    return isinstance(estimator, GradientEstimator)
-
-
 class EstimatorLoss:
     """The expectation value ``<ψ(x)|O|ψ(x)>`` as a loss; one estimator job per call.
 
@@ -170,7 +164,7 @@ class EstimatorLoss:
         self._observables = ObservablesArray.coerce(observable)
         # values only: skip a GradientEstimator's gradient points, ask its wrapped estimator
         self._value_estimator = (
-            estimator.estimator if _is_gradient_estimator(estimator) else estimator
+            estimator.estimator if isinstance(estimator, GradientEstimator) else estimator
         )
 
     def __repr__(self) -> str:

@@ -24,15 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .result import make_result
-from .spsa import (
-    CALLBACK,
-    TERMINATIONCHECKER,
-    _make_rng,
-    _OptimizerInterface,
-    _Progress,
-    _scipy_stopper,
-)
+from .interface import OptimizerInterface
+from .progress import Progress
+from .result import result_from_state
+from .runner import make_rng
+from .scipy_adapter import scipy_minimize
+from .spsa import CALLBACK, TERMINATIONCHECKER
 from .state import SPSAState
 
 __all__ = ["NaturalGradient", "natural_step"]
@@ -71,7 +68,7 @@ def _has_metric(estimator: Any) -> bool:
     return getattr(estimator, "metric", None) is not None
 
 
-class NaturalGradient(_OptimizerInterface):
+class NaturalGradient(OptimizerInterface):
     r"""Quantum natural gradient descent (Stokes et al. 2020) on any V2 estimator.
 
     Args:
@@ -241,42 +238,10 @@ class NaturalGradient(_OptimizerInterface):
         constructor arguments; ``callback`` may raise ``StopIteration``)."""
         return self._scipy_minimize
 
-    def _scipy_minimize(
-        self,
-        fun: Any,
-        x0: Any,
-        args: tuple = (),
-        jac: Any = None,
-        hess: Any = None,
-        hessp: Any = None,
-        bounds: Any = None,
-        constraints: Any = (),
-        callback: Callable[..., Any] | None = None,
-        **options: Any,
-    ) -> Any:
-        from scipy.optimize import OptimizeResult
-
+    def _scipy_minimize(self, fun: Any, x0: Any, args: tuple = (), **kwargs: Any) -> Any:
         if args:
             raise TypeError("NaturalGradient minimizes an EstimatorLoss; it takes no args=.")
-        options.pop("tol", None)
-        options.pop("disp", None)
-        optimizer = self.replace(**options) if options else self
-        if callback is not None:
-            checker = _scipy_stopper(callback, self.termination_checker)
-            optimizer = optimizer.replace(termination_checker=checker)
-        result = optimizer.minimize(fun, x0)
-        return OptimizeResult(
-            x=result.x,
-            fun=result.fun,
-            nfev=result.nfev,
-            njev=result.njev,
-            nit=result.nit,
-            success=True,
-            status=0,
-            message="NaturalGradient finished",
-            history=result.history,
-            jobs=result.jobs,
-        )
+        return scipy_minimize(self, fun, x0, name="NaturalGradient", **kwargs)
 
 
 class _NaturalRun:
@@ -301,7 +266,7 @@ class _NaturalRun:
                 raise ValueError(
                     f"x0 has {x.size} values, the circuit has {loss.num_parameters} parameters."
                 )
-            rng = _make_rng(cfg.seed)
+            rng = make_rng(cfg.seed)
             self.state = SPSAState.initial(x, rng, "natural", settings=cfg._fingerprint())
         else:
             loaded = state if isinstance(state, SPSAState) else SPSAState.load(state)
@@ -319,7 +284,7 @@ class _NaturalRun:
                     f"Resuming with different NaturalGradient settings (saved, now): {diff}",
                     stacklevel=4,
                 )
-        self.progress = _Progress(cfg.maxiter, cfg.progress, self.state.k, "NaturalGradient")
+        self.progress = Progress(cfg.maxiter, cfg.progress, self.state.k, "NaturalGradient")
 
     def _measure(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss, gradient and metric at ``x``: one job."""
@@ -402,13 +367,4 @@ class _NaturalRun:
             st.fx,
             time.perf_counter() - self.started,
         )
-        return make_result(
-            x=np.copy(st.x),
-            fun=st.fx,
-            nfev=st.nfev,
-            njev=st.njev,
-            nit=st.k,
-            jobs=st.jobs,
-            history=copy.deepcopy(st.history),
-            state=copy.deepcopy(st),
-        )
+        return result_from_state(st, np.copy(st.x), st.fx)

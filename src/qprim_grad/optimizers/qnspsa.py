@@ -45,7 +45,8 @@ import numpy as np
 from qiskit.circuit import ClassicalRegister, ParameterVector, QuantumCircuit
 
 from .loss import num_calls
-from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER, _Run
+from .runner import Run
+from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .steps import estimate, perturbation_points
 
 __all__ = ["QNSPSA", "FIDELITY", "CircuitFidelity", "FidelityJob"]
@@ -274,11 +275,11 @@ class QNSPSA(SPSA):
             circuit, sampler, transpiler=transpiler, transpiler_options=transpiler_options
         )
 
-    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> _Run:
+    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> Run:
         return _QNRun(self, fun, x0, state)
 
 
-class _QNRun(_Run):
+class _QNRun(Run):
     """One QN-SPSA ``minimize``: SPSA's run with the Hessian taken from the fidelity."""
 
     cfg: QNSPSA

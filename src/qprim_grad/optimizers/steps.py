@@ -25,7 +25,6 @@ __all__ = [
     "sample_directions",
     "num_resamplings",
     "perturbation_points",
-    "points_per_sample",
     "estimate",
     "smooth_hessian",
     "make_spd",
@@ -86,11 +85,6 @@ def num_resamplings(resamplings: int | dict[int, int], k: int) -> int:
     if isinstance(resamplings, dict):
         return int(resamplings.get(k, 1))
     return int(resamplings)
-
-
-def points_per_sample(second_order: bool) -> int:
-    """Loss evaluations per direction: 2 (gradient) or 4 (gradient and Hessian)."""
-    return 4 if second_order else 2
 
 
 def perturbation_points(
