@@ -15,12 +15,13 @@ import math
 from typing import Any
 
 import numpy as np
-from qiskit.primitives import BasePrimitiveJob, PrimitiveResult
+from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers import DataBin, PubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from .circuits import parameter_names
+from .job import ForwardingJob
 
 __all__ = ["MergedJob", "merge_rows"]
 
@@ -86,7 +87,7 @@ def merge_rows(pubs: list[Any]) -> tuple[list[Any], list[tuple[int, np.ndarray |
     return out, layout
 
 
-class MergedJob(BasePrimitiveJob[PrimitiveResult, Any]):
+class MergedJob(ForwardingJob):
     """The job of merged pubs, whose result holds one pub result per original pub."""
 
     def __init__(
@@ -96,8 +97,7 @@ class MergedJob(BasePrimitiveJob[PrimitiveResult, Any]):
         layout: list[tuple[int, np.ndarray | None]],
         rows_sent: int,
     ) -> None:
-        super().__init__(job_id=_job_id(job))
-        self._job = job
+        super().__init__(job, _job_id(job))
         self._originals = originals
         self._layout = layout
         self.rows_sent = rows_sent
@@ -119,24 +119,6 @@ class MergedJob(BasePrimitiveJob[PrimitiveResult, Any]):
         metadata = dict(getattr(result, "metadata", {}) or {})
         metadata.update(rows_requested=self.rows_requested, rows_sent=self.rows_sent)
         return PrimitiveResult(out, metadata=metadata)
-
-    def status(self) -> Any:
-        return self._job.status()
-
-    def done(self) -> bool:
-        return self._job.done()
-
-    def running(self) -> bool:
-        return self._job.running()
-
-    def cancelled(self) -> bool:
-        return self._job.cancelled()
-
-    def in_final_state(self) -> bool:
-        return self._job.in_final_state()
-
-    def cancel(self) -> Any:
-        return self._job.cancel()
 
 
 def _job_id(job: Any) -> str:

@@ -33,13 +33,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.primitives import BasePrimitiveJob, StatevectorEstimator
-from qiskit.providers import JobStatus
+from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import Pauli, SparsePauliOp
 from qiskit.quantum_info.operators.base_operator import BaseOperator
 
 from .estimator import GradientEstimator
-from .job import GradientJob
+from .job import ForwardingJob, GradientJob
 from .sampler import GradientSampler
 
 __all__ = [
@@ -143,13 +142,12 @@ class SamplerGradientResult:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-class GradientFacadeJob(BasePrimitiveJob):
+class GradientFacadeJob(ForwardingJob):
     """The job of a facade ``run``: wraps the primitive's :class:`~qprim_grad.GradientJob`
     and converts its result once, on first ``result()``."""
 
     def __init__(self, job: GradientJob, convert: Callable[[Any], Any]) -> None:
-        super().__init__(job_id=job.job_id())
-        self._job = job
+        super().__init__(job, job.job_id())
         self._convert = convert
         self._lock = threading.Lock()
         self._result: Any = None
@@ -164,24 +162,6 @@ class GradientFacadeJob(BasePrimitiveJob):
             if self._result is None:
                 self._result = self._convert(self._job.result())
             return self._result
-
-    def status(self) -> JobStatus:
-        return self._job.status()
-
-    def done(self) -> bool:
-        return self._job.done()
-
-    def running(self) -> bool:
-        return self._job.running()
-
-    def cancelled(self) -> bool:
-        return self._job.cancelled()
-
-    def in_final_state(self) -> bool:
-        return self._job.in_final_state()
-
-    def cancel(self) -> bool:
-        return self._job.cancel()
 
 
 class _LayoutTranspiler:

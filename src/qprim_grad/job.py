@@ -13,7 +13,37 @@ from qiskit.providers import JobStatus
 
 from .errors import GradientJobError
 
-__all__ = ["GradientJob", "GradientJobError", "InnerJob"]
+__all__ = ["ForwardingJob", "GradientJob", "GradientJobError", "InnerJob"]
+
+
+class ForwardingJob(BasePrimitiveJob):
+    """A job around another job: status, cancellation and the like are the wrapped job's;
+    subclasses say how its ``result()`` is converted."""
+
+    def __init__(self, job: Any, job_id: str) -> None:
+        super().__init__(job_id=job_id)
+        self._job = job
+
+    def result(self) -> Any:
+        raise NotImplementedError
+
+    def status(self) -> Any:
+        return self._job.status()
+
+    def done(self) -> bool:
+        return self._job.done()
+
+    def running(self) -> bool:
+        return self._job.running()
+
+    def cancelled(self) -> bool:
+        return self._job.cancelled()
+
+    def in_final_state(self) -> bool:
+        return self._job.in_final_state()
+
+    def cancel(self) -> Any:
+        return self._job.cancel()
 
 
 @dataclass(frozen=True)
