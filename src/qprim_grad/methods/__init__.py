@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import pkgutil
+from collections.abc import Callable
 from typing import Any
 
 from .base import Evaluation, GradientMethod, GradientMethodError, Plan, PubTask
@@ -44,23 +45,39 @@ def available_methods() -> dict[str, Any]:
 def resolve_method(method: Any, options: dict[str, Any]) -> GradientMethod:
     """A method object from a name (built-in or plugin) or an object; options go to the
     method's constructor."""
+    return resolve_plugin(
+        method, options, available_methods, "gradient method", "options", known_name="methods"
+    )
+
+
+def resolve_plugin(
+    method: Any,
+    options: dict[str, Any],
+    available: Callable[[], dict[str, Any]],
+    kind: str,
+    options_name: str,
+    *,
+    known_name: str = "",
+) -> Any:
+    """A ``kind`` object (it has ``plan(task)``) from a name among ``available()``, a class
+    or an object; ``options`` (called ``options_name`` in messages) go to the constructor;
+    ``known_name`` names the list of known ones in messages (default: ``kind`` + "s")."""
     if not isinstance(method, str):
         if inspect.isclass(method):
             return _construct(method, getattr(method, "name", method.__name__), options)
         if options:
             raise GradientMethodError(
-                f"options {sorted(options)} were given with a method object; set them on the "
-                "object instead"
+                f"{options_name} {sorted(options)} were given with a {kind} object; set them "
+                "on the object instead"
             )
         if not callable(getattr(method, "plan", None)):
-            raise GradientMethodError(
-                f"{method!r} is not a gradient method: it needs a plan(task) method"
-            )
+            raise GradientMethodError(f"{method!r} is not a {kind}: it needs a plan(task) method")
         return method
-    known = available_methods()
+    known = available()
     if method not in known:
         raise GradientMethodError(
-            f"unknown gradient method {method!r}; known methods: {', '.join(sorted(known))}"
+            f"unknown {kind} {method!r}; known {known_name or kind + 's'}: "
+            f"{', '.join(sorted(known))}"
         )
     target = known[method]
     if isinstance(target, str):

@@ -3,11 +3,8 @@ through the ``qprim_grad.metric_methods`` entry points."""
 
 from __future__ import annotations
 
-import inspect
-import pkgutil
 from typing import Any
 
-from ..base import GradientMethodError
 from .base import MetricMethod, MetricPlan, SlotTensor, normalize_metric_type, to_parameters
 
 __all__ = [
@@ -43,31 +40,6 @@ def available_metrics() -> dict[str, Any]:
 def resolve_metric(metric: Any, options: dict[str, Any]) -> Any:
     """A metric method object from a name, a class or an object; options go to the
     constructor."""
-    from .. import _construct
+    from .. import resolve_plugin
 
-    if not isinstance(metric, str):
-        if inspect.isclass(metric):
-            return _construct(metric, getattr(metric, "name", metric.__name__), options)
-        if options:
-            raise GradientMethodError(
-                f"metric_options {sorted(options)} were given with a metric object; set them "
-                "on the object instead"
-            )
-        if not callable(getattr(metric, "plan", None)):
-            raise GradientMethodError(
-                f"{metric!r} is not a metric method: it needs a plan(task) method"
-            )
-        return metric
-    known = available_metrics()
-    if metric not in known:
-        raise GradientMethodError(
-            f"unknown metric method {metric!r}; known metric methods: {', '.join(sorted(known))}"
-        )
-    target = known[metric]
-    if isinstance(target, str):
-        factory = pkgutil.resolve_name(target)
-    else:
-        from ... import plugins
-
-        factory = plugins.load_entry_point(target)
-    return _construct(factory, metric, options)
+    return resolve_plugin(metric, options, available_metrics, "metric method", "metric_options")
