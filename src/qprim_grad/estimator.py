@@ -12,16 +12,12 @@ from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from .circuits import bound_values
+from .combine import combine_with_errors, nested_derivatives
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .methods.metric.results import metric_fields
-from .wrapper import (
-    GradientPrimitive,
-    _PubWork,
-    combine_with_errors,
-    nested_derivatives,
-    warn_small_step,
-)
+from .noise_checks import warn_small_step
+from .wrapper import GradientPrimitive, _PubWork
 
 __all__ = ["GradientEstimator"]
 

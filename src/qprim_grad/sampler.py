@@ -13,15 +13,12 @@ from qiskit.primitives.containers import BitArray, DataBin, SamplerPubLike, Samp
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from .circuits import bound_values
+from .combine import combine_with_errors
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
-from .wrapper import (
-    GradientPrimitive,
-    _PubWork,
-    combine_with_errors,
-    object_array,
-    warn_small_step,
-)
+from .noise_checks import warn_small_step
+from .pub_results import object_array
+from .wrapper import GradientPrimitive, _PubWork
 
 __all__ = ["GradientSampler", "SamplerGradients"]
 

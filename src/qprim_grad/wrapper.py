@@ -6,86 +6,42 @@ how a pub is coerced, how an inner pub is built and what a result row holds.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.circuit import Parameter
 from qiskit.primitives import PrimitiveResult
-from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, SamplerPub
 from qiskit.primitives.containers.bindings_array import BindingsArray
-from scipy import sparse
 
 from . import _merge
 from .circuits import parameter_names
+from .combine import (
+    linear_combination,
+)
 from .errors import CorrelatedNoiseWarning, SmallStepWarning
 from .job import GradientJob, GradientJobError, InnerJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
 from .methods.metric import resolve_metric
+from .noise_checks import warn_seeded_noise
+from .params import _binding_hint, _check_finite, normalize_parameters
+from .pub_results import (
+    concatenate_pub_results,
+    indexable_pub,
+    pub_tuple,
+    reshape_pub_result,
+)
 
-__all__ = ["GradientPrimitive", "linear_combination", "normalize_parameters"]
-
-
-def linear_combination(values: np.ndarray, weights: Any) -> np.ndarray:
-    """``sum_k weights[k, ..., j] * values[k, ..., m]`` -> shape ``S + (P, M)``.
-
-    ``values`` has shape ``(K,) + S + (M,)``; ``weights`` is a sparse ``(K, P)`` matrix or a
-    dense array ``(K,) + w + (P,)`` with ``w`` broadcastable to ``S``.
-    """
-    num_points = values.shape[0]
-    shape = values.shape[1:-1]
-    outcomes = values.shape[-1]
-    if sparse.issparse(weights):
-        flat = values.reshape(num_points, -1).T  # (S*M, K)
-        combined = (
-            np.asarray(weights.T @ flat.T).T if flat.size else np.zeros((0, weights.shape[1]))
-        )
-        combined = combined.reshape(shape + (outcomes, weights.shape[1]))
-        return np.swapaxes(combined, -1, -2)
-    weights = np.asarray(weights)
-    # (*S, M, K) @ (*w, K, P) -> (*S, M, P): a batched matrix product over the points
-    combined = np.moveaxis(values, 0, -1) @ np.moveaxis(weights, 0, -2)
-    return np.swapaxes(combined, -1, -2)
-
-
-def normalize_parameters(
-    parameters: Any, circuits: Sequence[QuantumCircuit]
-) -> list[tuple[Parameter, ...]]:
-    """One tuple of differentiated parameters per pub (default: ``circuit.parameters``)."""
-    if parameters is None:
-        return [tuple(c.parameters) for c in circuits]
-    parameters = list(parameters)
-    per_pub = bool(parameters) and not isinstance(parameters[0], Parameter)
-    if per_pub and len(parameters) != len(circuits):
-        raise ValueError(
-            f"parameters= gives {len(parameters)} sequences for {len(circuits)} pubs; give one "
-            "sequence of Parameters for all pubs or one per pub"
-        )
-    chosen = parameters if per_pub else [parameters] * len(circuits)
-    out = []
-    for index, (circuit, params) in enumerate(zip(circuits, chosen)):
-        if params is None:
-            out.append(tuple(circuit.parameters))
-            continue
-        params = tuple(params)
-        present = set(circuit.parameters)
-        for param in params:
-            if not isinstance(param, Parameter):
-                raise TypeError(
-                    f"pub {index}: parameters= must hold qiskit Parameter objects, got {param!r}"
-                )
-            if param not in present:
-                raise ValueError(
-                    f"pub {index}: parameter {param.name!r} is not a parameter of the circuit "
-                    f"(its parameters: {[p.name for p in circuit.parameters]})"
-                )
-        if len(set(params)) != len(params):
-            raise ValueError(f"pub {index}: parameters= lists a parameter twice")
-        out.append(params)
-    return out
+#: ``linear_combination``, ``normalize_parameters`` and the warnings stay importable from here
+__all__ = [
+    "CorrelatedNoiseWarning",
+    "GradientPrimitive",
+    "SmallStepWarning",
+    "linear_combination",
+    "normalize_parameters",
+]
 
 
 @dataclass
@@ -382,19 +338,6 @@ class GradientPrimitive:
         return jobs
 
 
-def _check_finite(task: PubTask) -> PubTask:
-    """Reject NaN and infinite parameter values, naming the pub and the parameter."""
-    values = task.values
-    if values.size and not np.isfinite(values).all():
-        bad = ~np.isfinite(values.reshape(-1, values.shape[-1])).all(axis=0)
-        names = [p.name for p, b in zip(task.circuit.parameters, bad) if b]
-        raise ValueError(
-            f"pub {task.index}: parameter values must be finite; got NaN or infinity for "
-            f"parameter(s) {names}"
-        )
-    return task
-
-
 def _check_result_count(
     result: Any, expected: int, inner: InnerJob, number: int, num_jobs: int
 ) -> None:
@@ -410,91 +353,6 @@ def _check_result_count(
             f"{expected} (one per submitted pub)",
             failed=[(inner.job_id, inner.pubs)],
         )
-
-
-def _aer_estimator_seed(primitive: Any) -> Any:
-    """``seed_simulator`` of a qiskit-aer ``EstimatorV2`` (``None`` if not one or unseeded)."""
-    module = type(primitive).__module__
-    if not module.startswith("qiskit_aer"):
-        return None
-    try:
-        from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
-    except ImportError:  # pragma: no cover - aer is optional
-        return None
-    if not isinstance(primitive, AerEstimatorV2):
-        return None
-    return primitive.options.run_options.get("seed_simulator")
-
-
-def warn_seeded_noise(wrapper: Any, works: list[_PubWork], run_kwargs: dict[str, Any]) -> bool:
-    """Warn (true: once per wrapper) when a seeded qiskit-aer ``EstimatorV2`` would give
-    correlated noise to the pubs one gradient combines.
-
-    qiskit-aer draws the Gaussian noise of ``precision > 0`` from a generator seeded with
-    ``seed_simulator`` afresh for every pub, so pubs of equal shape get identical noise.
-    ``lin_comb`` (one pub per Hadamard test) and forward/backward ``finite_diff`` (centre and
-    shifted pub) then combine correlated estimates.
-    """
-    seed = _aer_estimator_seed(wrapper._primitive)
-    if seed is None:
-        return False
-    default = getattr(wrapper._primitive.options, "default_precision", 0.0) or 0.0
-    run_precision = run_kwargs.get("precision")
-    for work in works:
-        plan = work.plan
-        combined = sum(e.weights is not None for e in plan.evaluations)
-        combined += plan.center_weights is not None
-        precision = work.pub.precision
-        if precision is None:
-            precision = run_precision if run_precision is not None else default
-        if combined >= 2 and precision > 0:
-            warnings.warn(
-                f"qiskit-aer's EstimatorV2 with seed_simulator={seed!r} draws the same noise "
-                f"for every pub of equal shape; method {wrapper._method.name!r} combines "
-                f"{combined} pubs into each gradient of pub {work.task.index}, so their noise "
-                "is correlated and grad_stds (which assume independent estimates) can be off "
-                "by about sqrt(2) or hide a real error. Drop seed_simulator, or use "
-                "'param_shift', 'spsa' or central 'finite_diff' (one pub per gradient).",
-                CorrelatedNoiseWarning,
-                stacklevel=4,
-            )
-            return True
-    return False
-
-
-def warn_small_step(method: Any, noisy: bool) -> None:
-    """Warn when a finite-difference-like method runs with a tiny ``epsilon`` on a noisy
-    primitive: the gradient's error then grows like ``std / epsilon``."""
-    epsilon = getattr(method, "epsilon", None)
-    if noisy and isinstance(epsilon, float) and epsilon < 1e-3:
-        warnings.warn(
-            f"method {method.name!r} with epsilon={epsilon:g} on a shot-based primitive: the "
-            f"gradient's standard error grows like std/epsilon (see grad_stds); use an "
-            f"epsilon of about 0.01-0.2, or method='param_shift'",
-            SmallStepWarning,
-            stacklevel=4,
-        )
-
-
-def _binding_hint(pub: Any, exc: Exception) -> str:
-    """Name the unbound parameters when a pub's values do not cover its circuit."""
-    message = str(exc)
-    if not isinstance(pub, (tuple, list)) or (
-        "number of parameters" not in message and "last dimension" not in message
-    ):
-        return ""
-    circuit = pub[0]
-    names = [p.name for p in getattr(circuit, "parameters", [])]
-    given: set[str] = set()
-    for item in pub[1:]:
-        if isinstance(item, dict):
-            for key in item:
-                keys = key if isinstance(key, tuple) else (key,)
-                given.update(str(getattr(k, "name", k)) for k in keys)
-    missing = [name for name in names if name not in given]
-    if given and missing:
-        return f" Unbound parameters: {missing}."
-    return f" The circuit's parameters, in order: {names}."
 
 
 @dataclass(frozen=True)
@@ -519,228 +377,3 @@ def _slice_evaluation(evaluation: Evaluation, start: int, stop: int) -> Evaluati
         observables=observables,
         weights=None,
     )
-
-
-def concatenate_pub_results(parts: list[Any]) -> Any:
-    """One pub result from results of consecutive slices along the leading axis."""
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    fields = {}
-    for name in first.data.keys():
-        values = [getattr(part.data, name) for part in parts]
-        if isinstance(values[0], BitArray):
-            fields[name] = BitArray.concatenate(values, axis=0)
-        elif not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
-            fields[name] = np.concatenate([object_array(v) for v in values], axis=0)
-        elif np.ndim(values[0]) == 0:
-            fields[name] = values[0]
-        else:
-            fields[name] = np.concatenate([np.asarray(v) for v in values], axis=0)
-    shape = (sum(part.data.shape[0] for part in parts),) + tuple(first.data.shape[1:])
-    metadata = dict(first.metadata)
-    metadata["pieces"] = len(parts)
-    return type(first)(DataBin(**fields, shape=shape), metadata=metadata)
-
-
-def pub_tuple(pub: EstimatorPub | SamplerPub) -> tuple[Any, ...]:
-    """A coerced pub as the plain tuple it coerces from: ``(circuit, observables,
-    parameter_values, precision)`` / ``(circuit, parameter_values, shots)``; the values are a
-    numpy array over ``circuit.parameters`` (last axis) with the pub's shape in front."""
-    circuit = pub.circuit
-    bindings = pub.parameter_values
-    values = bindings.as_array(circuit.parameters) if circuit.num_parameters else None
-    if values is None:  # keep the shape of a parameterless pub's bindings
-        values = np.zeros(tuple(bindings.shape) + (0,))
-    if isinstance(pub, EstimatorPub):
-        return (circuit, pub.observables, values, pub.precision)
-    return (circuit, values, pub.shots)
-
-
-class _TupleLike:
-    """A coerced pub that also indexes, unpacks and has a ``len`` like the tuple it
-    coerces from (:func:`pub_tuple`), for primitive wrappers written for tuples."""
-
-    __slots__ = ()
-
-    def __len__(self) -> int:
-        return 4 if isinstance(self, EstimatorPub) else 3
-
-    def __getitem__(self, index: Any) -> Any:
-        return pub_tuple(self)[index]  # type: ignore[arg-type]
-
-    def __iter__(self) -> Any:
-        return iter(pub_tuple(self))  # type: ignore[arg-type]
-
-
-class IndexableEstimatorPub(_TupleLike, EstimatorPub):
-    """An ``EstimatorPub`` that is also ``(circuit, observables, values, precision)``."""
-
-    __slots__ = ()
-
-
-class IndexableSamplerPub(_TupleLike, SamplerPub):
-    """A ``SamplerPub`` that is also ``(circuit, values, shots)``."""
-
-    __slots__ = ()
-
-
-def indexable_pub(pub: Any) -> Any:
-    """``pub`` as an :class:`IndexableEstimatorPub` / :class:`IndexableSamplerPub` (no
-    re-validation: the pub was coerced and checked already)."""
-    if isinstance(pub, _TupleLike):
-        return pub
-    if isinstance(pub, EstimatorPub):
-        return IndexableEstimatorPub(
-            pub.circuit, pub.observables, pub.parameter_values, pub.precision, validate=False
-        )
-    if isinstance(pub, SamplerPub):
-        return IndexableSamplerPub(pub.circuit, pub.parameter_values, pub.shots, validate=False)
-    return pub
-
-
-def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
-    """The same pub result with every data field reshaped to ``shape`` (plus its own
-    trailing axes), e.g. to drop the one-point axis of a replacement centre."""
-    fields = {}
-    for name, value in result.data.items():
-        if not hasattr(value, "reshape"):  # an exact-probability container (no reshape)
-            if tuple(value.shape) == (1,) + shape:
-                fields[name] = value[0]  # drop the one-point axis, keeping its type
-            else:
-                array = object_array(value).reshape(shape)
-                fields[name] = array[()] if not shape else array
-            continue
-        tail = () if isinstance(value, BitArray) else np.shape(value)[result.data.ndim :]
-        fields[name] = value.reshape(shape + tail)
-    return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
-
-
-def object_array(value: Any) -> np.ndarray:
-    """A container indexed like an array (exact-probability registers) as an object array
-    of its elements (an object array is returned as it is)."""
-    if isinstance(value, np.ndarray):
-        return value
-    shape = tuple(value.shape)
-    out = np.empty(shape, dtype=object)
-    for index in np.ndindex(shape):
-        out[index] = value[index] if shape else value
-    return out
-
-
-def combine_plan(
-    plan: Plan,
-    center: np.ndarray,
-    evaluated: list[np.ndarray],
-    shape: tuple[int, ...],
-    width: int,
-    *,
-    variances: bool = False,
-) -> np.ndarray:
-    """Gradients ``S + (width, M)`` from centre values ``(1,) + S + (M,)`` and evaluation
-    values ``(K,) + S + (M,)``; with ``variances=True`` the inputs are variances and the
-    weights are squared (independent estimates)."""
-    total = np.zeros(shape + (width, center.shape[-1]))
-    pairs = [(e.weights, v) for e, v in zip(plan.evaluations, evaluated)]
-    if plan.center_weights is not None:
-        pairs.append((plan.center_weights, center))
-    for weights, values in pairs:
-        total = total + linear_combination(values, square(weights) if variances else weights)
-    return total
-
-
-def combine_with_errors(
-    plan: Plan,
-    center: tuple[np.ndarray, np.ndarray],
-    evaluated: list[tuple[np.ndarray, np.ndarray]],
-    shape: tuple[int, ...],
-    width: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(derivatives, standard errors), each ``S + (width, M)``, from (values, variances)
-    pairs of the centre ``(1,) + S + (M,)`` and of each evaluation ``(K,) + S + (M,)``;
-    the plan's direct derivatives are added."""
-    grads = combine_plan(plan, center[0], [v for v, _ in evaluated], shape, width)
-    variance = combine_plan(
-        plan, center[1], [var for _, var in evaluated], shape, width, variances=True
-    )
-    direct = plan.resolved_direct_grads()
-    if direct is not None:
-        grads = grads + np.reshape(direct, grads.shape)
-    return grads, np.sqrt(np.maximum(np.real(variance), 0.0))
-
-
-def square(weights: Any) -> Any:
-    """Element-wise ``|w|^2`` of dense or sparse weights."""
-    if sparse.issparse(weights):
-        return abs(weights).power(2)
-    return np.abs(np.asarray(weights)) ** 2
-
-
-def nested_derivatives(work: _PubWork, center: Any, evaluated: list[Any]) -> dict[str, Any]:
-    """Derivatives of the inner result's ``grads`` when the wrapped primitive is itself a
-    gradient estimator: ``hessian`` (and ``hessian_stds``).
-
-    * When the inner results differentiate the user's circuit parameters: shape
-      ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
-    * When the method evaluated a rewritten circuit (shared parameters, affine
-      expressions), the inner derivatives are mapped back through the chain rule
-      (``H = J^T d^2E/d phi^2 J``, plus ``sum_g dE/d phi_g d^2 phi_g/d theta^2`` for
-      non-affine expressions): shape ``pub.shape + (P, P)``.
-    * Otherwise (direct gradients, an inner estimator of other parameters): ``{}``.
-    """
-    task, plan = work.task, work.plan
-    inner_grads = getattr(center.data, "grads", None)
-    if inner_grads is None or not isinstance(inner_grads, np.ndarray):
-        return {}
-    if plan.direct_grads is not None:
-        return {}
-    results = [center, *evaluated]
-    inner_parameters = [result.metadata.get("parameters") for result in results]
-    if any(params != inner_parameters[0] or params is None for params in inner_parameters):
-        return {}
-    full = task.shape
-    expected = list(task.circuit.parameters)
-    curvature = None
-    if inner_parameters[0] == expected:
-        columns, jacobian = list(range(len(expected))), None
-    elif plan.parameter_map is not None or plan.chain_rule is not None:
-        position = {p: i for i, p in enumerate(inner_parameters[0])}
-        if plan.parameter_map is not None:
-            slots, jacobian = plan.parameter_map
-        else:
-            assert plan.chain_rule is not None
-            slots, jacobian, curvature = plan.chain_rule()
-        if any(p not in position for p in slots):
-            return {}
-        columns = [position[p] for p in slots]
-    else:
-        return {}
-    width = len(inner_parameters[0])
-
-    def field(result: Any, name: str) -> np.ndarray:
-        values = np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
-        return values[..., columns]
-
-    def pair(result: Any) -> tuple[np.ndarray, np.ndarray]:
-        return field(result, "grads"), field(result, "grad_stds") ** 2
-
-    centre_mean, centre_var = pair(center)
-    hessian, stds = combine_with_errors(
-        plan,
-        (centre_mean[None], centre_var[None]),
-        [pair(result) for result in evaluated],
-        full,
-        task.num_parameters,
-    )  # S + (P, columns)
-    variance = stds**2
-    if jacobian is not None:  # columns are gate arguments: map them to the parameters
-        dense = jacobian.toarray() if sparse.issparse(jacobian) else np.asarray(jacobian)
-        hessian = hessian @ dense
-        variance = variance @ dense**2
-    if curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
-        hessian = hessian + np.einsum("...g,...gij->...ji", centre_mean, curvature)
-        variance = variance + np.einsum("...g,...gij->...ji", centre_var, curvature**2)
-    return {
-        "hessian": np.array(np.swapaxes(hessian, -1, -2)),
-        "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),
-    }

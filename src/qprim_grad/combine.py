@@ -1,0 +1,159 @@
+"""The combination phase: inner results -> derivatives and their standard errors (the same
+linear map on values and on variances), and second derivatives of nested gradient estimators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from .methods.base import Plan
+
+__all__ = [
+    "linear_combination",
+    "combine_plan",
+    "combine_with_errors",
+    "square",
+    "nested_derivatives",
+]
+
+
+def linear_combination(values: np.ndarray, weights: Any) -> np.ndarray:
+    """``sum_k weights[k, ..., j] * values[k, ..., m]`` -> shape ``S + (P, M)``.
+
+    ``values`` has shape ``(K,) + S + (M,)``; ``weights`` is a sparse ``(K, P)`` matrix or a
+    dense array ``(K,) + w + (P,)`` with ``w`` broadcastable to ``S``.
+    """
+    num_points = values.shape[0]
+    shape = values.shape[1:-1]
+    outcomes = values.shape[-1]
+    if sparse.issparse(weights):
+        flat = values.reshape(num_points, -1).T  # (S*M, K)
+        combined = (
+            np.asarray(weights.T @ flat.T).T if flat.size else np.zeros((0, weights.shape[1]))
+        )
+        combined = combined.reshape(shape + (outcomes, weights.shape[1]))
+        return np.swapaxes(combined, -1, -2)
+    weights = np.asarray(weights)
+    # (*S, M, K) @ (*w, K, P) -> (*S, M, P): a batched matrix product over the points
+    combined = np.moveaxis(values, 0, -1) @ np.moveaxis(weights, 0, -2)
+    return np.swapaxes(combined, -1, -2)
+
+
+def combine_plan(
+    plan: Plan,
+    center: np.ndarray,
+    evaluated: list[np.ndarray],
+    shape: tuple[int, ...],
+    width: int,
+    *,
+    variances: bool = False,
+) -> np.ndarray:
+    """Gradients ``S + (width, M)`` from centre values ``(1,) + S + (M,)`` and evaluation
+    values ``(K,) + S + (M,)``; with ``variances=True`` the inputs are variances and the
+    weights are squared (independent estimates)."""
+    total = np.zeros(shape + (width, center.shape[-1]))
+    pairs = [(e.weights, v) for e, v in zip(plan.evaluations, evaluated)]
+    if plan.center_weights is not None:
+        pairs.append((plan.center_weights, center))
+    for weights, values in pairs:
+        total = total + linear_combination(values, square(weights) if variances else weights)
+    return total
+
+
+def combine_with_errors(
+    plan: Plan,
+    center: tuple[np.ndarray, np.ndarray],
+    evaluated: list[tuple[np.ndarray, np.ndarray]],
+    shape: tuple[int, ...],
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(derivatives, standard errors), each ``S + (width, M)``, from (values, variances)
+    pairs of the centre ``(1,) + S + (M,)`` and of each evaluation ``(K,) + S + (M,)``;
+    the plan's direct derivatives are added."""
+    grads = combine_plan(plan, center[0], [v for v, _ in evaluated], shape, width)
+    variance = combine_plan(
+        plan, center[1], [var for _, var in evaluated], shape, width, variances=True
+    )
+    direct = plan.resolved_direct_grads()
+    if direct is not None:
+        grads = grads + np.reshape(direct, grads.shape)
+    return grads, np.sqrt(np.maximum(np.real(variance), 0.0))
+
+
+def square(weights: Any) -> Any:
+    """Element-wise ``|w|^2`` of dense or sparse weights."""
+    if sparse.issparse(weights):
+        return abs(weights).power(2)
+    return np.abs(np.asarray(weights)) ** 2
+
+
+def nested_derivatives(work: Any, center: Any, evaluated: list[Any]) -> dict[str, Any]:
+    """Derivatives of the inner result's ``grads`` when the wrapped primitive is itself a
+    gradient estimator: ``hessian`` (and ``hessian_stds``).
+
+    * When the inner results differentiate the user's circuit parameters: shape
+      ``pub.shape + (P_inner, P)``, ``hessian[..., i, j] = d grads_inner[..., i] / d theta_j``.
+    * When the method evaluated a rewritten circuit (shared parameters, affine
+      expressions), the inner derivatives are mapped back through the chain rule
+      (``H = J^T d^2E/d phi^2 J``, plus ``sum_g dE/d phi_g d^2 phi_g/d theta^2`` for
+      non-affine expressions): shape ``pub.shape + (P, P)``.
+    * Otherwise (direct gradients, an inner estimator of other parameters): ``{}``.
+    """
+    task, plan = work.task, work.plan
+    inner_grads = getattr(center.data, "grads", None)
+    if inner_grads is None or not isinstance(inner_grads, np.ndarray):
+        return {}
+    if plan.direct_grads is not None:
+        return {}
+    results = [center, *evaluated]
+    inner_parameters = [result.metadata.get("parameters") for result in results]
+    if any(params != inner_parameters[0] or params is None for params in inner_parameters):
+        return {}
+    full = task.shape
+    expected = list(task.circuit.parameters)
+    curvature = None
+    if inner_parameters[0] == expected:
+        columns, jacobian = list(range(len(expected))), None
+    elif plan.parameter_map is not None or plan.chain_rule is not None:
+        position = {p: i for i, p in enumerate(inner_parameters[0])}
+        if plan.parameter_map is not None:
+            slots, jacobian = plan.parameter_map
+        else:
+            assert plan.chain_rule is not None
+            slots, jacobian, curvature = plan.chain_rule()
+        if any(p not in position for p in slots):
+            return {}
+        columns = [position[p] for p in slots]
+    else:
+        return {}
+    width = len(inner_parameters[0])
+
+    def field(result: Any, name: str) -> np.ndarray:
+        values = np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
+        return values[..., columns]
+
+    def pair(result: Any) -> tuple[np.ndarray, np.ndarray]:
+        return field(result, "grads"), field(result, "grad_stds") ** 2
+
+    centre_mean, centre_var = pair(center)
+    hessian, stds = combine_with_errors(
+        plan,
+        (centre_mean[None], centre_var[None]),
+        [pair(result) for result in evaluated],
+        full,
+        task.num_parameters,
+    )  # S + (P, columns)
+    variance = stds**2
+    if jacobian is not None:  # columns are gate arguments: map them to the parameters
+        dense = jacobian.toarray() if sparse.issparse(jacobian) else np.asarray(jacobian)
+        hessian = hessian @ dense
+        variance = variance @ dense**2
+    if curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
+        hessian = hessian + np.einsum("...g,...gij->...ji", centre_mean, curvature)
+        variance = variance + np.einsum("...g,...gij->...ji", centre_var, curvature**2)
+    return {
+        "hessian": np.array(np.swapaxes(hessian, -1, -2)),
+        "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),
+    }
