@@ -109,6 +109,26 @@ class MetricMethod(Protocol):
     def plan(self, task: PubTask) -> MetricPlan: ...
 
 
+class CircuitMetric:
+    """Options shared by the metric methods that send circuits: the part of the tensor
+    returned, whether the phase fix is applied, and the pass manager for device circuits."""
+
+    def __init__(
+        self, derivative_type: Any = "complex", phase_fix: bool = True, pass_manager: Any = None
+    ) -> None:
+        self.derivative_type = normalize_metric_type(derivative_type)
+        self.phase_fix = bool(phase_fix)
+        self.pass_manager = pass_manager
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {
+            "derivative_type": self.derivative_type,
+            "phase_fix": self.phase_fix,
+            "pass_manager": None if self.pass_manager is None else type(self.pass_manager).__name__,
+        }
+
+
 def _dense_jacobian(jacobian: Any, ndim: int) -> np.ndarray:
     if sparse.issparse(jacobian):
         jacobian = jacobian.toarray()

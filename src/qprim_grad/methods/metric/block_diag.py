@@ -21,7 +21,7 @@ from qiskit.quantum_info import Pauli, Statevector
 
 from ...circuits import PreparedCircuit, _PreparationCache, prepared_values, slot_jacobian
 from ..base import Evaluation, PubTask
-from .base import MetricPlan, SlotTensor, normalize_metric_type
+from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (
     map_circuits,
     observables_array,
@@ -65,7 +65,7 @@ class _Layer:
     labels: tuple[str, ...]  # P_a for each slot, then P_a P_b for each pair
 
 
-class BlockDiagMetric:
+class BlockDiagMetric(CircuitMetric):
     """Block-diagonal QGT from generator covariances on circuit prefixes.
 
     Args:
@@ -83,18 +83,8 @@ class BlockDiagMetric:
     def __init__(
         self, derivative_type: Any = "complex", phase_fix: bool = True, pass_manager: Any = None
     ) -> None:
-        self.derivative_type = normalize_metric_type(derivative_type)
-        self.phase_fix = bool(phase_fix)
-        self.pass_manager = pass_manager
+        super().__init__(derivative_type, phase_fix, pass_manager)
         self._cache = _PreparationCache(size=64)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return {
-            "derivative_type": self.derivative_type,
-            "phase_fix": self.phase_fix,
-            "pass_manager": None if self.pass_manager is None else type(self.pass_manager).__name__,
-        }
 
     def _build(self, prepared: PreparedCircuit, pairs: bool) -> list[_Layer]:
         gens = [slot_generator(prepared, g) for g in range(prepared.num_slots)]

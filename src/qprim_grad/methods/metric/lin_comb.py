@@ -26,7 +26,7 @@ from ...circuits import (
 )
 from ..base import Evaluation, GradientMethodError, PubTask
 from ..lin_comb import _DECOMPOSITIONS, GENERATORS, LinComb
-from .base import MetricPlan, SlotTensor, normalize_metric_type
+from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (
     map_circuits,
     observables_array,
@@ -65,7 +65,7 @@ def prepare_for_metric(task: PubTask, name: str) -> PreparedCircuit:
     )
 
 
-class LinCombMetric:
+class LinCombMetric(CircuitMetric):
     """QGT from Hadamard tests; works on any estimator (and on hardware via ``pass_manager``).
 
     Args:
@@ -84,19 +84,9 @@ class LinCombMetric:
         pass_manager: Any = None,
         coupling_map: Any = None,
     ) -> None:
-        self.derivative_type = normalize_metric_type(derivative_type)
-        self.phase_fix = bool(phase_fix)
-        self.pass_manager = pass_manager
+        super().__init__(derivative_type, phase_fix, pass_manager)
         self._placement = LinComb(pass_manager=pass_manager, coupling_map=coupling_map)
         self._cache = _PreparationCache(size=64)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return {
-            "derivative_type": self.derivative_type,
-            "phase_fix": self.phase_fix,
-            "pass_manager": None if self.pass_manager is None else type(self.pass_manager).__name__,
-        }
 
     # -- circuits ---------------------------------------------------------------------------
     def _letters(self) -> tuple[str, ...]:
