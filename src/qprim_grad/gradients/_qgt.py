@@ -1,54 +1,25 @@
-"""qiskit-algorithms 0.4's QGT classes (``BaseQGT``, ``LinCombQGT``, ``ReverseQGT``, ``QFI``
-and their results) as thin facades over :class:`~qprim_grad.QGTEstimator`; exported from
-:mod:`qprim_grad.gradients`. One primitive ``run`` per facade ``run``; nothing is computed
-here."""
+"""qiskit-algorithms 0.4's QGT classes (``BaseQGT``, ``LinCombQGT``, ``ReverseQGT``, ``QFI``)
+as thin facades over :class:`~qprim_grad.QGTEstimator`. One primitive ``run`` per facade
+``run``; nothing is computed here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import StatevectorEstimator
 
-from .qgt import QGTEstimator
+from ..qgt import QGTEstimator
+from ._common import Facade, default_property, primitive_property, reported
+from ._derivative_type import DerivativeType, as_derivative_type
+from ._results import GradientFacadeJob, QFIResult, QGTResult
 
-__all__ = ["BaseQGT", "LinCombQGT", "ReverseQGT", "QFI", "QGTResult", "QFIResult"]
-
-
-def _gradients_module() -> Any:
-    from . import gradients
-
-    return gradients
+__all__ = ["BaseQGT", "LinCombQGT", "ReverseQGT", "QFI"]
 
 
-def _derivative_type(value: Any) -> Any:
-    """Our ``DerivativeType`` from ours, qiskit-algorithms' or a string."""
-    return _gradients_module().as_derivative_type(value)
-
-
-@dataclass(frozen=True)
-class QGTResult:
-    """QGTs: ``qgts[i]`` is ``(P_i, P_i)``, complex for ``DerivativeType.COMPLEX``, else real."""
-
-    qgts: list[np.ndarray]
-    derivative_type: Any
-    metadata: list[dict[str, Any]] | list[list[dict[str, Any]]]
-    precision: float | Sequence[float] | None
-
-
-@dataclass(frozen=True)
-class QFIResult:
-    """QFIs: ``qfis[i] = 4 Re qgt_i``."""
-
-    qfis: list[np.ndarray]
-    metadata: Any
-    precision: float | Sequence[float] | None
-
-
-class BaseQGT:
+class BaseQGT(Facade):
     """The quantum geometric tensor, as ``qiskit_algorithms.gradients.BaseQGT`` has it:
     ``QGT_ij = <d_i psi|d_j psi> - <d_i psi|psi><psi|d_j psi>``.
 
@@ -67,8 +38,6 @@ class BaseQGT:
         transpiler_options: keyword arguments of ``transpiler.run``.
     """
 
-    method: ClassVar[str | None] = None
-
     def __init__(
         self,
         estimator: Any,
@@ -81,55 +50,42 @@ class BaseQGT:
     ) -> None:
         if self.method is None:
             raise TypeError(f"{type(self).__name__} is abstract; use LinCombQGT or ReverseQGT")
-        self._primitive = estimator
+        super().__init__(estimator, precision, transpiler, transpiler_options)
         self._phase_fix = bool(phase_fix)
-        self._type = _derivative_type(derivative_type)
-        self._precision = precision
-        self._transpiler = transpiler
-        self._transpiler_options = dict(transpiler_options or {})
+        self._type = as_derivative_type(derivative_type)
         self._built: dict[Any, QGTEstimator] = {}
 
     # --- attributes qiskit-algorithms' clients use ---------------------------------------
-    @property
-    def _estimator(self) -> Any:
-        return self._primitive
+    _estimator = primitive_property("The wrapped estimator.")
+    precision = default_property(
+        "Default precision of the estimator runs (``None``: the estimator's)."
+    )
 
-    @_estimator.setter
-    def _estimator(self, estimator: Any) -> None:
-        self._primitive = estimator
+    def _rebuild(self) -> None:
         self._built.clear()
 
     @property
-    def derivative_type(self) -> Any:
+    def derivative_type(self) -> DerivativeType:
         """The derivative type (settable; ours, qiskit-algorithms' or a string)."""
         return self._type
 
     @derivative_type.setter
     def derivative_type(self, derivative_type: Any) -> None:
-        self._type = _derivative_type(derivative_type)
+        self._type = as_derivative_type(derivative_type)
 
     _derivative_type = derivative_type
-
-    @property
-    def precision(self) -> float | None:
-        """Default precision of the estimator runs (``None``: the estimator's)."""
-        return self._precision
-
-    @precision.setter
-    def precision(self, precision: float | None) -> None:
-        self._precision = precision
 
     def qgt_estimator(self, derivative_type: Any = None) -> QGTEstimator:
         """The :class:`~qprim_grad.QGTEstimator` a ``run`` goes through (built once per
         derivative type)."""
-        kind = (self._type if derivative_type is None else _derivative_type(derivative_type)).value
-        if kind not in self._built:
-            options: dict[str, Any] = {"derivative_type": kind, "phase_fix": self._phase_fix}
-            if self._transpiler is not None:
-                layout = _gradients_module()._LayoutTranspiler
-                options["pass_manager"] = layout(self._transpiler, self._transpiler_options)
-            self._built[kind] = QGTEstimator(self._primitive, self.method, **options)
-        return self._built[kind]
+        kind = self._type if derivative_type is None else as_derivative_type(derivative_type)
+        if kind.value not in self._built:
+            options: dict[str, Any] = {"derivative_type": kind.value, "phase_fix": self._phase_fix}
+            layout = self._layout_transpiler()
+            if layout is not None:
+                options["pass_manager"] = layout
+            self._built[kind.value] = QGTEstimator(self._primitive, self.method, **options)
+        return self._built[kind.value]
 
     # --- run -------------------------------------------------------------------------------
     def run(
@@ -139,48 +95,37 @@ class BaseQGT:
         parameters: Sequence[Sequence[Parameter] | None] | None = None,
         *,
         precision: float | Sequence[float] | None = None,
-    ) -> Any:
+    ) -> GradientFacadeJob:
         """QGTs of ``circuits[i]`` at ``parameter_values[i]``; one primitive job in all."""
         return self._submit(circuits, parameter_values, parameters, precision, None)
 
     def _submit(
         self, circuits: Any, parameter_values: Any, parameters: Any, precision: Any, kind: Any
-    ) -> Any:
-        gradients = _gradients_module()
-        circuits, values = gradients._GradientFacade._checked(circuits, parameter_values)
+    ) -> GradientFacadeJob:
+        circuits, values, single, settings = self._inputs(circuits, parameter_values, precision)
         if parameters is not None and len(parameters) != len(circuits):
             raise ValueError(
                 f"The number of circuits ({len(circuits)}) does not match the number of the "
                 f"specified parameter sets ({len(parameters)})."
             )
-        if precision is None:
-            precision = self._precision
-        single = precision is None or np.ndim(precision) == 0
-        settings = [precision] * len(circuits) if single else list(precision)
-        if len(settings) != len(circuits):
-            raise ValueError(f"precision gives {len(settings)} values for {len(circuits)} circuits")
         pubs = [
             (circuit, "I" * circuit.num_qubits, value, setting)
             for circuit, value, setting in zip(circuits, values, settings)
         ]
         estimator = self.qgt_estimator(kind)
-        derivative_type = _derivative_type(estimator.metric.derivative_type)
+        derivative_type = as_derivative_type(estimator.metric.derivative_type)
         job = estimator.run(pubs, parameters=parameters)
-        report = self.method != "reverse"
+        key = None if self.method == "reverse" else "target_precision"  # exact: reported unset
 
         def convert(result: Any) -> QGTResult:
-            filled = [
-                s if s is not None or not report else r.metadata.get("target_precision")
-                for s, r in zip(settings, result)
-            ]
             return QGTResult(
                 [np.asarray(r.data.qgt) for r in result],
                 derivative_type,
                 [[{"parameters": list(r.metadata["parameters"])}] for r in result],
-                (filled[0] if filled else None) if single else filled,
+                reported(settings, single, result, key),
             )
 
-        return gradients.GradientFacadeJob(job, convert)
+        return GradientFacadeJob(job, convert)
 
 
 class LinCombQGT(BaseQGT):
@@ -209,16 +154,9 @@ class QFI:
 
     def __init__(self, qgt: Any, precision: float | None = None) -> None:
         self._qgt = qgt
-        self._precision = precision
+        self._default = precision
 
-    @property
-    def precision(self) -> float | None:
-        """Default precision (``None``: the QGT's)."""
-        return self._precision
-
-    @precision.setter
-    def precision(self, precision: float | None) -> None:
-        self._precision = precision
+    precision = default_property("Default precision (``None``: the QGT's).")
 
     def run(
         self,
@@ -227,23 +165,31 @@ class QFI:
         parameters: Sequence[Sequence[Parameter] | None] | None = None,
         *,
         precision: float | Sequence[float] | None = None,
-    ) -> Any:
+    ) -> GradientFacadeJob:
         """QFIs of ``circuits[i]`` at ``parameter_values[i]``; one primitive job in all."""
-        precision = self._precision if precision is None else precision
+        precision = self._default if precision is None else precision
         if isinstance(self._qgt, BaseQGT):
             job = self._qgt._submit(circuits, parameter_values, parameters, precision, "real")
-        else:  # another QGT: switch it to the real part for this run, as qiskit-algorithms
-            previous = self._qgt.derivative_type
-            self._qgt.derivative_type = type(previous).REAL
-            try:
-                job = self._qgt.run(circuits, parameter_values, parameters, precision=precision)
-                job.result()
-            finally:
-                self._qgt.derivative_type = previous
+        else:
+            job = self._foreign_real_qgt(circuits, parameter_values, parameters, precision)
 
         def convert(result: Any) -> QFIResult:
             return QFIResult(
                 [4 * np.real(q) for q in result.qgts], result.metadata, result.precision
             )
 
-        return _gradients_module().GradientFacadeJob(job, convert)
+        return GradientFacadeJob(job, convert)
+
+    def _foreign_real_qgt(
+        self, circuits: Any, parameter_values: Any, parameters: Any, precision: Any
+    ) -> Any:
+        """Another QGT's job, switched to the real part for this run as qiskit-algorithms
+        does (and waited for, so that the switch does not outlive the run)."""
+        previous = self._qgt.derivative_type
+        self._qgt.derivative_type = type(previous).REAL
+        try:
+            job = self._qgt.run(circuits, parameter_values, parameters, precision=precision)
+            job.result()
+        finally:
+            self._qgt.derivative_type = previous
+        return job
