@@ -12,7 +12,7 @@ from qiskit.circuit import QuantumCircuit
 from ._common import Facade, reported
 from ._derivative_type import DerivativeType
 from ._results import GradientFacadeJob
-from ._table import SETTING, Arg, MethodSpec, bind, signature
+from ._table import Arg, Kind, MethodSpec, bind, signature
 
 __all__ = ["GradientFacade"]
 
@@ -21,23 +21,16 @@ class GradientFacade(Facade):
     """What the estimator and sampler gradient facades share: the constructor built from the
     class's row, old-style options, the transpiler and the run bookkeeping.
 
-    A subclass is declared with its row, ``class X(BaseEstimatorGradient, spec=ROW)``, or
-    names a :mod:`qprim_grad` method in the class attribute ``method`` (then it takes the
-    arguments of its kind).
+    A kind's base is declared with its kind (``class B(GradientFacade, kind=ESTIMATOR)``), a
+    method's class with its row (``class X(B, spec=ROW)``); a class may also just name a
+    :mod:`qprim_grad` method in the class attribute ``method`` (it then takes the arguments
+    of its kind).
     """
 
-    #: the :mod:`qprim_grad` primitive class (``GradientEstimator`` / ``GradientSampler``)
-    _primitive_class: ClassVar[type]
-    #: the facade result class
-    _result_class: ClassVar[type]
-    #: the name of the constructor's first argument (``"estimator"`` / ``"sampler"``)
-    _primitive_name: ClassVar[str]
-    #: the constructor argument of the run setting (``precision`` / ``shots``)
-    _setting_arg: ClassVar[Arg]
-    #: where an inner result's metadata reports the setting
-    _result_key: ClassVar[str]
+    #: the kind: estimator or sampler gradient
+    _kind: ClassVar[Kind]
     #: constructor arguments after the primitive (``SETTING``: the setting argument)
-    _arguments: ClassVar[tuple[Arg, ...]] = (SETTING,)
+    _arguments: ClassVar[tuple[Arg, ...]]
     #: constructor argument -> option of the method
     _option_names: ClassVar[Mapping[str, str]] = {}
     #: whether ``transpiler`` maps the user's circuits (``False``: the method's own)
@@ -47,20 +40,23 @@ class GradientFacade(Facade):
     _constructor: ClassVar[inspect.Signature]
     __signature__: ClassVar[inspect.Signature | None]
 
-    def __init_subclass__(cls, spec: MethodSpec | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, kind: Kind | None = None, spec: MethodSpec | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls._kind, cls._arguments, cls._setting = kind, kind.arguments, kind.setting.name
         if spec is not None:
             cls.method = spec.method
             cls._option_names = spec.options
             cls._transpiles_circuits = spec.transpiles_circuits
             cls._derivative_types = spec.derivative_types
             cls._arguments = cls._arguments if spec.arguments is None else spec.arguments
-        if hasattr(cls, "_primitive_name"):  # an estimator or sampler class
-            cls._setting = cls._setting_arg.name
-            cls._constructor = signature(cls._primitive_name, cls._arguments, cls._setting_arg)
-            # what ``inspect.signature(cls)`` shows; a class with its own ``__init__``: that
-            generated = cls.__init__ is GradientFacade.__init__
-            cls.__signature__ = cls._constructor if generated else None
+        kind = cls._kind
+        cls._constructor = signature(kind.primitive_name, cls._arguments, kind.setting)
+        # what ``inspect.signature(cls)`` shows; a class with its own ``__init__``: that
+        generated = cls.__init__ is GradientFacade.__init__
+        cls.__signature__ = cls._constructor if generated else None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if self.method is None:
@@ -78,7 +74,7 @@ class GradientFacade(Facade):
         if transpiler is not None and pass_manager is not None:
             raise ValueError("give transpiler= or pass_manager=, not both")
         transpiler = transpiler if transpiler is not None else pass_manager
-        primitive = values.pop(self._primitive_name)
+        primitive = values.pop(self._kind.primitive_name)
         super().__init__(primitive, setting, transpiler, values.pop("transpiler_options"))
         self._values = values  # the method's arguments
         self.update_default_options(**options)
@@ -96,7 +92,7 @@ class GradientFacade(Facade):
         layout = self._layout_transpiler()
         if layout is not None and not self._transpiles_circuits:
             options["pass_manager"] = layout
-        return self._primitive_class(self._primitive, self.method, **options)
+        return self._kind.primitive_class(self._primitive, self.method, **options)
 
     def _rebuild(self) -> None:
         self._gradient = self._build()
@@ -149,10 +145,10 @@ class GradientFacade(Facade):
         run_options = {**self.options, **({} if setting is None else {self._setting: setting})}
 
         def convert(result: Any) -> Any:
-            return self._result_class(
+            return self._kind.result_class(
                 [gradients(index, r.data.grads) for index, r in enumerate(result)],
                 [{"parameters": r.metadata["parameters"]} for r in result],
-                reported(settings, single, result, self._result_key),
+                reported(settings, single, result, self._kind.result_key),
                 run_options,
             )
 

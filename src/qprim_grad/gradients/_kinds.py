@@ -17,7 +17,7 @@ from ._base import GradientFacade
 from ._common import default_property, primitive_property
 from ._derivative_type import DerivativeType, as_derivative_type
 from ._results import EstimatorGradientResult, GradientFacadeJob, SamplerGradientResult
-from ._table import DERIVATIVE_TYPE, PRECISION, SETTING, SHOTS
+from ._table import DERIVATIVE_TYPE, PRECISION, SETTING, SHOTS, Kind
 
 __all__ = ["BaseEstimatorGradient", "BaseSamplerGradient"]
 
@@ -64,7 +64,18 @@ def _outcome_gradients(grads: Any) -> list[dict[int, float]]:
     return [dict(zip(grads.int_outcomes, row)) for row in np.real(grads.values).tolist()]
 
 
-class BaseEstimatorGradient(GradientFacade):
+ESTIMATOR = Kind(
+    GradientEstimator,
+    EstimatorGradientResult,
+    "estimator",
+    PRECISION,
+    "target_precision",
+    (SETTING, DERIVATIVE_TYPE),
+)
+SAMPLER = Kind(GradientSampler, SamplerGradientResult, "sampler", SHOTS, "shots")
+
+
+class BaseEstimatorGradient(GradientFacade, kind=ESTIMATOR):
     """Gradients of expectation values, as ``qiskit_algorithms.gradients`` has them.
 
     Subclasses name a :mod:`qprim_grad` method (a row of the table, or the class attribute
@@ -80,13 +91,6 @@ class BaseEstimatorGradient(GradientFacade):
         transpiler_options: keyword arguments of ``transpiler.run``.
         options: old-style default options: ``{"precision": p}``.
     """
-
-    _primitive_class = GradientEstimator
-    _result_class = EstimatorGradientResult
-    _primitive_name = "estimator"
-    _setting_arg = PRECISION
-    _result_key = "target_precision"
-    _arguments = (SETTING, DERIVATIVE_TYPE)
 
     # qiskit-algorithms' clients (VarQITE / VarQRTE and their McLachlan principles) read
     # ``gradient._estimator`` and assign ``gradient._derivative_type``: both are live here.
@@ -177,7 +181,7 @@ class BaseEstimatorGradient(GradientFacade):
         return list(zip(mapped, observables, values, settings))
 
 
-class BaseSamplerGradient(GradientFacade):
+class BaseSamplerGradient(GradientFacade, kind=SAMPLER):
     """Gradients of outcome probabilities, as ``qiskit_algorithms.gradients`` has them.
 
     ``gradients[i][j]`` maps each integer outcome (over all classical bits, in
@@ -192,12 +196,6 @@ class BaseSamplerGradient(GradientFacade):
         transpiler_options: keyword arguments of ``transpiler.run``.
         options: old-style default options: ``{"shots": n}``.
     """
-
-    _primitive_class = GradientSampler
-    _result_class = SamplerGradientResult
-    _primitive_name = "sampler"
-    _setting_arg = SHOTS
-    _result_key = "shots"
 
     _sampler = primitive_property(
         "The wrapped sampler (the attribute qiskit-algorithms' gradients carry)."

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._derivative_type import DerivativeType, as_derivative_type
 
-__all__ = ["Arg", "MethodSpec", "SETTING", "signature", "bind"]
+__all__ = ["Arg", "Kind", "MethodSpec", "SETTING", "signature", "bind"]
 
 _REQUIRED = inspect.Parameter.empty
 
@@ -67,6 +67,24 @@ COMMON = (
     Arg("options", None, "Mapping[str, Any] | None", keyword_only=True),
     Arg("pass_manager", None, "Any", keyword_only=True),
 )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an estimator gradient and a sampler gradient differ in, apart from ``run``."""
+
+    #: the :mod:`qprim_grad` primitive (``GradientEstimator`` / ``GradientSampler``)
+    primitive_class: type
+    #: the facade result class
+    result_class: type
+    #: the name of the constructor's first argument
+    primitive_name: str
+    #: the constructor argument of the run setting (precision / shots)
+    setting: Arg
+    #: where an inner result's metadata reports the setting
+    result_key: str
+    #: constructor arguments after the primitive unless a row names its own
+    arguments: tuple[Arg, ...] = (SETTING,)
 
 
 @dataclass(frozen=True)
