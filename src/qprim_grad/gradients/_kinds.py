@@ -98,7 +98,7 @@ class BaseEstimatorGradient(GradientFacade, kind=ESTIMATOR):
         "The wrapped estimator (the attribute qiskit-algorithms' gradients carry)."
     )
     precision = default_property(
-        "Default precision of the estimator runs (``None``: the estimator's default)."
+        "Default precision of the estimator runs; ``None`` leaves it to the estimator."
     )
 
     @property
@@ -200,7 +200,9 @@ class BaseSamplerGradient(GradientFacade, kind=SAMPLER):
     _sampler = primitive_property(
         "The wrapped sampler (the attribute qiskit-algorithms' gradients carry)."
     )
-    shots = default_property("Default shots of the sampler runs (``None``: the sampler's default).")
+    shots = default_property(
+        "Default shots of the sampler runs; ``None`` leaves them to the sampler."
+    )
 
     def run(
         self,

@@ -58,7 +58,7 @@ class BaseQGT(Facade):
     # --- attributes qiskit-algorithms' clients use ---------------------------------------
     _estimator = primitive_property("The wrapped estimator.")
     precision = default_property(
-        "Default precision of the estimator runs (``None``: the estimator's)."
+        "Default precision of the estimator runs; ``None`` leaves it to the estimator."
     )
 
     def _rebuild(self) -> None:
@@ -156,7 +156,7 @@ class QFI:
         self._qgt = qgt
         self._default = precision
 
-    precision = default_property("Default precision (``None``: the QGT's).")
+    precision = default_property("Default precision; ``None`` leaves it to the QGT.")
 
     def run(
         self,

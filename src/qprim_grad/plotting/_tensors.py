@@ -21,6 +21,12 @@ _PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 _PART_TITLES = {"real": "Re", "imag": "Im", "abs": "|·|"}
 
 
+def _new_axes(figsize: tuple[float, float], **options: Any) -> Any:
+    """The axes of a new figure."""
+    _, ax = pyplot().subplots(figsize=figsize, **options)
+    return ax
+
+
 def _gradient_errors(grads: np.ndarray, data: Any, stds: Any) -> np.ndarray:
     """The error bars: ``stds``, else the result's ``grad_stds``, else zeros."""
     if grads.ndim == 0:
@@ -117,8 +123,7 @@ def plot_gradient(
     errors = _gradient_errors(grads, data, stds)
     names = parameter_labels(metadata, grads.shape[-1], labels)
     rows, error_rows, indices = _series(grads, errors, index)
-    if ax is None:
-        _, ax = pyplot().subplots(figsize=(max(4.0, 0.5 * len(names) + 2.0), 3.5))
+    ax = _new_axes((max(4.0, 0.5 * len(names) + 2.0), 3.5)) if ax is None else ax
     x = np.arange(len(names), dtype=float)
     xs = x + _offsets(len(rows))[:, None]  # the x positions of each series
     _draw_series(ax, xs, rows, error_rows, indices)
@@ -195,9 +200,8 @@ def plot_qgt(
     """
     matrix, entry, metadata = _qgt_matrix(result, part, index)
     names = parameter_labels(metadata, matrix.shape[0], labels)
-    if ax is None:
-        size = min(9.0, max(3.5, 0.45 * len(names) + 2.0))
-        _, ax = pyplot().subplots(figsize=(size + 1.0, size), layout="constrained")
+    size = min(9.0, max(3.5, 0.45 * len(names) + 2.0))
+    ax = _new_axes((size + 1.0, size), layout="constrained") if ax is None else ax
     limit = _heat_map(ax, matrix, names)
     if annotate or (annotate is None and len(names) <= 10):
         _annotate_cells(ax, matrix, limit)
