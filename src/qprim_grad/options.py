@@ -53,7 +53,7 @@ class DerivativeType(Enum):
         """Members of another ``DerivativeType`` enum and strings in any case."""
         if isinstance(value, Enum) and type(value).__name__ == "DerivativeType":
             value = value.value
-        if isinstance(value, str) and value.lower() in cls._value2member_map_:
+        if isinstance(value, str) and value.lower() in {member.value for member in cls}:
             return cls(value.lower())
         raise ValueError(
             f"unknown derivative type {value!r}; use DerivativeType.REAL, .IMAG or .COMPLEX "

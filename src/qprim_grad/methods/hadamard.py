@@ -34,7 +34,8 @@ def _passes(obj: Any) -> Iterator[Any]:
     children: list[Any] = []
     if stages is not None:
         children = [getattr(obj, stage, None) for stage in stages]
-    children += list(getattr(obj, "_tasks", None) or getattr(obj, "tasks", None) or [])
+    flow = getattr(obj, "to_flow_controller", None)  # a pass manager's passes, flattened
+    children += list(flow().tasks if callable(flow) else getattr(obj, "tasks", None) or [])
     for child in children:
         if child is None:
             continue
