@@ -193,23 +193,36 @@ def _build(
         Slot(index, argument, expr, fresh, gate)
         for (index, argument, expr, gate), fresh in zip(walk.found, slot_params)
     )
-    eval_params = list(evaluated.parameters)
-    position = {p: i for i, p in enumerate(eval_params)}
     original_position = {p: i for i, p in enumerate(circuit.parameters)}
-    slot_set = {s.parameter for s in slots} if rewritten else set()
-    carry = [-1 if p in slot_set else original_position[p] for p in eval_params]
+    slot_columns, carry = _columns(evaluated, slots, original_position, rewritten)
     affine, offset = affine_form([s.expression for s in slots], original_position)
     return PreparedCircuit(
         original=circuit,
         circuit=evaluated,
         slots=slots,
         parameters=parameters,
-        slot_columns=np.array([position[s.parameter] for s in slots], dtype=int),
-        carry=np.array(carry, dtype=int),
+        slot_columns=slot_columns,
+        carry=carry,
         affine=affine,
         offset=offset,
         rewritten=rewritten,
     )
+
+
+def _columns(
+    evaluated: QuantumCircuit,
+    slots: tuple[Slot, ...],
+    original_position: dict[Parameter, int],
+    rewritten: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each slot's column in ``evaluated.parameters``; and for each of those parameters its
+    column in the user's values (``-1`` for a fresh slot parameter)."""
+    eval_params = list(evaluated.parameters)
+    position = {p: i for i, p in enumerate(eval_params)}
+    slot_set = {s.parameter for s in slots} if rewritten else set()
+    carry = [-1 if p in slot_set else original_position[p] for p in eval_params]
+    slot_columns = np.array([position[s.parameter] for s in slots], dtype=int)
+    return slot_columns, np.array(carry, dtype=int)
 
 
 _CACHE: BoundedCache[PreparedCircuit] = BoundedCache(size=128)
