@@ -15,7 +15,7 @@ from qiskit.primitives import PrimitiveResult, StatevectorEstimator, Statevector
 from qiskit.quantum_info import SparsePauliOp
 
 from qprim_grad import GradientEstimator, GradientJobError, GradientSampler
-from qprim_grad.circuits import _PreparationCache
+from qprim_grad.cache import BoundedCache
 
 A, B = Parameter("a"), Parameter("b")
 METHODS = ["param_shift", "finite_diff", "lin_comb", "reverse"]
@@ -71,7 +71,7 @@ def test_global_phase_and_new_gate_with_same_count_are_seen():
 
 
 def test_preparation_cache_is_bounded_and_checks_content():
-    cache = _PreparationCache(size=3)
+    cache = BoundedCache(size=3)
     circuits = [one_qubit() for _ in range(5)]
     for index, circuit in enumerate(circuits):
         assert cache.get((id(circuit),), circuit, lambda i=index: i) == index

@@ -3,8 +3,9 @@
 A :class:`ShiftRule` is a frozen record of shifts ``s_k`` and coefficients ``c_k`` such that
 ``f'(x) = sum_k c_k f(x + s_k)`` for every function ``f`` that is a trigonometric
 polynomial with the rule's frequencies. Gates map to the frequencies of each of their
-arguments (:data:`GATE_FREQUENCIES`); rules follow from frequencies by a small cached
-linear solve, so new gates are one table entry.
+arguments (:data:`GATE_FREQUENCIES`, derived from the gate table
+:data:`qprim_grad.gates.GATES`); rules follow from frequencies by a small cached linear solve,
+so a new gate is one row of that table.
 
 Example:
     >>> from qprim_grad.rules import rule_for_gate
@@ -19,6 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from .cache import BoundedCache
+from .gates import GATE_FREQUENCIES
+from .options import check_scheme
 
 __all__ = [
     "ShiftRule",
@@ -43,28 +48,6 @@ class ShiftRule:
     @property
     def num_terms(self) -> int:
         return len(self.shifts)
-
-
-# Frequencies of the expectation value as a function of each gate argument (differences of
-# the generator's eigenvalues). Gates absent here are differentiated through their
-# definition (e.g. controlled rotations are rewritten into rotations and CNOTs).
-GATE_FREQUENCIES: dict[str, tuple[tuple[float, ...], ...]] = {
-    "rx": ((1.0,),),
-    "ry": ((1.0,),),
-    "rz": ((1.0,),),
-    "p": ((1.0,),),
-    "u1": ((1.0,),),
-    "rxx": ((1.0,),),
-    "ryy": ((1.0,),),
-    "rzz": ((1.0,),),
-    "rzx": ((1.0,),),
-    "u": ((1.0,), (1.0,), (1.0,)),
-    "u3": ((1.0,), (1.0,), (1.0,)),
-    "u2": ((1.0,), (1.0,)),
-    # r(theta, phi) = rz(phi) rx(theta) rz(-phi): phi enters twice.
-    "r": ((1.0,), (1.0, 2.0)),
-    "global_phase": ((),),
-}
 
 
 @lru_cache(maxsize=256)
@@ -96,15 +79,21 @@ def rule_for_gate(name: str) -> tuple[ShiftRule, ...] | None:
     return tuple(rule_for_frequencies(f) for f in frequencies)
 
 
-@lru_cache(maxsize=64)
+# Keyed by the step, a float: bounded like every cache keyed by values.
+_FINITE_DIFFERENCE_RULES: BoundedCache[ShiftRule] = BoundedCache(size=64)
+
+
 def finite_difference_rule(scheme: str, epsilon: float) -> ShiftRule:
     """First-order finite differences; ``scheme`` is central, forward or backward."""
+    check_scheme(scheme)
+    return _FINITE_DIFFERENCE_RULES.get(
+        (scheme, epsilon), None, lambda: _finite_difference_rule(scheme, epsilon)
+    )
+
+
+def _finite_difference_rule(scheme: str, epsilon: float) -> ShiftRule:
     if scheme == "central":
         return ShiftRule((epsilon, -epsilon), (0.5 / epsilon, -0.5 / epsilon))
     if scheme == "forward":
         return ShiftRule((epsilon, 0.0), (1.0 / epsilon, -1.0 / epsilon))
-    if scheme == "backward":
-        return ShiftRule((0.0, -epsilon), (1.0 / epsilon, -1.0 / epsilon))
-    raise ValueError(
-        f"unknown finite-difference scheme {scheme!r}; use central, forward or backward"
-    )
+    return ShiftRule((0.0, -epsilon), (1.0 / epsilon, -1.0 / epsilon))

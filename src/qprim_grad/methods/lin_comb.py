@@ -6,153 +6,51 @@ For a gate ``exp(-i theta G)`` with ``G = sum_k c_k P_k`` (Paulis on the gate's 
 * imaginary part: ``-2 Im<d psi|O|psi> = -sum_k 2 c_k <X_aux (x) O>_k``,
 
 where circuit ``k`` starts the auxiliary qubit in ``|+>`` and applies ``P_k`` controlled
-by it right after the gate. The generators are data (:data:`GENERATORS`), taken traceless:
-a gate's global phase does not enter, so the imaginary part follows the phase convention
-of qiskit-algorithms' ``LinCombEstimatorGradient`` (and equals it).
+by it right after the gate. The generators are data (:data:`GENERATORS`, from the gate table
+:data:`qprim_grad.gates.GATES`), taken traceless: a gate's global phase does not enter, so the
+imaginary part follows the phase convention of qiskit-algorithms' ``LinCombEstimatorGradient``
+(and equals it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import (
-    CircuitInstruction,
-    ClassicalRegister,
-    QuantumCircuit,
-    QuantumRegister,
-)
-from qiskit.primitives.containers import ObservablesArray
+from qiskit.circuit import QuantumCircuit
 from scipy import sparse
 
-from ..circuits import (
+from ..cache import BoundedCache
+from ..chain_rule import (
     PreparedCircuit,
-    _PreparationCache,
     chain_rule,
     parameter_map,
-    parameter_names,
-    prepare_circuit,
     prepared_values,
     slot_jacobian,
 )
+from ..circuits import parameter_names, prepare_circuit
+from ..gates import DECOMPOSITIONS, GENERATORS
+from ..options import DERIVATIVE_TYPES, derivative_type_name
 from .base import Evaluation, GradientMethodError, Plan, PubTask
+from .hadamard import (
+    AUX,
+    AuxPlacement,
+    add_aux_qubit,
+    controlled_paulis,
+    extended_observables,
+    find_coupling_map,
+    measure_aux,
+    observable_support,
+)
 
 __all__ = ["LinComb", "GENERATORS", "DERIVATIVE_TYPES"]
 
-_HALF = 0.5
-#: gate name -> per argument, the generator ``G`` of ``exp(-i theta G)`` as (coefficient,
-#: Pauli label over the gate's qubits, little-endian).
-GENERATORS: dict[str, tuple[tuple[tuple[float, str], ...], ...]] = {
-    "rx": (((_HALF, "X"),),),
-    "ry": (((_HALF, "Y"),),),
-    "rz": (((_HALF, "Z"),),),
-    "p": (((_HALF, "Z"),),),
-    "u1": (((_HALF, "Z"),),),
-    "rxx": (((_HALF, "XX"),),),
-    "ryy": (((_HALF, "YY"),),),
-    "rzz": (((_HALF, "ZZ"),),),
-    "rzx": (((_HALF, "XZ"),),),
-    "global_phase": ((),),
-}
+# The old name, still imported by methods/reverse.py (moved in parallel; removed at integration).
+_normalize_derivative_type = derivative_type_name
 
-DERIVATIVE_TYPES = ("real", "imag", "complex")
-_AUX = "qpg_aux"
-
-
-def _u_as_rotations(instruction: CircuitInstruction) -> QuantumCircuit:
-    """``U(theta, phi, lam) = P(phi) RY(theta) P(lam)`` exactly (no global phase)."""
-    op = instruction.operation
-    params = list(op.params)
-    if op.name == "u2":
-        params = [np.pi / 2, *params]
-    theta, phi, lam = params
-    circuit = QuantumCircuit(1)
-    circuit.p(lam, 0)
-    circuit.ry(theta, 0)
-    circuit.p(phi, 0)
-    return circuit
-
-
-_DECOMPOSITIONS = {"u": _u_as_rotations, "u3": _u_as_rotations, "u2": _u_as_rotations}
-
-
-def _normalize_derivative_type(value: Any) -> str:
-    name = getattr(value, "name", value)
-    name = str(name).lower()
-    if name not in DERIVATIVE_TYPES:
-        raise GradientMethodError(
-            f"unknown derivative_type {value!r}; use one of {', '.join(DERIVATIVE_TYPES)}"
-        )
-    return name
-
-
-def _extended(
-    observables: ObservablesArray, letters: str, aux: int, width: int
-) -> ObservablesArray:
-    """``letter`` on qubit ``aux`` (of ``width``) tensored with each observable, per letter
-    (observables one qubit narrower than ``width``: the auxiliary qubit was appended)."""
-    out = np.empty((len(letters),) + observables.shape, dtype=object)
-    position = width - 1 - aux  # labels are little-endian strings
-    for index in np.ndindex(observables.shape):
-        entry = observables[index]
-        for i, letter in enumerate(letters):
-            terms = {}
-            for label, coeff in entry.items():
-                if len(label) == width - 1:  # the auxiliary qubit was appended
-                    label = label[:position] + "I" + label[position:]
-                terms[label[:position] + letter + label[position + 1 :]] = coeff
-            out[(i,) + index] = terms
-    return ObservablesArray(out)
-
-
-def _support(observables: ObservablesArray | None) -> frozenset[int]:
-    """Qubits some observable acts on."""
-    if observables is None:
-        return frozenset()
-    used: set[int] = set()
-    for index in np.ndindex(observables.shape):
-        for label in observables[index]:
-            used.update(i for i, char in enumerate(reversed(label)) if char != "I")
-    return frozenset(used)
-
-
-def _tasks(obj: Any) -> Iterator[Any]:
-    """Every pass inside a (staged) pass manager, best effort."""
-    stages = getattr(obj, "stages", None)
-    children: list[Any] = []
-    if stages is not None:
-        children = [getattr(obj, stage, None) for stage in stages]
-    children += list(getattr(obj, "_tasks", None) or getattr(obj, "tasks", None) or [])
-    for child in children:
-        if child is None:
-            continue
-        for task in child if isinstance(child, list | tuple) else [child]:
-            yield task
-            yield from _tasks(task)
-
-
-def _coupling_map(source: Any) -> Any:
-    """A ``CouplingMap`` from a coupling map, a target, a backend or a pass manager, or None."""
-    if source is None:
-        return None
-    if hasattr(source, "distance") and hasattr(source, "physical_qubits"):
-        return source
-    for candidate in (source, getattr(source, "target", None)):
-        if candidate is not None and hasattr(candidate, "build_coupling_map"):
-            try:
-                return candidate.build_coupling_map()
-            except Exception:
-                return None
-    try:
-        for task in _tasks(source):
-            found = getattr(task, "target", None) or getattr(task, "coupling_map", None)
-            if found is not None:
-                return _coupling_map(found)
-    except Exception:
-        return None
-    return None
+#: the auxiliary qubit's Pauli measured for each derivative type
+_LETTERS = {"real": "Y", "imag": "X", "complex": "YX"}
 
 
 @dataclass(frozen=True)
@@ -166,6 +64,18 @@ class _Term:
     aux: int
     width: int
     names: tuple[str, ...] = ()  # circuit.parameters' names (computed once, when cached)
+
+
+def prepare_for_lin_comb(task: PubTask, name: str) -> PreparedCircuit:
+    """``task``'s circuit with one parameter per differentiated gate argument, every such
+    argument in a gate with a generator (cached)."""
+    return prepare_circuit(
+        task.circuit,
+        task.parameters,
+        GENERATORS.keys(),
+        method=name,
+        decompositions=DECOMPOSITIONS,
+    )
 
 
 class LinComb:
@@ -191,12 +101,13 @@ class LinComb:
     def __init__(
         self, derivative_type: Any = "real", pass_manager: Any = None, coupling_map: Any = None
     ) -> None:
-        self.derivative_type = _normalize_derivative_type(derivative_type)
+        self.derivative_type = derivative_type_name(derivative_type)
         self.pass_manager = pass_manager
-        self._coupling = _coupling_map(coupling_map if coupling_map is not None else pass_manager)
-        # transpiled circuits, per user circuit (identity) and differentiated parameters
-        self._terms = _PreparationCache(size=64)
-        self._centers = _PreparationCache(size=64)
+        source = coupling_map if coupling_map is not None else pass_manager
+        self.placement = AuxPlacement(find_coupling_map(source))
+        # transpiled circuits, per user circuit (identity and content) and parameters
+        self._terms: BoundedCache[list[_Term]] = BoundedCache(size=64)
+        self._centers: BoundedCache[QuantumCircuit] = BoundedCache(size=64)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -206,58 +117,37 @@ class LinComb:
         }
 
     # -- circuits ---------------------------------------------------------------------------
+    def _aux_bases(self, sampler: bool) -> list[str]:
+        """The bases the auxiliary qubit is measured in (sampler: ``Y`` for the real part)."""
+        if not sampler:
+            return []
+        if self.derivative_type != "real":
+            raise GradientMethodError(
+                "lin_comb on a sampler gives real derivatives only; use derivative_type='real'"
+            )
+        return ["Y"]
+
     def _test_circuits(
         self, prepared: PreparedCircuit, sampler: bool, busy: frozenset[int]
     ) -> list[_Term]:
         """A Hadamard-test circuit for every generator term."""
-        bases = ["Y"] if sampler and self.derivative_type == "real" else []
-        if sampler and self.derivative_type != "real":
-            raise GradientMethodError(
-                "lin_comb on a sampler gives real derivatives only; use derivative_type='real'"
-            )
-        out = []
+        bases = self._aux_bases(sampler)
         circuit = prepared.circuit
-        idle = self._idle_qubits(circuit, busy) if circuit.layout is not None else None
+        idle = None
+        if circuit.layout is not None:
+            idle = self.placement.idle_qubits(circuit, busy)
+        out = []
         for g, slot in enumerate(prepared.slots):
             instruction = circuit.data[slot.instruction]
             aux = None
             if idle is not None:
-                aux = self._closest(idle, [circuit.find_bit(q).index for q in instruction.qubits])
+                qubits = [circuit.find_bit(q).index for q in instruction.qubits]
+                aux = self.placement.closest(idle, qubits)
+            index = circuit.num_qubits if aux is None else aux
             for coefficient, label in GENERATORS[instruction.operation.name][slot.argument]:
                 test = self._hadamard_test(circuit, slot.instruction, label, bases, aux)
-                index = circuit.num_qubits if aux is None else aux
                 out.append(_Term(g, coefficient, test, index, test.num_qubits))
         return out
-
-    @staticmethod
-    def _idle_qubits(circuit: QuantumCircuit, busy: frozenset[int]) -> list[int]:
-        """Qubits of an ISA circuit no instruction and no observable touches."""
-        used = set(busy)
-        for instruction in circuit.data:
-            if instruction.operation.name == "barrier":
-                continue
-            used.update(circuit.find_bit(q).index for q in instruction.qubits)
-        idle = [i for i in range(circuit.num_qubits) if i not in used]
-        if not idle:
-            raise GradientMethodError(
-                f"lin_comb needs one auxiliary qubit, but the ISA circuit already uses every "
-                f"one of the device's {circuit.num_qubits} qubits (in gates or observables); "
-                "use a method that needs no extra qubit: 'param_shift', 'finite_diff' or 'spsa'"
-            )
-        return idle
-
-    def _closest(self, idle: list[int], targets: list[int]) -> int:
-        coupling = self._coupling
-        if coupling is None:
-            return idle[0]
-
-        def cost(qubit: int) -> tuple[float, int]:
-            try:
-                return (sum(coupling.distance(qubit, t) for t in targets), qubit)
-            except Exception:  # disconnected or unknown qubit
-                return (float("inf"), qubit)
-
-        return min(idle, key=cost)
 
     @staticmethod
     def _hadamard_test(
@@ -267,37 +157,24 @@ class LinComb:
         bases: list[str],
         aux_index: int | None = None,
     ) -> QuantumCircuit:
+        """``circuit`` with Pauli ``label`` (little-endian over the gate's qubits) controlled by
+        an auxiliary qubit in ``|+>`` right after instruction ``position``; the auxiliary qubit
+        measured in ``bases`` (sampler) or left for the observables (estimator)."""
         test = circuit.copy_empty_like()
-        if aux_index is None:
-            register = QuantumRegister(1, _AUX)
-            test.add_register(register)
-            aux = register[0]
-        else:
-            aux = test.qubits[aux_index]
+        aux, _ = add_aux_qubit(test, aux_index)
         test.h(aux)
         instruction = circuit.data[position]
         for index, instr in enumerate(circuit.data):
             test._append(instr)
-            if index != position:
-                continue
-            for qubit, letter in zip(instruction.qubits, reversed(label)):
-                if letter == "X":
-                    test.cx(aux, qubit)
-                elif letter == "Y":
-                    test.cy(aux, qubit)
-                elif letter == "Z":
-                    test.cz(aux, qubit)
-        for basis in bases:
-            classical = ClassicalRegister(1, _AUX)
-            test.add_register(classical)
-            if basis == "Y":
-                test.sdg(aux)
-            test.h(aux)
-            test.measure(aux, classical[0])
+            if index == position:
+                controlled_paulis(test, aux, instruction.qubits, label[::-1])
+        measure_aux(test, aux, bases)
         return test
 
     def _circuits_for(self, task: PubTask, prepared: PreparedCircuit) -> list[_Term]:
-        busy = _support(task.observables) if task.circuit.layout is not None else frozenset()
+        busy: frozenset[int] = frozenset()
+        if task.circuit.layout is not None:
+            busy = observable_support(task.observables)
         key = (id(task.circuit), task.parameters, task.kind, busy)
         return self._terms.get(
             key, task.circuit, lambda: self._mapped_terms(prepared, task.kind, busy)
@@ -316,42 +193,46 @@ class LinComb:
 
     # -- plan -------------------------------------------------------------------------------
     def plan(self, task: PubTask) -> Plan:
-        prepared = prepare_circuit(
-            task.circuit,
-            task.parameters,
-            GENERATORS.keys(),
-            method=self.name,
-            decompositions=_DECOMPOSITIONS,
-        )
+        prepared = prepare_for_lin_comb(task, self.name)
         base = prepared_values(prepared, task.values)
         jacobian = slot_jacobian(prepared, task.values)  # sparse (G, P) or S + (G, P)
         if sparse.issparse(jacobian):
             jacobian = jacobian.toarray().reshape((1,) * (base.ndim - 1) + jacobian.shape)
-        letters = {"real": "Y", "imag": "X", "complex": "YX"}[self.derivative_type]
-        phases = {"Y": 1.0, "X": -1j if self.derivative_type == "complex" else -1.0}
-        evaluations: list[Evaluation] = []
-        for term in self._circuits_for(task, prepared):
-            slot_weights = 2.0 * term.coefficient * jacobian[..., term.slot, :]  # w + (P,)
-            weights = np.stack([phases[letter] * slot_weights for letter in letters])
-            if task.kind == "estimator":
-                observables = _extended(task.observables, letters, term.aux, term.width)
-                if self.pass_manager is not None and term.circuit.layout is not None:
-                    observables = observables.apply_layout(term.circuit.layout)
-                evaluation = Evaluation(term.circuit, base[None], weights, observables=observables)
-            else:
-                evaluation = Evaluation(term.circuit, base[None], weights, aux_register=_AUX)
-            evaluation.parameter_names = term.names
-            evaluations.append(evaluation)
+        evaluations = [
+            self._evaluation(task, term, jacobian, base)
+            for term in self._circuits_for(task, prepared)
+        ]
         return Plan(
             evaluations=evaluations,
-            center=self._center(task, prepared, base),
+            center=self.center_evaluation(task, prepared, base),
             parameter_map=parameter_map(prepared),
             chain_rule=chain_rule(prepared, task.values),
         )
 
-    def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):
-        """The unshifted evaluation: the user's pub, unless the circuit was rewritten or is
-        a virtual circuit that ``pass_manager`` must map like the Hadamard tests."""
+    def _evaluation(
+        self, task: PubTask, term: _Term, jacobian: np.ndarray, base: np.ndarray
+    ) -> Evaluation:
+        """One Hadamard test's evaluation: ``2 c_k dslot/dtheta`` times the phase of each
+        measured auxiliary Pauli."""
+        letters = _LETTERS[self.derivative_type]
+        phases = {"Y": 1.0, "X": -1j if self.derivative_type == "complex" else -1.0}
+        slot_weights = 2.0 * term.coefficient * jacobian[..., term.slot, :]  # w + (P,)
+        weights = np.stack([phases[letter] * slot_weights for letter in letters])
+        if task.kind == "estimator":
+            observables = extended_observables(task.observables, letters, term.aux, term.width)
+            if self.pass_manager is not None and term.circuit.layout is not None:
+                observables = observables.apply_layout(term.circuit.layout)
+            evaluation = Evaluation(term.circuit, base[None], weights, observables=observables)
+        else:
+            evaluation = Evaluation(term.circuit, base[None], weights, aux_register=AUX)
+        evaluation.parameter_names = term.names
+        return evaluation
+
+    def center_evaluation(
+        self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray
+    ) -> Evaluation | None:
+        """The unshifted evaluation: the user's pub (``None``), unless the circuit was
+        rewritten or is a virtual circuit that ``pass_manager`` must map like the tests."""
         mapped = self.pass_manager is not None and task.circuit.layout is None
         if not prepared.rewritten and not mapped:
             return None

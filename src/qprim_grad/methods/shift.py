@@ -13,15 +13,16 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ..circuits import (
+from ..chain_rule import (
     PreparedCircuit,
     affine_jacobian,
     chain_rule,
     parameter_map,
-    prepare_circuit,
     prepared_values,
     slot_jacobian,
 )
+from ..circuits import prepare_circuit
+from ..options import check_epsilon, check_scheme
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 from .base import Evaluation, GradientMethodError, Plan, PubTask
 
@@ -131,17 +132,6 @@ class ParamShift:
         )
 
 
-def _check_epsilon(epsilon: Any, method: str = "") -> float:
-    prefix = f"{method}: " if method else ""
-    try:
-        value = float(epsilon)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if isinstance(epsilon, bool) or not np.isfinite(value) or value <= 0:
-        raise GradientMethodError(f"{prefix}epsilon must be a positive number, got {epsilon!r}")
-    return value
-
-
 def _evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | None]:
     """The user's circuit, or an equivalent one without gates simulators mis-handle
     (:data:`~qprim_grad.circuits.REWRITTEN_GATES`), then also evaluated as the centre."""
@@ -166,13 +156,8 @@ class FiniteDiff:
         scheme = aliases.pop("method", scheme)
         if aliases:
             raise GradientMethodError(f"unknown finite_diff options: {sorted(aliases)}")
-        self.epsilon = _check_epsilon(epsilon, "finite_diff")
-        if scheme not in ("central", "forward", "backward"):
-            raise GradientMethodError(
-                f"unknown finite-difference scheme {scheme!r}; use 'central', 'forward' or "
-                "'backward'"
-            )
-        self.scheme = scheme
+        self.epsilon = check_epsilon(epsilon, "finite_diff")
+        self.scheme = check_scheme(scheme)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -202,7 +187,7 @@ class SPSADirections:
     name = "spsa"
 
     def __init__(self, epsilon: float = 1e-6, batch_size: int = 1, seed: int | None = None):
-        self.epsilon = _check_epsilon(epsilon, "spsa")
+        self.epsilon = check_epsilon(epsilon, "spsa")
         if int(batch_size) != batch_size or batch_size < 1:
             raise GradientMethodError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = int(batch_size)

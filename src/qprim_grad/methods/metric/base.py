@@ -17,7 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from scipy import sparse
 
-from ..base import Evaluation, GradientMethodError, PubTask
+from ...options import derivative_type_name
+from ..base import Evaluation, PubTask
 
 __all__ = [
     "DERIVATIVE_TYPES",
@@ -28,18 +29,13 @@ __all__ = [
     "to_parameters",
 ]
 
+#: the metric's derivative types, its default first
 DERIVATIVE_TYPES = ("complex", "real", "imag")
 
 
 def normalize_metric_type(value: Any) -> str:
     """``"complex"``, ``"real"`` or ``"imag"`` from a string or either ``DerivativeType``."""
-    name = str(getattr(value, "value", getattr(value, "name", value))).lower()
-    if name not in DERIVATIVE_TYPES:
-        raise GradientMethodError(
-            f"unknown derivative_type {value!r} for a metric; use one of "
-            f"{', '.join(DERIVATIVE_TYPES)}"
-        )
-    return name
+    return derivative_type_name(value, DERIVATIVE_TYPES, " for a metric")
 
 
 @dataclass
@@ -136,6 +132,33 @@ def _dense_jacobian(jacobian: Any, ndim: int) -> np.ndarray:
     return np.asarray(jacobian, dtype=float)
 
 
+def _pair_variance(J: np.ndarray, variance: np.ndarray, sign: float) -> np.ndarray:
+    """``sum_ab V_ab (J_ap J_bq + sign J_bp J_aq)^2`` for ``V`` upper-triangular."""
+    J2 = J**2
+    J2t = np.swapaxes(J2, -1, -2)
+    swapped = np.swapaxes(variance, -1, -2)
+    K = J[..., :, :, None] * J[..., :, None, :]  # (G, P, P): J_ap J_aq
+    cross = np.einsum("...apq,...ab,...bpq->...pq", K, variance, K, optimize=True)
+    return J2t @ variance @ J2 + J2t @ swapped @ J2 + 2 * sign * cross
+
+
+def _means_variance(J: np.ndarray, g: np.ndarray, vg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The phase fix's share of the real part's variance, from the means' variances ``vg``:
+    ``d qgt_pq / d g_c = -(J_cp u_cq + u_cp J_cq)``, ``u_cq = sum_b mask_cb g_b J_bq``."""
+    u = (mask * g[..., None, :]) @ J
+    term = np.einsum("...c,...cp,...cq->...pq", vg, J**2, u**2, optimize=True)
+    term = term + np.swapaxes(term, -1, -2)
+    Ju = J * u
+    return term + 2 * np.einsum("...c,...cp,...cq->...pq", vg, Ju, Ju, optimize=True)
+
+
+def _measured(variance: np.ndarray | None) -> np.ndarray | None:
+    """``variance`` as floats if any of it is non-zero, else ``None``."""
+    if variance is None or not np.any(variance):
+        return None
+    return np.asarray(variance, dtype=float)
+
+
 def to_parameters(
     tensor: SlotTensor, jacobian: Any, phase_fix: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,35 +176,15 @@ def to_parameters(
         J = np.broadcast_to(np.eye(num_slots), (1,) * ndim + (num_slots, num_slots))
     else:
         J = _dense_jacobian(jacobian, ndim)
-    Jt = np.swapaxes(J, -1, -2)
     product = g[..., :, None] * g[..., None, :] * mask
     inner = overlaps - product if phase_fix else overlaps
-    qgt = Jt @ inner @ J
-    shape = qgt.shape
-    var_re = np.zeros(shape)
-    var_im = np.zeros(shape)
-    J2 = J**2
-    J2t = np.swapaxes(J2, -1, -2)
-
-    def pair_variance(variance: np.ndarray, sign: float) -> np.ndarray:
-        # sum_ab V_ab (J_ap J_bq + sign J_bp J_aq)^2, V upper-triangular
-        swapped = np.swapaxes(variance, -1, -2)
-        K = J[..., :, :, None] * J[..., :, None, :]  # (G, P, P): J_ap J_aq
-        cross = np.einsum("...apq,...ab,...bpq->...pq", K, variance, K, optimize=True)
-        return J2t @ variance @ J2 + J2t @ swapped @ J2 + 2 * sign * cross
-
-    if tensor.var_re is not None and np.any(tensor.var_re):
-        var_re = var_re + pair_variance(np.asarray(tensor.var_re, dtype=float), 1.0)
-    if tensor.var_im is not None and np.any(tensor.var_im):
-        var_im = var_im + pair_variance(np.asarray(tensor.var_im, dtype=float), -1.0)
-    if phase_fix and tensor.var_means is not None and np.any(tensor.var_means):
-        vg = np.asarray(tensor.var_means, dtype=float)
-        # d qgt_pq / d g_c = -(J_cp u_cq + u_cp J_cq), u_cq = sum_b mask_cb g_b J_bq
-        u = (mask * g[..., None, :]) @ J
-        u2 = u**2
-        term = np.einsum("...c,...cp,...cq->...pq", vg, J2, u2, optimize=True)
-        term = term + np.swapaxes(term, -1, -2)
-        Ju = J * u
-        term = term + 2 * np.einsum("...c,...cp,...cq->...pq", vg, Ju, Ju, optimize=True)
-        var_re = var_re + term
+    qgt = np.swapaxes(J, -1, -2) @ inner @ J
+    var_re = np.zeros(qgt.shape)
+    var_im = np.zeros(qgt.shape)
+    if (measured := _measured(tensor.var_re)) is not None:
+        var_re = var_re + _pair_variance(J, measured, 1.0)
+    if (measured := _measured(tensor.var_im)) is not None:
+        var_im = var_im + _pair_variance(J, measured, -1.0)
+    if phase_fix and (measured := _measured(tensor.var_means)) is not None:
+        var_re = var_re + _means_variance(J, g, measured, mask)
     return qgt, np.maximum(var_re, 0.0), np.maximum(var_im, 0.0)

@@ -19,16 +19,18 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import Pauli, Statevector
 
-from ...circuits import PreparedCircuit, _PreparationCache, prepared_values, slot_jacobian
-from ..base import Evaluation, PubTask
+from ...cache import BoundedCache
+from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
+from ..base import PubTask
 from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (
+    Generator,
+    evaluation_inputs,
+    evaluations_of,
     map_circuits,
-    observables_array,
     pauli_label,
     prefix,
     slot_generator,
-    value_columns,
 )
 from .lin_comb import prepare_for_metric
 
@@ -65,6 +67,67 @@ class _Layer:
     labels: tuple[str, ...]  # P_a for each slot, then P_a P_b for each pair
 
 
+def _layer(
+    prepared: PreparedCircuit,
+    start: int,
+    active: tuple[int, ...],
+    gens: list[Generator],
+    pairs: bool,
+) -> _Layer:
+    """The layer of slots ``active`` on the prefix before ``start``: its Paulis and, with
+    ``pairs``, their products."""
+    width = prepared.circuit.num_qubits
+    paulis = [dict(zip(gens[g][1], gens[g][2])) for g in active]
+    labels = [pauli_label(width, p) for p in paulis]
+    pair_list = []
+    if pairs:
+        for i in range(len(active)):
+            for j in range(i + 1, len(active)):
+                pair_list.append((i, j))
+                labels.append(pauli_label(width, {**paulis[i], **paulis[j]}))
+    return _Layer(active, tuple(pair_list), prefix(prepared.circuit, start), tuple(labels))
+
+
+def _phase_fix_mask(built: list[_Layer], num_slots: int) -> np.ndarray:
+    """1 for the pairs of slots in one layer (the products the phase fix subtracts)."""
+    mask = np.zeros((num_slots, num_slots))
+    for layer in built:
+        idx = np.array(layer.slots)
+        mask[np.ix_(idx, idx)] = 1.0
+    return mask
+
+
+def _combine(
+    built: list[_Layer],
+    results: list[tuple[np.ndarray, np.ndarray]],
+    coefficient: np.ndarray,
+    shape: tuple[int, ...],
+    mask: np.ndarray,
+    real: bool,
+) -> SlotTensor:
+    """The slot tensor from every layer's ``<P_a>`` and ``<P_a P_b>``."""
+    G = len(coefficient)
+    overlaps = np.zeros(shape + (G, G), dtype=complex)
+    var_re = np.zeros(shape + (G, G))
+    means = np.zeros(shape + (G,))
+    var_means = np.zeros(shape + (G,))
+    for layer, (evs, var) in zip(built, results, strict=True):
+        c = coefficient[list(layer.slots)]
+        k = len(layer.slots)
+        for i, a in enumerate(layer.slots):
+            means[..., a] = c[i] * evs[i]
+            var_means[..., a] = c[i] ** 2 * var[i]
+            overlaps[..., a, a] = c[i] ** 2
+        for n, (i, j) in enumerate(layer.pairs):
+            a, b = layer.slots[i], layer.slots[j]
+            scale = c[i] * c[j]
+            overlaps[..., a, b] = overlaps[..., b, a] = scale * evs[k + n]
+            var_re[..., a, b] = scale**2 * var[k + n]
+    if not real:
+        return SlotTensor(np.zeros_like(overlaps), np.zeros_like(means), mask=mask)
+    return SlotTensor(overlaps, means, var_re, None, var_means, mask=mask)
+
+
 class BlockDiagMetric(CircuitMetric):
     """Block-diagonal QGT from generator covariances on circuit prefixes.
 
@@ -84,27 +147,15 @@ class BlockDiagMetric(CircuitMetric):
         self, derivative_type: Any = "complex", phase_fix: bool = True, pass_manager: Any = None
     ) -> None:
         super().__init__(derivative_type, phase_fix, pass_manager)
-        self._cache = _PreparationCache(size=64)
+        self._cache: BoundedCache[list] = BoundedCache(size=64)
 
     def _build(self, prepared: PreparedCircuit, pairs: bool) -> list[_Layer]:
         gens = [slot_generator(prepared, g) for g in range(prepared.num_slots)]
-        width = prepared.circuit.num_qubits
         out = []
         for start, members in layers(prepared):
             active = tuple(g for g in members if gens[g][0] != 0.0)
-            if not active:
-                continue
-            paulis = [dict(zip(gens[g][1], gens[g][2])) for g in active]
-            labels = [pauli_label(width, p) for p in paulis]
-            pair_list = []
-            if pairs:
-                for i in range(len(active)):
-                    for j in range(i + 1, len(active)):
-                        pair_list.append((i, j))
-                        labels.append(pauli_label(width, {**paulis[i], **paulis[j]}))
-            out.append(
-                _Layer(active, tuple(pair_list), prefix(prepared.circuit, start), tuple(labels))
-            )
+            if active:
+                out.append(_layer(prepared, start, active, gens, pairs))
         mapped = map_circuits(self.pass_manager, [layer.circuit for layer in out])
         return [
             _Layer(layer.slots, layer.pairs, circuit, layer.labels)
@@ -116,59 +167,27 @@ class BlockDiagMetric(CircuitMetric):
 
     def _inputs(self, prepared: PreparedCircuit, pairs: bool, ndim: int) -> list:
         """Each layer with its observables (``ndim`` trailing axes) and value columns."""
-        out = []
-        for layer in self._build(prepared, pairs):
-            observables = observables_array(layer.labels, ndim)
-            if self.pass_manager is not None and layer.circuit.layout is not None:
-                observables = observables.apply_layout(layer.circuit.layout)
-            out.append((layer, observables, value_columns(prepared.circuit, layer.circuit)))
-        return out
+        built = self._build(prepared, pairs)
+        return evaluation_inputs(self.pass_manager, prepared.circuit, built, ndim)
 
     def plan(self, task: PubTask) -> MetricPlan:
         prepared = prepare_for_metric(task, self.name)
         base = prepared_values(prepared, task.values)
         ndim = base.ndim - 1
-        shape = base.shape[:-1]
         jacobian = slot_jacobian(prepared, task.values)
         pairs = self._needs_pairs(prepared, jacobian)
         key = (id(task.circuit), task.parameters, pairs, ndim)
         inputs = self._cache.get(key, task.circuit, lambda: self._inputs(prepared, pairs, ndim))
         built = [layer for layer, _, _ in inputs]
-        evaluations = [
-            Evaluation(layer.circuit, base[..., columns][None], None, observables)
-            for layer, observables, columns in inputs
-        ]
         coefficient = np.array([slot_generator(prepared, g)[0] for g in range(prepared.num_slots)])
-        G = prepared.num_slots
-        mask = np.zeros((G, G))
-        for layer in built:
-            idx = np.array(layer.slots)
-            mask[np.ix_(idx, idx)] = 1.0
-        real = self.derivative_type != "imag"
+        mask = _phase_fix_mask(built, prepared.num_slots)
+        shape, real = base.shape[:-1], self.derivative_type != "imag"
 
         def combine(results: list[tuple[np.ndarray, np.ndarray]]) -> SlotTensor:
-            overlaps = np.zeros(shape + (G, G), dtype=complex)
-            var_re = np.zeros(shape + (G, G))
-            means = np.zeros(shape + (G,))
-            var_means = np.zeros(shape + (G,))
-            for layer, (evs, var) in zip(built, results, strict=True):
-                c = coefficient[list(layer.slots)]
-                k = len(layer.slots)
-                for i, a in enumerate(layer.slots):
-                    means[..., a] = c[i] * evs[i]
-                    var_means[..., a] = c[i] ** 2 * var[i]
-                    overlaps[..., a, a] = c[i] ** 2
-                for n, (i, j) in enumerate(layer.pairs):
-                    a, b = layer.slots[i], layer.slots[j]
-                    scale = c[i] * c[j]
-                    overlaps[..., a, b] = overlaps[..., b, a] = scale * evs[k + n]
-                    var_re[..., a, b] = scale**2 * var[k + n]
-            if not real:
-                return SlotTensor(np.zeros_like(overlaps), np.zeros_like(means), mask=mask)
-            return SlotTensor(overlaps, means, var_re, None, var_means, mask=mask)
+            return _combine(built, results, coefficient, shape, mask, real)
 
         return MetricPlan(
-            evaluations=evaluations,
+            evaluations=evaluations_of(inputs, base),
             combine=combine,
             jacobian=jacobian,
             center=_mapped_center(self.pass_manager, task, prepared, base),
@@ -202,7 +221,7 @@ def _mapped_center(pass_manager: Any, task: PubTask, prepared: PreparedCircuit, 
         return None
     from ..lin_comb import LinComb
 
-    return LinComb(pass_manager=pass_manager)._center(task, prepared, base)
+    return LinComb(pass_manager=pass_manager).center_evaluation(task, prepared, base)
 
 
 def _direct(

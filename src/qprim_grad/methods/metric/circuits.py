@@ -6,16 +6,31 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import CircuitInstruction, QuantumCircuit
+from qiskit.circuit import QuantumCircuit
 from qiskit.primitives.containers import ObservablesArray
 
-from ...circuits import PreparedCircuit, parameter_names
-from ..lin_comb import GENERATORS
+from ...chain_rule import PreparedCircuit
+from ...circuits import parameter_names
+from ...gates import GENERATORS
+from ..base import Evaluation
 
-__all__ = ["slot_generator", "prefix", "pauli_label", "value_columns", "map_circuits"]
+__all__ = [
+    "Generator",
+    "evaluation_inputs",
+    "evaluations_of",
+    "map_circuits",
+    "observables_array",
+    "pauli_label",
+    "prefix",
+    "slot_generator",
+    "value_columns",
+]
+
+#: a slot's generator ``c P``: ``(c, qubits, letters)``, ``letters[i]`` acting on ``qubits[i]``
+Generator = tuple[float, tuple[int, ...], str]
 
 
-def slot_generator(prepared: PreparedCircuit, slot: int) -> tuple[float, tuple[int, ...], str]:
+def slot_generator(prepared: PreparedCircuit, slot: int) -> Generator:
     """``(c, qubits, letters)`` with the slot's generator ``c P`` (``letters[i]`` acting on
     ``qubits[i]``); ``c = 0`` for a generator that is a multiple of the identity."""
     entry = prepared.slots[slot]
@@ -39,13 +54,6 @@ def pauli_label(width: int, letters: dict[int, str]) -> str:
     return "".join(chars)
 
 
-def multiply(first: dict[int, str], second: dict[int, str]) -> dict[int, str]:
-    """The product of two Pauli strings on disjoint qubits."""
-    out = dict(first)
-    out.update(second)
-    return out
-
-
 def prefix(circuit: QuantumCircuit, stop: int) -> QuantumCircuit:
     """``circuit.data[:stop]`` with the circuit's registers and layout, no measurements."""
     out = circuit.copy_empty_like()
@@ -54,10 +62,6 @@ def prefix(circuit: QuantumCircuit, stop: int) -> QuantumCircuit:
             continue
         out._append(instruction)
     return out
-
-
-def append(circuit: QuantumCircuit, instruction: CircuitInstruction) -> None:
-    circuit._append(instruction)
 
 
 def value_columns(source: QuantumCircuit, target: QuantumCircuit) -> np.ndarray:
@@ -80,3 +84,28 @@ def map_circuits(pass_manager: Any, circuits: list[QuantumCircuit]) -> list[Quan
         return circuits
     mapped = pass_manager.run(circuits)
     return [mapped] if isinstance(mapped, QuantumCircuit) else list(mapped)
+
+
+def evaluation_inputs(
+    pass_manager: Any, source: QuantumCircuit, entries: Sequence[Any], ndim: int
+) -> list[tuple[Any, ObservablesArray, np.ndarray]]:
+    """Each entry (a circuit of ``source``'s parameters with Pauli ``labels``) with its
+    observables (``ndim`` trailing axes; on the mapped circuit's layout) and the columns of
+    ``source``'s values its circuit takes."""
+    out = []
+    for entry in entries:
+        observables = observables_array(entry.labels, ndim)
+        if pass_manager is not None and entry.circuit.layout is not None:
+            observables = observables.apply_layout(entry.circuit.layout)
+        out.append((entry, observables, value_columns(source, entry.circuit)))
+    return out
+
+
+def evaluations_of(
+    inputs: Sequence[tuple[Any, ObservablesArray, np.ndarray]], base: np.ndarray
+) -> list[Evaluation]:
+    """One evaluation per input of :func:`evaluation_inputs` at the prepared values ``base``."""
+    return [
+        Evaluation(entry.circuit, base[..., columns][None], None, observables)
+        for entry, observables, columns in inputs
+    ]

@@ -15,30 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import QuantumCircuit, QuantumRegister
+from qiskit.circuit import QuantumCircuit
 
-from ...circuits import (
-    PreparedCircuit,
-    _PreparationCache,
-    prepare_circuit,
-    prepared_values,
-    slot_jacobian,
-)
-from ..base import Evaluation, GradientMethodError, PubTask
-from ..lin_comb import _DECOMPOSITIONS, GENERATORS, LinComb
+from ...cache import BoundedCache
+from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
+from ..base import GradientMethodError, PubTask
+from ..hadamard import add_aux_qubit, controlled_paulis
+from ..lin_comb import LinComb, prepare_for_lin_comb
 from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (
+    Generator,
+    evaluation_inputs,
+    evaluations_of,
     map_circuits,
-    observables_array,
     pauli_label,
     prefix,
     slot_generator,
-    value_columns,
 )
 
 __all__ = ["LinCombMetric"]
-
-_AUX = "qpg_aux"
 
 
 @dataclass(frozen=True)
@@ -56,13 +51,69 @@ def prepare_for_metric(task: PubTask, name: str) -> PreparedCircuit:
     """The circuit with one parameter per differentiated gate argument (cached)."""
     if task.kind != "estimator":
         raise GradientMethodError(f"metric {name!r} runs on estimator pubs only")
-    return prepare_circuit(
-        task.circuit,
-        task.parameters,
-        GENERATORS.keys(),
-        method=name,
-        decompositions=_DECOMPOSITIONS,
-    )
+    return prepare_for_lin_comb(task, name)
+
+
+def _hadamard_test(
+    prepared: PreparedCircuit, a: int, b: int, gens: list[Generator], aux_index: int | None
+) -> tuple[QuantumCircuit, int]:
+    """The circuit up to slot ``b``'s gate with ``P_a`` controlled on ``|0>`` after gate
+    ``a`` and ``P_b`` controlled on ``|1>`` after gate ``b``; and the auxiliary qubit."""
+    circuit = prepared.circuit
+    test = circuit.copy_empty_like()
+    aux, aux_index = add_aux_qubit(test, aux_index)
+    test.h(aux)
+    stop_a, stop_b = prepared.slots[a].instruction, prepared.slots[b].instruction
+    for index, instruction in enumerate(circuit.data[: stop_b + 1]):
+        if instruction.operation.name in ("measure", "reset"):
+            continue
+        test._append(instruction)
+        if index == stop_a:  # P_a on the |0> branch
+            test.x(aux)
+            _controlled_generator(test, aux, gens[a])
+            test.x(aux)
+        if index == stop_b:  # P_b on the |1> branch
+            _controlled_generator(test, aux, gens[b])
+    return test, aux_index
+
+
+def _controlled_generator(test: QuantumCircuit, aux: Any, generator: Generator) -> None:
+    _, qubits, letters = generator
+    controlled_paulis(test, aux, [test.qubits[q] for q in qubits], letters)
+
+
+def _combine(
+    circuits: list[_Circuit],
+    results: list[tuple[np.ndarray, np.ndarray]],
+    gens: np.ndarray,
+    shape: tuple[int, ...],
+    letters: tuple[str, ...],
+) -> SlotTensor:
+    """The slot tensor from the circuits' ``(evs, variances)``: ``X_aux`` gives the real
+    part of an overlap, ``Y_aux`` its imaginary part; the prefixes give the means."""
+    G = len(gens)
+    overlaps = np.zeros(shape + (G, G), dtype=complex)
+    var_re = np.zeros(shape + (G, G))
+    var_im = np.zeros(shape + (G, G))
+    means = np.zeros(shape + (G,))
+    var_means = np.zeros(shape + (G,))
+    for entry, (evs, var) in zip(circuits, results, strict=True):
+        a, b = entry.a, entry.b
+        scale = gens[a] * gens[b]
+        if entry.kind == "mean":
+            means[..., a] = gens[a] * evs[0]
+            var_means[..., a] = gens[a] ** 2 * var[0]
+            continue
+        for k, letter in enumerate(letters):
+            if letter == "X":
+                overlaps[..., a, b] += scale * evs[k]
+                var_re[..., a, b] = scale**2 * var[k]
+            else:
+                overlaps[..., a, b] += 1j * scale * evs[k]
+                var_im[..., a, b] = scale**2 * var[k]
+    overlaps = overlaps + np.conj(np.swapaxes(overlaps, -1, -2))
+    overlaps = overlaps + np.diag(gens**2)
+    return SlotTensor(overlaps, means, var_re, var_im, var_means)
 
 
 class LinCombMetric(CircuitMetric):
@@ -85,79 +136,62 @@ class LinCombMetric(CircuitMetric):
         coupling_map: Any = None,
     ) -> None:
         super().__init__(derivative_type, phase_fix, pass_manager)
-        self._placement = LinComb(pass_manager=pass_manager, coupling_map=coupling_map)
-        self._cache = _PreparationCache(size=64)
+        # the gradient method places the auxiliary qubit and maps the centre
+        self._lin_comb = LinComb(pass_manager=pass_manager, coupling_map=coupling_map)
+        self._cache: BoundedCache[list] = BoundedCache(size=64)
 
     # -- circuits ---------------------------------------------------------------------------
     def _letters(self) -> tuple[str, ...]:
         return {"complex": ("X", "Y"), "real": ("X",), "imag": ("Y",)}[self.derivative_type]
 
-    def _build(self, prepared: PreparedCircuit) -> list[_Circuit]:
+    def _pair_circuits(
+        self, prepared: PreparedCircuit, gens: list[Generator], active: list[int]
+    ) -> list[_Circuit]:
+        """A Hadamard test for every pair of active slots ``a < b``."""
         circuit = prepared.circuit
-        gens = [slot_generator(prepared, g) for g in range(prepared.num_slots)]
-        active = [g for g, (c, _, _) in enumerate(gens) if c != 0.0]
+        placement = self._lin_comb.placement
         idle = None
         if circuit.layout is not None:
-            idle = self._placement._idle_qubits(circuit, frozenset())
+            idle = placement.idle_qubits(circuit, frozenset())
         out: list[_Circuit] = []
         for i, a in enumerate(active):
             for b in active[i + 1 :]:
                 aux = None
                 if idle is not None:
-                    aux = self._placement._closest(idle, list(gens[a][1] + gens[b][1]))
-                test, aux_index = self._hadamard_test(prepared, a, b, gens, aux)
+                    aux = placement.closest(idle, list(gens[a][1] + gens[b][1]))
+                test, aux_index = _hadamard_test(prepared, a, b, gens, aux)
                 labels = tuple(
                     pauli_label(test.num_qubits, {aux_index: letter}) for letter in self._letters()
                 )
                 out.append(_Circuit("pair", a, b, test, labels))
+        return out
+
+    @staticmethod
+    def _mean_circuits(
+        prepared: PreparedCircuit, gens: list[Generator], active: list[int]
+    ) -> list[_Circuit]:
+        """For every active slot ``a``: the prefix ending at its gate, measuring ``P_a``."""
+        circuit = prepared.circuit
+        out = []
+        for a in active:
+            _, qubits, letters = gens[a]
+            stop = prepared.slots[a].instruction + 1
+            label = pauli_label(circuit.num_qubits, dict(zip(qubits, letters)))
+            out.append(_Circuit("mean", a, a, prefix(circuit, stop), (label,)))
+        return out
+
+    def _build(self, prepared: PreparedCircuit) -> list[_Circuit]:
+        gens = [slot_generator(prepared, g) for g in range(prepared.num_slots)]
+        active = [g for g, (c, _, _) in enumerate(gens) if c != 0.0]
+        out = self._pair_circuits(prepared, gens, active)
         if self.phase_fix and self.derivative_type != "imag":
-            for a in active:
-                _, qubits, letters = gens[a]
-                stop = prepared.slots[a].instruction + 1
-                label = pauli_label(circuit.num_qubits, dict(zip(qubits, letters)))
-                out.append(_Circuit("mean", a, a, prefix(circuit, stop), (label,)))
+            out += self._mean_circuits(prepared, gens, active)
         mapped = map_circuits(self.pass_manager, [entry.circuit for entry in out])
         return [_Circuit(e.kind, e.a, e.b, c, e.labels) for e, c in zip(out, mapped, strict=True)]
 
     def _inputs(self, prepared: PreparedCircuit, ndim: int) -> list[tuple[_Circuit, Any, Any]]:
         """Each circuit with its observables (``ndim`` trailing axes) and value columns."""
-        out = []
-        for entry in self._build(prepared):
-            observables = observables_array(entry.labels, ndim)
-            if self.pass_manager is not None and entry.circuit.layout is not None:
-                observables = observables.apply_layout(entry.circuit.layout)
-            out.append((entry, observables, value_columns(prepared.circuit, entry.circuit)))
-        return out
-
-    @staticmethod
-    def _hadamard_test(
-        prepared: PreparedCircuit, a: int, b: int, gens: list, aux_index: int | None
-    ) -> tuple[QuantumCircuit, int]:
-        circuit = prepared.circuit
-        test = circuit.copy_empty_like()
-        if aux_index is None:
-            register = QuantumRegister(1, _AUX)
-            test.add_register(register)
-            aux = register[0]
-            aux_index = test.num_qubits - 1
-        else:
-            aux = test.qubits[aux_index]
-        test.h(aux)
-        stop_a, stop_b = prepared.slots[a].instruction, prepared.slots[b].instruction
-        controlled = {"X": test.cx, "Y": test.cy, "Z": test.cz}
-        for index, instruction in enumerate(circuit.data[: stop_b + 1]):
-            if instruction.operation.name in ("measure", "reset"):
-                continue
-            test._append(instruction)
-            if index == stop_a:  # P_a on the |0> branch
-                test.x(aux)
-                for qubit, letter in zip(gens[a][1], gens[a][2]):
-                    controlled[letter](aux, test.qubits[qubit])
-                test.x(aux)
-            if index == stop_b:  # P_b on the |1> branch
-                for qubit, letter in zip(gens[b][1], gens[b][2]):
-                    controlled[letter](aux, test.qubits[qubit])
-        return test, aux_index
+        return evaluation_inputs(self.pass_manager, prepared.circuit, self._build(prepared), ndim)
 
     # -- plan -------------------------------------------------------------------------------
     def plan(self, task: PubTask) -> MetricPlan:
@@ -167,41 +201,14 @@ class LinCombMetric(CircuitMetric):
         key = (id(task.circuit), task.parameters, self.derivative_type, self.phase_fix, ndim)
         built = self._cache.get(key, task.circuit, lambda: self._inputs(prepared, ndim))
         circuits = [entry for entry, _, _ in built]
-        evaluations = [
-            Evaluation(entry.circuit, base[..., columns][None], None, observables)
-            for entry, observables, columns in built
-        ]
         gens = np.array([slot_generator(prepared, g)[0] for g in range(prepared.num_slots)])
-        shape = base.shape[:-1]
-        letters = self._letters()
+        shape, letters = base.shape[:-1], self._letters()
 
         def combine(results: list[tuple[np.ndarray, np.ndarray]]) -> SlotTensor:
-            G = prepared.num_slots
-            overlaps = np.zeros(shape + (G, G), dtype=complex)
-            var_re = np.zeros(shape + (G, G))
-            var_im = np.zeros(shape + (G, G))
-            means = np.zeros(shape + (G,))
-            var_means = np.zeros(shape + (G,))
-            for entry, (evs, var) in zip(circuits, results, strict=True):
-                a, b = entry.a, entry.b
-                scale = gens[a] * gens[b]
-                if entry.kind == "mean":
-                    means[..., a] = gens[a] * evs[0]
-                    var_means[..., a] = gens[a] ** 2 * var[0]
-                    continue
-                for k, letter in enumerate(letters):
-                    if letter == "X":
-                        overlaps[..., a, b] += scale * evs[k]
-                        var_re[..., a, b] = scale**2 * var[k]
-                    else:
-                        overlaps[..., a, b] += 1j * scale * evs[k]
-                        var_im[..., a, b] = scale**2 * var[k]
-            overlaps = overlaps + np.conj(np.swapaxes(overlaps, -1, -2))
-            overlaps = overlaps + np.diag(gens**2)
-            return SlotTensor(overlaps, means, var_re, var_im, var_means)
+            return _combine(circuits, results, gens, shape, letters)
 
         return MetricPlan(
-            evaluations=evaluations,
+            evaluations=evaluations_of(built, base),
             combine=combine,
             jacobian=slot_jacobian(prepared, task.values),
             center=self._center(task, prepared, base),
@@ -210,4 +217,6 @@ class LinCombMetric(CircuitMetric):
 
     def _center(self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray):
         """The centre mapped by ``pass_manager`` (virtual circuits), as ``lin_comb`` does."""
-        return self._placement._center(task, prepared, base) if self.pass_manager else None
+        if not self.pass_manager:
+            return None
+        return self._lin_comb.center_evaluation(task, prepared, base)
