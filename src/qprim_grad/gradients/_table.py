@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..options import FINITE_DIFFERENCE_SCHEMES
 from ._derivative_type import DerivativeType, as_derivative_type
 
 __all__ = ["Arg", "Kind", "MethodSpec", "SETTING", "signature", "bind"]
@@ -42,7 +43,7 @@ class Arg:
 
 
 def _check_scheme(method: str) -> str:
-    if method not in ("central", "forward", "backward"):
+    if method not in FINITE_DIFFERENCE_SCHEMES:
         raise TypeError(
             f"The argument method should be central, forward, or backward: {method} is given."
         )
