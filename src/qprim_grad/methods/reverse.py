@@ -1,14 +1,14 @@
 """Reverse-mode (adjoint) differentiation on an exact statevector.
 
 ``method="reverse"`` computes ``<psi(theta)|O|d psi(theta)>`` with one forward and one
-backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits; the
+backward pass over the statevector (see :mod:`qprim_grad.methods.adjoint`): no shifted circuits; the
 gradients come back as ``Plan.direct_grads``. On qiskit's ``StatevectorEstimator`` at
 precision 0 the ``evs`` are taken from the forward pass's state (``Plan.direct_center``, equal
 to the estimator's own to rounding) and no circuit is sent; otherwise the inner primitive
 evaluates the centre (``evs``, ``stds`` as it gives them). It applies only where the inner
 estimator is an exact statevector simulator; elsewhere use a sampling-friendly method.
 Around a ``reverse`` gradient estimator it gives exact Hessians by forward-over-reverse
-(:mod:`qprim_grad._adjoint_hessian`).
+(:mod:`qprim_grad.methods.adjoint.hessian`).
 
 ``derivative_type`` follows ``lin_comb`` and qiskit-algorithms: ``real`` is ``d<O>/d theta =
 2 Re<psi|O|d psi>``, ``imag`` is ``2 Im<psi|O|d psi>`` and ``complex`` is
@@ -25,8 +25,7 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
-from .._adjoint import AdjointError, compile_circuit, observable_matrix
-from .._adjoint_hessian import hessian
+from .adjoint import AdjointError, compile_circuit, hessian, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
 from .lin_comb import _normalize_derivative_type
 from .shift import _evaluation_circuit
@@ -146,7 +145,7 @@ class Reverse:
             program = compile_circuit(task.circuit)
         except AdjointError as exc:
             raise GradientMethodError(f"pub {task.index}: {exc}") from exc
-        if program._general:
+        if not program.affine:
             raise GradientMethodError(
                 f"pub {task.index}: the reverse Hessian needs gate arguments affine in the "
                 f"parameters; use method='param_shift' or 'finite_diff' around the inner one"

@@ -1,7 +1,7 @@
 """The exact QGT on statevector estimators (``metric="reverse"``).
 
 One forward pass per parameter row through the adjoint engine
-(:meth:`~qprim_grad._adjoint.AdjointProgram.state_overlaps`) gives every derivative state,
+(:meth:`~qprim_grad.methods.adjoint.AdjointProgram.state_overlaps`) gives every derivative state,
 then all ``P x P`` inner products in one matrix product; nothing but the centre runs on the
 inner estimator.
 """
@@ -15,7 +15,7 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
-from ..._adjoint import AdjointError, compile_circuit, observable_matrix
+from ..adjoint import AdjointError, compile_circuit, observable_matrix
 from ..base import GradientMethodError, PubTask
 from ..reverse import is_exact_statevector_estimator
 from .base import MetricPlan, SlotTensor, normalize_metric_type
