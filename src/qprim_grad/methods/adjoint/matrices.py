@@ -70,16 +70,21 @@ class BlockMatrices:
         self.fixed_dag = [None if m is None else np.conj(m.swapaxes(-1, -2)) for m in self.fixed]
         # template stacks: id -> (template, [(block, factor)])
         self.templates: dict[int, tuple[Template, list[tuple[int, int]]]] = {}
-        signatures: dict[tuple, list[int]] = {}
-        for b, block in enumerate(blocks):
-            if block.args:
-                signatures.setdefault(self._signature(b, block), []).append(b)
+        signatures = self._group_members(blocks)
         slot = {loc: i for _, locs in self.templates.values() for i, loc in enumerate(locs)}
         self.template_args = {
             tid: np.array([blocks[b].factors[f].args for b, f in locs])
             for tid, (_, locs) in self.templates.items()
         }
-        self.groups = [Group(members, blocks, slot) for members in signatures.values()]
+        self.groups = [Group(members, blocks, slot) for members in signatures]
+
+    def _group_members(self, blocks: list[Block]) -> list[list[int]]:
+        """The parameterised blocks grouped by factor structure."""
+        signatures: dict[tuple, list[int]] = {}
+        for b, block in enumerate(blocks):
+            if block.args:
+                signatures.setdefault(self._signature(b, block), []).append(b)
+        return list(signatures.values())
 
     def _signature(self, b: int, block: Block) -> tuple:
         """The block's factor structure (registering its templates' stack rows)."""
