@@ -57,9 +57,14 @@ def _view_shape(n: int, qubits: Sequence[int]) -> tuple[list[int], dict[int, int
 
 
 def _split(S: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """A view of ``S`` ``(R, C, N)`` with the state axis split as ``shape`` (never a copy)."""
+    """A view of ``S`` ``(R, C, N)`` with the state axis split as ``shape``."""
+    return _reshaped(S, tuple(S.shape[:2]) + tuple(shape))
+
+
+def _reshaped(S: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``S`` reshaped as a view: raises rather than copy (a kernel writes through it)."""
     view = S.view()
-    view.shape = tuple(S.shape[:2]) + tuple(shape)  # raises rather than copy
+    view.shape = shape
     return view
 
 
@@ -94,7 +99,7 @@ class DenseRange:
         R, C, _ = S.shape
         dy = self.d * self.Y
         kt = self._kron_t(mat).copy()
-        rows = S.reshape(R, C * self.X, dy)
+        rows = _reshaped(S, (R, C * self.X, dy))
         step = max(1, _CHUNK // dy)
         scratch = np.empty((step, dy), dtype=complex)
         for r in range(R):
@@ -108,7 +113,7 @@ class DenseRange:
     def _in_place_wide(self, S: np.ndarray, mat: np.ndarray) -> None:
         R, C, _ = S.shape
         X, Y, d = self.X, self.Y, self.d
-        view = _split(S, (X, d, Y)).reshape(R, C * X, d, Y)
+        view = _reshaped(S, (R, C * X, d, Y))
         xs = max(1, _CHUNK // (d * Y))
         ys = min(Y, max(1, _CHUNK // d))
         scratch = np.empty((xs, d, ys), dtype=complex)
