@@ -29,7 +29,7 @@ from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import SparsePauliOp
 
 from qprim_grad import GradientEstimator
-from qprim_grad._adjoint import compile_circuit, observable_matrix
+from qprim_grad.methods.adjoint import compile_circuit, observable_matrix
 
 CASES = [(4, 1), (4, 11), (8, 12), (12, 16), (16, 12)]  # P = 16, 96, 208, 408, 416
 _RATIOS = [

@@ -24,8 +24,9 @@ from qiskit.primitives import BackendEstimatorV2, StatevectorEstimator
 from qiskit.providers.basic_provider import BasicSimulator
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qprim_grad import GradientEstimator, GradientMethodError, _adjoint
-from qprim_grad._adjoint import compile_circuit, observable_matrix
+from qprim_grad import GradientEstimator, GradientMethodError
+from qprim_grad.methods.adjoint import compile_circuit, observable_matrix
+from qprim_grad.methods.adjoint import program as adjoint_program
 from qprim_grad.methods.reverse import Reverse, is_exact_statevector_estimator
 
 TOL = 1e-10
@@ -190,7 +191,7 @@ def test_broadcasting_shapes(values_shape, observables_shape):
 
 
 def test_chunked_batches(monkeypatch):
-    monkeypatch.setattr(_adjoint, "_MAX_AMPLITUDES", 16)
+    monkeypatch.setattr(adjoint_program, "_MAX_AMPLITUDES", 16)
     circuit = efficient_su2(3, reps=1)
     values = np.random.default_rng(5).uniform(-1, 1, size=(5, circuit.num_parameters))
     pub = (circuit, ["ZZZ", "XIX"], values[:, None, :])

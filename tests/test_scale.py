@@ -16,7 +16,7 @@ from qiskit.quantum_info import SparseObservable, SparsePauliOp, random_pauli_li
 from test_composition import POINTS, bare_circuit
 
 from qprim_grad import GradientEstimator, GradientMethodError
-from qprim_grad._adjoint import PauliAction, observable_matrix
+from qprim_grad.methods.adjoint import PauliAction, observable_matrix
 
 OBS = SparsePauliOp.from_list([("ZZI", 1.0), ("XIY", 0.5), ("IYX", -0.3)])
 

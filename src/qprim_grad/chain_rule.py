@@ -23,6 +23,7 @@ __all__ = [
     "PreparedCircuit",
     "affine_form",
     "affine_jacobian",
+    "bound_real",
     "chain_rule",
     "evaluate_slots",
     "parameter_map",
@@ -101,7 +102,7 @@ def _bindings(prepared: PreparedCircuit, flat: np.ndarray) -> list[dict[Paramete
     return [dict(zip(params, vals)) for vals in flat]
 
 
-def _bound_real(expr: Any, bindings: list[dict[Parameter, float]]) -> np.ndarray:
+def bound_real(expr: Any, bindings: list[dict[Parameter, float]]) -> np.ndarray:
     """A real number or expression evaluated under every binding."""
     if not isinstance(expr, ParameterExpression):
         return np.full(len(bindings), float(np.real(expr)))
@@ -121,7 +122,7 @@ def evaluate_slots(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     bindings = _bindings(prepared, flat)
     out = np.empty((flat.shape[0], prepared.num_slots))
     for g, slot in enumerate(prepared.slots):
-        out[:, g] = _bound_real(slot.expression, bindings)
+        out[:, g] = bound_real(slot.expression, bindings)
     return out.reshape(values.shape[:-1] + (prepared.num_slots,))
 
 
@@ -137,7 +138,7 @@ def slot_jacobian(prepared: PreparedCircuit, values: np.ndarray) -> Any:
         expr = slot.expression
         for j, param in enumerate(prepared.parameters):
             if param in expr.parameters:
-                out[:, g, j] = _bound_real(expr.gradient(param), bindings)
+                out[:, g, j] = bound_real(expr.gradient(param), bindings)
     return out.reshape(values.shape[:-1] + out.shape[1:])
 
 
@@ -178,7 +179,7 @@ def slot_curvature(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
                 continue
             for j, second in enumerate(diff):
                 if second in derivative.parameters:
-                    out[:, g, i, j] = _bound_real(derivative.gradient(second), bindings)
+                    out[:, g, i, j] = bound_real(derivative.gradient(second), bindings)
     return out.reshape(values.shape[:-1] + out.shape[1:])
 
 

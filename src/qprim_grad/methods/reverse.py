@@ -1,14 +1,14 @@
 """Reverse-mode (adjoint) differentiation on an exact statevector.
 
 ``method="reverse"`` computes ``<psi(theta)|O|d psi(theta)>`` with one forward and one
-backward pass over the statevector (see :mod:`qprim_grad._adjoint`): no shifted circuits; the
+backward pass over the statevector (see :mod:`qprim_grad.methods.adjoint`): no shifted circuits; the
 gradients come back as ``Plan.direct_grads``. On qiskit's ``StatevectorEstimator`` at
 precision 0 the ``evs`` are taken from the forward pass's state (``Plan.direct_center``, equal
 to the estimator's own to rounding) and no circuit is sent; otherwise the inner primitive
 evaluates the centre (``evs``, ``stds`` as it gives them). It applies only where the inner
 estimator is an exact statevector simulator; elsewhere use a sampling-friendly method.
 Around a ``reverse`` gradient estimator it gives exact Hessians by forward-over-reverse
-(:mod:`qprim_grad._adjoint_hessian`).
+(:mod:`qprim_grad.methods.adjoint.hessian`).
 
 ``derivative_type`` follows ``lin_comb`` and qiskit-algorithms: ``real`` is ``d<O>/d theta =
 2 Re<psi|O|d psi>``, ``imag`` is ``2 Im<psi|O|d psi>`` and ``complex`` is
@@ -18,6 +18,7 @@ do not enter the imaginary part).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -25,8 +26,7 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
-from .._adjoint import AdjointError, compile_circuit, observable_matrix
-from .._adjoint_hessian import hessian
+from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
 from .lin_comb import _normalize_derivative_type
 from .shift import _evaluation_circuit
@@ -96,31 +96,17 @@ class Reverse:
                 f"{type(task.inner).__name__}. Use {_OTHER_METHODS}, which work with any "
                 f"estimator."
             )
-        try:
-            program = compile_circuit(task.circuit)
-        except AdjointError as exc:
-            raise GradientMethodError(f"pub {task.index}: {exc}") from exc
+        program = compile_task(task)
         part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
-        computed: list[tuple[np.ndarray, np.ndarray]] = []
-
-        def evaluate() -> tuple[np.ndarray, np.ndarray]:  # once, for evs and grads alike
-            if not computed:
-                computed.append(self._evaluate(program, task))
-            return computed[0]
-
-        def center_result() -> PubResult:
-            evs = np.real(evaluate()[0])
-            data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=task.shape)
-            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
-            return PubResult(data, metadata=metadata)
-
-        # Computed when the job's result is combined, so run() returns at once. On qiskit's
-        # StatevectorEstimator at precision 0 the evs come from the forward pass's state
-        # (what that estimator computes, to rounding), and no centre pub is sent.
+        # Computed once (for evs and grads alike) when the job's result is combined, so
+        # run() returns at once.
+        evaluate = functools.cache(lambda: self._evaluate(program, task))
+        # On qiskit's StatevectorEstimator at precision 0 the evs come from the forward
+        # pass's state (what that estimator computes, to rounding), and no centre pub is
+        # sent. qiskit-aer mis-simulates some parameterised gates (cry, crz, cp, ...): on
+        # other exact estimators the evs come from the same circuit with those gates
+        # through their definitions.
         direct = type(task.inner) is StatevectorEstimator
-        # qiskit-aer mis-simulates some parameterised gates (cry, crz, cp, ...): on other
-        # exact estimators the evs come from the same circuit with those gates through
-        # their definitions.
         center = None
         if not isinstance(task.inner, StatevectorEstimator):
             center = _evaluation_circuit(task, self.name)[1]
@@ -128,7 +114,9 @@ class Reverse:
             evaluations=[],
             center=center,
             direct_grads=lambda: 2.0 * part(evaluate()[1]),
-            direct_center=center_result if direct else None,
+            direct_center=(lambda: exact_pub_result(task, np.real(evaluate()[0])))
+            if direct
+            else None,
             metadata={"gradient_engine": "adjoint"},
         )
 
@@ -142,33 +130,17 @@ class Reverse:
                 "method='reverse' around a reverse GradientEstimator gives real second "
                 "derivatives: use derivative_type='real' for both"
             )
-        try:
-            program = compile_circuit(task.circuit)
-        except AdjointError as exc:
-            raise GradientMethodError(f"pub {task.index}: {exc}") from exc
-        if program._general:
+        program = compile_task(task)
+        if not program.affine:
             raise GradientMethodError(
                 f"pub {task.index}: the reverse Hessian needs gate arguments affine in the "
                 f"parameters; use method='param_shift' or 'finite_diff' around the inner one"
             )
-        computed: list[tuple[np.ndarray, ...]] = []
-
-        def evaluate() -> tuple[np.ndarray, ...]:
-            if not computed:
-                computed.append(_hessians(program, task))
-            return computed[0]
+        evaluate = functools.cache(lambda: _hessians(program, task))
 
         def center() -> PubResult:
             evs, grads, _ = evaluate()
-            data = DataBin(
-                evs=evs,
-                stds=np.zeros_like(evs),
-                grads=grads,
-                grad_stds=np.zeros_like(grads),
-                shape=task.shape,
-            )
-            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
-            return PubResult(data, metadata=metadata)
+            return exact_pub_result(task, evs, grads=grads, grad_stds=np.zeros_like(grads))
 
         def fields() -> dict[str, np.ndarray]:
             hessian = evaluate()[2]
@@ -217,6 +189,22 @@ class Reverse:
             evs[row_of, column].reshape(shape),
             grads[row_of, column].reshape(shape + (len(diff),)),
         )
+
+
+def compile_task(task: PubTask, what: str = "") -> AdjointProgram:
+    """The task's circuit compiled for the adjoint engine (a :class:`GradientMethodError`
+    naming the pub and ``what`` if it cannot be)."""
+    try:
+        return compile_circuit(task.circuit)
+    except AdjointError as exc:
+        raise GradientMethodError(f"pub {task.index}: {what}{exc}") from exc
+
+
+def exact_pub_result(task: PubTask, evs: np.ndarray, **fields: np.ndarray) -> PubResult:
+    """A centre result computed exactly here: ``evs`` with zero ``stds``, precision 0."""
+    data = DataBin(evs=evs, stds=np.zeros_like(evs), **fields, shape=task.shape)
+    metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
+    return PubResult(data, metadata=metadata)
 
 
 def _reverse_gradient_estimator(inner: Any) -> bool:

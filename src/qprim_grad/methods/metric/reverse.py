@@ -1,23 +1,24 @@
 """The exact QGT on statevector estimators (``metric="reverse"``).
 
 One forward pass per parameter row through the adjoint engine
-(:meth:`~qprim_grad._adjoint.AdjointProgram.state_overlaps`) gives every derivative state,
+(:meth:`~qprim_grad.methods.adjoint.AdjointProgram.state_overlaps`) gives every derivative state,
 then all ``P x P`` inner products in one matrix product; nothing but the centre runs on the
 inner estimator.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 from qiskit.primitives import StatevectorEstimator
-from qiskit.primitives.containers import DataBin, PubResult
+from qiskit.primitives.containers import PubResult
 
-from ..._adjoint import AdjointError, compile_circuit, observable_matrix
+from ..adjoint import AdjointProgram, observable_matrix
 from ..base import GradientMethodError, PubTask
-from ..reverse import is_exact_statevector_estimator
+from ..reverse import compile_task, exact_pub_result, is_exact_statevector_estimator
 from .base import MetricPlan, SlotTensor, normalize_metric_type
 
 __all__ = ["ReverseMetric"]
@@ -67,23 +68,17 @@ class ReverseMetric:
         if task.kind != "estimator":
             raise GradientMethodError("metric 'reverse' runs on estimator pubs only")
         self.check(task.inner)
-        try:
-            program = compile_circuit(task.circuit)
-        except AdjointError as exc:
-            raise GradientMethodError(f"pub {task.index}: metric 'reverse': {exc}") from exc
+        program = compile_task(task, "metric 'reverse': ")
         values = np.asarray(task.values, dtype=float)
         shape = values.shape[:-1]
         diff = program.columns(task.parameters)
         rows = math.prod(shape)
         keep_states = type(task.inner) is StatevectorEstimator and len(diff) > 0
         states = np.zeros((rows, 1 << program.num_qubits), dtype=complex) if keep_states else None
-        computed: list[tuple[np.ndarray, np.ndarray]] = []
-
-        def overlaps() -> tuple[np.ndarray, np.ndarray]:  # once, for the tensor and the evs
-            if not computed:
-                flat = values.reshape(rows, values.shape[-1])
-                computed.append(program.state_overlaps(flat, diff, states))
-            return computed[0]
+        # once, for the tensor and the evs
+        overlaps = functools.cache(
+            lambda: program.state_overlaps(values.reshape(rows, values.shape[-1]), diff, states)
+        )
 
         def combine(results: list) -> SlotTensor:
             gram, mixed = overlaps()
@@ -95,22 +90,8 @@ class ReverseMetric:
         def center() -> PubResult:
             """evs from the forward pass's states (what StatevectorEstimator computes)."""
             overlaps()
-            assert states is not None and task.observables is not None
-            evs = np.zeros(task.shape)
-            rows_of = np.broadcast_to(np.arange(rows).reshape(shape), task.shape)
-            observables = np.broadcast_to(
-                np.arange(task.observables.size).reshape(task.observables.shape), task.shape
-            )
-            for index in np.ndindex(task.shape):
-                op = observable_matrix(
-                    task.observables[np.unravel_index(observables[index], task.observables.shape)],
-                    program.num_qubits,
-                )
-                psi = states[rows_of[index]]
-                evs[index] = float(np.real(np.vdot(psi, op @ psi)))
-            data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=task.shape)
-            metadata = {"target_precision": 0.0, "circuit_metadata": task.circuit.metadata}
-            return PubResult(data, metadata=metadata)
+            assert states is not None
+            return exact_pub_result(task, _expectation_values(task, program, states, shape))
 
         return MetricPlan(
             evaluations=[],
@@ -118,3 +99,24 @@ class ReverseMetric:
             metadata={"metric_engine": "adjoint"},
             direct_center=center if keep_states else None,
         )
+
+
+def _expectation_values(
+    task: PubTask, program: AdjointProgram, states: np.ndarray, shape: tuple[int, ...]
+) -> np.ndarray:
+    """``<psi|O|psi>`` of shape ``task.shape`` from the final states ``(rows, 2**n)`` of the
+    value rows (of shape ``shape``)."""
+    assert task.observables is not None
+    evs = np.zeros(task.shape)
+    rows_of = np.broadcast_to(np.arange(len(states)).reshape(shape), task.shape)
+    observables = np.broadcast_to(
+        np.arange(task.observables.size).reshape(task.observables.shape), task.shape
+    )
+    for index in np.ndindex(task.shape):
+        op = observable_matrix(
+            task.observables[np.unravel_index(observables[index], task.observables.shape)],
+            program.num_qubits,
+        )
+        psi = states[rows_of[index]]
+        evs[index] = float(np.real(np.vdot(psi, op @ psi)))
+    return evs

@@ -1,4 +1,4 @@
-"""Gates for the adjoint kernel: exact matrices and exact trigonometric-polynomial templates.
+"""Gates for the adjoint engine: exact matrices and exact trigonometric-polynomial templates.
 
 Every parameterised gate of Qiskit's standard library is, in each argument, a trigonometric
 polynomial of frequency at most 1 in ``θ`` (entries built from ``cos θ/2``, ``sin θ/2``,
@@ -11,17 +11,20 @@ the caller.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from qiskit.circuit import Gate, Instruction, ParameterExpression
 
-__all__ = ["Template", "fixed_matrix", "is_standard_gate", "numeric", "template"]
+from .cache import LRUCache
+
+__all__ = ["Template", "embedded", "fixed_matrix", "numeric", "template"]
 
 _GRID = 5  # samples per argument: exact for |m| <= 2 in exp(i m θ/2)
 _MAX_SYMBOLIC_ARGS = 4  # larger gates are decomposed (5**k matrix evaluations per template)
+_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,12 @@ class Template:
         return (weights @ self.coeffs).reshape(k, k, d, d)
 
 
-_TEMPLATES: dict[Any, Template | None] = {}
-_FIXED: dict[Any, np.ndarray | None] = {}
-
-
-def is_standard_gate(op: Instruction) -> bool:
-    """Standard gates: their matrix depends only on name, parameters and control state."""
-    return getattr(op, "_standard_gate", None) is not None
+# Keyed by value (gate class, name, size, control state, fixed parameters): an entry depends
+# on nothing else, so an edited circuit never meets a stale one.
+_TEMPLATES: LRUCache[Template | None] = LRUCache(_CACHE_SIZE)
+_FIXED: LRUCache[np.ndarray | None] = LRUCache(_CACHE_SIZE)
+# Keyed by (id(template), position); the entry holds its template, so the id stays unique.
+_EMBEDDED: LRUCache[tuple[Template, Template]] = LRUCache(_CACHE_SIZE)
 
 
 def _matrix(gate: Instruction) -> np.ndarray | None:
@@ -78,6 +80,7 @@ def _matrix_at(op: Gate, params: Sequence[Any]) -> np.ndarray | None:
 
 
 def numeric(value: Any) -> Any:
+    """A bound parameter expression as a number (real when it is); other values unchanged."""
     if isinstance(value, ParameterExpression):
         value = complex(value.numeric())
         return value.real if value.imag == 0 else value
@@ -87,10 +90,10 @@ def numeric(value: Any) -> Any:
 def _library_key(op: Instruction, symbolic: tuple[int, ...] = ()) -> tuple[Any, ...] | None:
     """Cache key of a standard gate with its ``symbolic`` arguments left free (``None``: the
     gate is not a standard one, or its parameters are not hashable)."""
-    if not is_standard_gate(op):
+    if getattr(op, "_standard_gate", None) is None:  # its matrix depends on more
         return None
     fixed = tuple(None if i in symbolic else numeric(p) for i, p in enumerate(op.params))
-    key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None), fixed)
+    key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None), fixed, symbolic)
     try:
         hash(key)
     except TypeError:
@@ -98,22 +101,38 @@ def _library_key(op: Instruction, symbolic: tuple[int, ...] = ()) -> tuple[Any, 
     return key
 
 
-def _cached(cache: dict[Any, Any], key: Any, build: Callable[[], Any]) -> Any:
-    if key is None:
-        return build()
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
-
-
 def fixed_matrix(op: Instruction) -> np.ndarray | None:
     """Matrix of a gate without free parameters (cached for library gates)."""
-    return _cached(_FIXED, _library_key(op), lambda: _matrix(op) if isinstance(op, Gate) else None)
+    return _FIXED.get(_library_key(op), lambda: _matrix(op) if isinstance(op, Gate) else None)
 
 
 def template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
     """Fourier template of ``op`` in its ``symbolic`` arguments (``None`` if not exact)."""
-    return _cached(_TEMPLATES, _library_key(op, symbolic), lambda: _build_template(op, symbolic))
+    return _TEMPLATES.get(_library_key(op, symbolic), lambda: _build_template(op, symbolic))
+
+
+def embedded(base: Template, position: int) -> Template:
+    """A 2x2 template as a 4x4 one acting on bit ``position`` of a qubit pair (cached)."""
+
+    def build() -> tuple[Template, Template]:
+        coeffs = np.stack([kron_at(c.reshape(2, 2), position).ravel() for c in base.coeffs])
+        return base, Template(4, base.freqs, coeffs)
+
+    return _EMBEDDED.get((id(base), position), build)[1]
+
+
+def kron_at(mat: np.ndarray, position: int) -> np.ndarray:
+    """A 2x2 matrix on bit ``position`` (0 or 1) of a qubit pair, as a 4x4 matrix."""
+    return np.kron(np.eye(2), mat) if position == 0 else np.kron(mat, np.eye(2))
+
+
+def _with_arguments(
+    op: Gate, base: list[Any], symbolic: tuple[int, ...], values: Sequence[float] | np.ndarray
+) -> np.ndarray | None:
+    args = list(base)
+    for pos, value in zip(symbolic, values, strict=True):
+        args[pos] = float(value)
+    return _matrix_at(op, args)
 
 
 def _build_template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
@@ -122,34 +141,32 @@ def _build_template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
         return None
     base = [0.0 if i in symbolic else numeric(p) for i, p in enumerate(op.params)]
     grid = 4 * np.pi * np.arange(_GRID) / _GRID  # θ = 2t, t = 2πl/5
-    samples = None
-    for idx in np.ndindex(*(_GRID,) * k):
-        args = list(base)
-        for pos, sample in zip(symbolic, idx, strict=True):
-            args[pos] = float(grid[sample])
-        mat = _matrix_at(op, args)
-        if mat is None:
-            return None
-        if samples is None:
-            samples = np.empty((_GRID,) * k + mat.shape, dtype=complex)
-        samples[idx] = mat
-    assert samples is not None
-    dim = samples.shape[-1]
+    mats = [_with_arguments(op, base, symbolic, grid[list(idx)]) for idx in _grid_points(k)]
+    if any(m is None for m in mats):
+        return None
+    dim = len(mats[0])  # type: ignore[arg-type]
+    samples = np.array(mats).reshape((_GRID,) * k + (dim, dim))
     spectrum = np.fft.fftn(samples, axes=tuple(range(k))) / _GRID**k
     spectrum = spectrum.reshape(-1, dim * dim)
-    ms = np.array(list(np.ndindex(*(_GRID,) * k)), dtype=float).reshape(-1, k)
+    ms = np.array(_grid_points(k), dtype=float).reshape(-1, k)
     ms[ms > _GRID // 2] -= _GRID
     keep = np.abs(spectrum).max(axis=1) > 1e-13
-    template = Template(dim, ms[keep], spectrum[keep])
-    # Verify the polynomial form (e.g. ``RVGate`` is not one) at random points.
+    found = Template(dim, ms[keep], spectrum[keep])
+    return found if _verified(found, op, base, symbolic) else None
+
+
+def _grid_points(k: int) -> list[tuple[int, ...]]:
+    return list(np.ndindex(*(_GRID,) * k))
+
+
+def _verified(found: Template, op: Gate, base: list[Any], symbolic: tuple[int, ...]) -> bool:
+    """Whether ``found`` is the gate's matrix at random points (``RVGate`` is not of the
+    polynomial form, for example)."""
     rng = np.random.default_rng(1234)
     for _ in range(2):
-        theta = rng.uniform(-np.pi, np.pi, size=k)
-        args = list(base)
-        for pos, value in zip(symbolic, theta, strict=True):
-            args[pos] = float(value)
-        exact = _matrix_at(op, args)
-        approx, _ = template.evaluate(theta)
+        theta = rng.uniform(-np.pi, np.pi, size=len(symbolic))
+        exact = _with_arguments(op, base, symbolic, theta)
+        approx, _ = found.evaluate(theta)
         if exact is None or not np.allclose(approx, exact, rtol=0, atol=1e-12):
-            return None
-    return template
+            return False
+    return True
