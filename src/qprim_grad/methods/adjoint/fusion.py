@@ -12,6 +12,7 @@ from qiskit.circuit import ParameterExpression, QuantumCircuit
 from .blocks import Block, Factor, walk_circuit
 from .gates import embedded, kron_at
 from .kernels import Ctrl, Dense, DenseRange, Diag, Gather, Kernel
+from .schedule import DIAGONAL, schedule
 
 __all__ = ["build_blocks"]
 
@@ -28,8 +29,18 @@ def build_blocks(
     n = circuit.num_qubits
     for block in walk.blocks:
         block.kernel = _kernel_for(block, n)
-    blocks = _gather_runs(walk.blocks, n) if n <= _MAX_GATHER_QUBITS else walk.blocks
+    blocks = schedule(walk.blocks, _block_class)
+    blocks = _gather_runs(blocks, n) if n <= _MAX_GATHER_QUBITS else blocks
     return _pair_neighbours(blocks, n), walk.exprs, walk.phase_args
+
+
+def _block_class(block: Block) -> int:
+    """The scheduling class: diagonal, fixed permutation (gathered later) or other."""
+    if isinstance(block.kernel, Diag):
+        return DIAGONAL
+    if block.fixed_matrix is not None and _monomial(block.fixed_matrix) is not None:
+        return 1
+    return 2
 
 
 def _product(block: Block, rng: np.random.Generator | None) -> np.ndarray:

@@ -14,13 +14,12 @@ import numpy as np
 
 from .arguments import GateArguments
 from .blocks import Block
-from .kernels import Diag, Kernel
+from .diagonal import DiagonalRun
+from .kernels import Kernel
 from .matrices import BlockMatrices, RowMatrices
 from .pauli import apply_observables
 
 __all__ = ["adjoint_batch", "state_overlaps"]
-
-_MIN_FUSED_RUN = 3  # diagonal runs at least this long are applied as one diagonal
 
 
 class AdjointProgram(Protocol):
@@ -33,8 +32,7 @@ class AdjointProgram(Protocol):
     phase_args: np.ndarray
     arguments: GateArguments
     matrices: BlockMatrices
-    run_start: list[int]
-    run_length: list[int]
+    runs: dict[int, DiagonalRun]  # by first block
 
 
 def adjoint_batch(
@@ -53,8 +51,7 @@ def adjoint_batch(
     rm = program.matrices.evaluate(angles, traceless)
     psi = np.zeros((R, 1, N), dtype=complex)
     psi[:, 0, 0] = 1.0
-    for kernel, mat in zip(program.kernels, rm.mats, strict=True):
-        kernel.apply(psi, mat, False)
+    _forward(program, psi, rm.mats)
     S = np.zeros((R, M + 1, N), dtype=complex)  # [ψ, λ_1, …, λ_M] per row
     S[:, 0] = psi[:, 0]
     del psi
@@ -74,48 +71,54 @@ def adjoint_batch(
     return evs, contrib @ jac
 
 
+def _forward(program: AdjointProgram, S: np.ndarray, mats: Sequence[Any]) -> None:
+    """Apply every block to ``S`` in place, diagonal runs as one."""
+    b = 0
+    while b < len(program.kernels):
+        run = program.runs.get(b)
+        if run is not None:
+            run.apply(S, mats[run.start : run.stop])
+            b = run.stop
+        else:
+            program.kernels[b].apply(S, mats[b], False)
+            b += 1
+
+
 def _backward(program: AdjointProgram, S: np.ndarray, rm: RowMatrices) -> list[Any]:
     """Un-apply every block to ``S`` (last first), recording ``ρ'`` ``(R, M, d, d)`` before
-    each parameterised block.
-
-    Along a run of diagonal blocks, ``conj(ψ) λ_m`` does not change (``|phases| = 1``): one
-    product serves every block's ``ρ'``; a long run's phases are multiplied into one diagonal
-    first and applied to the stack once.
-    """
+    each parameterised block; a diagonal run is un-applied as one, its blocks' ``ρ'`` taken
+    from one product ``conj(ψ) λ_m`` (which the run leaves unchanged)."""
     rhos: list[Any] = [None] * len(program.blocks)
-    product = None
-    pending = None
-    for b in range(len(program.blocks) - 1, -1, -1):
-        kernel = program.kernels[b]
-        diagonal = isinstance(kernel, Diag)
-        if not diagonal:
-            product = None
-        if rm.mats[b] is not None and program.matrices.fixed[b] is None:  # parameterised
-            if not isinstance(kernel, Diag):
-                rhos[b] = kernel.rho(S)
-            else:
-                if product is None:
-                    product = np.conj(S[:, :1]) * S[:, 1:]
-                rhos[b] = kernel.rho_from_product(product)
-        if diagonal and program.run_length[b] >= _MIN_FUSED_RUN:
-            pending = _fuse(program, b, S, rm.dags[b], pending)
-        else:
-            kernel.apply(S, rm.dags[b], True)
+    last_blocks = {run.stop - 1: run for run in program.runs.values()}
+    b = len(program.blocks) - 1
+    while b >= 0:
+        run = last_blocks.get(b)
+        if run is not None:
+            _backward_run(program, run, S, rm, rhos)
+            b = run.start - 1
+            continue
+        if _parameterised(program, rm, b):
+            rhos[b] = program.kernels[b].rho(S)
+        program.kernels[b].apply(S, rm.dags[b], True)
+        b -= 1
     return rhos
 
 
-def _fuse(
-    program: AdjointProgram, b: int, S: np.ndarray, dag: np.ndarray, pending: Any
-) -> np.ndarray | None:
-    """Multiply diagonal block ``b``'s adjoint into ``pending`` (the run's product so far);
-    at the run's first block apply the product to ``S``."""
-    if pending is None:
-        pending = np.ones((len(S), 1, S.shape[-1]), dtype=complex)
-    program.kernels[b].apply(pending, dag, True)
-    if b != program.run_start[b]:
-        return pending
-    S *= pending
-    return None
+def _parameterised(program: AdjointProgram, rm: RowMatrices, b: int) -> bool:
+    return rm.mats[b] is not None and program.matrices.fixed[b] is None
+
+
+def _backward_run(
+    program: AdjointProgram, run: DiagonalRun, S: np.ndarray, rm: RowMatrices, rhos: list[Any]
+) -> None:
+    blocks = range(run.start, run.stop)
+    if any(_parameterised(program, rm, b) for b in blocks):
+        product = np.conj(S[:, :1]) * S[:, 1:]
+        for b, rho in zip(blocks, run.rhos(product), strict=True):
+            if _parameterised(program, rm, b):
+                rhos[b] = rho
+        del product
+    run.apply(S, rm.dags[run.start : run.stop])
 
 
 def state_overlaps(

@@ -28,8 +28,9 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from . import passes
 from .arguments import GateArguments
 from .cache import LRUCache
+from .diagonal import diagonal_runs
 from .fusion import build_blocks
-from .kernels import Diag, Kernel
+from .kernels import Kernel
 from .matrices import BlockMatrices
 
 __all__ = ["AdjointProgram", "compile_circuit"]
@@ -93,7 +94,7 @@ class AdjointProgram:
         self.arguments = GateArguments(exprs, self.parameters)
         self.num_args = self.arguments.count
         self.matrices = BlockMatrices(blocks)
-        self.run_start, self.run_length = _diagonal_runs(blocks)
+        self.runs = diagonal_runs(blocks, self.num_qubits)
 
     @property
     def affine(self) -> bool:
@@ -159,21 +160,6 @@ class AdjointProgram:
                     self, values[rows], observables[rows], diff_arr, M, traceless
                 )
         return evs, out
-
-
-def _diagonal_runs(blocks: list[Any]) -> tuple[list[int], list[int]]:
-    """Per block, the first block of the run of diagonal blocks it belongs to and the run's
-    length (a block that is not diagonal is a run of its own)."""
-    start, length = list(range(len(blocks))), [1] * len(blocks)
-    b = 0
-    while b < len(blocks):
-        e = b
-        while e < len(blocks) and isinstance(blocks[e].kernel, Diag):
-            e += 1
-        for i in range(b, e):
-            start[i], length[i] = b, e - b
-        b = max(e, b + 1)
-    return start, length
 
 
 # --------------------------------------------------------------------------------------------
