@@ -39,9 +39,14 @@ class BoundedCache(Generic[T]):
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, circuit: QuantumCircuit | None, build: Callable[[], T]) -> T:
+    def get(
+        self, key: Hashable | None, circuit: QuantumCircuit | None, build: Callable[[], T]
+    ) -> T:
         """The value cached under ``key`` for ``circuit`` as it is now, else ``build()``
-        (cached). Builds run outside the lock: two threads may build the same value."""
+        (cached). A ``None`` key is never cached. Builds run outside the lock: two threads
+        may build the same value."""
+        if key is None:
+            return build()
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and entry[0] is circuit and _unchanged(circuit, entry[1]):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Gate, Instruction, ParameterExpression
 
-from .cache import LRUCache
+from ...cache import BoundedCache
 
 __all__ = ["Template", "embedded", "fixed_matrix", "numeric", "template"]
 
@@ -55,10 +55,10 @@ class Template:
 
 # Keyed by value (gate class, name, size, control state, fixed parameters): an entry depends
 # on nothing else, so an edited circuit never meets a stale one.
-_TEMPLATES: LRUCache[Template | None] = LRUCache(_CACHE_SIZE)
-_FIXED: LRUCache[np.ndarray | None] = LRUCache(_CACHE_SIZE)
+_TEMPLATES: BoundedCache[Template | None] = BoundedCache(_CACHE_SIZE)
+_FIXED: BoundedCache[np.ndarray | None] = BoundedCache(_CACHE_SIZE)
 # Keyed by (id(template), position); the entry holds its template, so the id stays unique.
-_EMBEDDED: LRUCache[tuple[Template, Template]] = LRUCache(_CACHE_SIZE)
+_EMBEDDED: BoundedCache[tuple[Template, Template]] = BoundedCache(_CACHE_SIZE)
 
 
 def _matrix(gate: Instruction) -> np.ndarray | None:
@@ -103,12 +103,12 @@ def _library_key(op: Instruction, symbolic: tuple[int, ...] = ()) -> tuple[Any, 
 
 def fixed_matrix(op: Instruction) -> np.ndarray | None:
     """Matrix of a gate without free parameters (cached for library gates)."""
-    return _FIXED.get(_library_key(op), lambda: _matrix(op) if isinstance(op, Gate) else None)
+    return _FIXED.get(_library_key(op), None, lambda: _matrix(op) if isinstance(op, Gate) else None)
 
 
 def template(op: Gate, symbolic: tuple[int, ...]) -> Template | None:
     """Fourier template of ``op`` in its ``symbolic`` arguments (``None`` if not exact)."""
-    return _TEMPLATES.get(_library_key(op, symbolic), lambda: _build_template(op, symbolic))
+    return _TEMPLATES.get(_library_key(op, symbolic), None, lambda: _build_template(op, symbolic))
 
 
 def embedded(base: Template, position: int) -> Template:
@@ -118,7 +118,7 @@ def embedded(base: Template, position: int) -> Template:
         coeffs = np.stack([kron_at(c.reshape(2, 2), position).ravel() for c in base.coeffs])
         return base, Template(4, base.freqs, coeffs)
 
-    return _EMBEDDED.get((id(base), position), build)[1]
+    return _EMBEDDED.get((id(base), position), None, build)[1]
 
 
 def kron_at(mat: np.ndarray, position: int) -> np.ndarray:

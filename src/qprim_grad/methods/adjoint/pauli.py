@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 from qiskit.quantum_info import SparseObservable, SparsePauliOp
 
-from .cache import LRUCache
+from ...cache import BoundedCache
 
 __all__ = ["PauliAction", "apply_observable", "apply_observables", "observable_matrix"]
 
-_OBSERVABLES: LRUCache[PauliAction] = LRUCache(256)
+_OBSERVABLES: BoundedCache[PauliAction] = BoundedCache(256)
 
 
 class PauliAction:
@@ -95,7 +95,7 @@ def observable_matrix(terms: dict[str, complex], num_qubits: int) -> PauliAction
     The result supports ``op @ vectors`` as a sparse matrix would.
     """
     key = (num_qubits, tuple(sorted(terms.items())))
-    return _OBSERVABLES.get(key, lambda: _pauli_action(terms, num_qubits))
+    return _OBSERVABLES.get(key, None, lambda: _pauli_action(terms, num_qubits))
 
 
 def _pauli_action(terms: dict[str, complex], num_qubits: int) -> PauliAction:

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 
+from ...cache import BoundedCache
 from . import passes
 from .arguments import GateArguments
-from .cache import LRUCache
 from .diagonal import diagonal_runs
 from .fusion import build_blocks
 from .kernels import Kernel
@@ -167,7 +167,7 @@ class AdjointProgram:
 # rebuilt) reuses the program and any edit gives a new key
 # --------------------------------------------------------------------------------------------
 
-_PROGRAMS: LRUCache[tuple[AdjointProgram, list[Any]]] = LRUCache(64)
+_PROGRAMS: BoundedCache[tuple[AdjointProgram, list[Any]]] = BoundedCache(64)
 
 
 def _circuit_key(circuit: QuantumCircuit) -> tuple[Any, list[Any]]:
@@ -208,4 +208,4 @@ def _param_key(p: Any) -> Any:
 def compile_circuit(circuit: QuantumCircuit) -> AdjointProgram:
     """Compile ``circuit`` (cached by structure) or raise :class:`AdjointError`."""
     key, others = _circuit_key(circuit)
-    return _PROGRAMS.get(key, lambda: (AdjointProgram(circuit), others))[0]
+    return _PROGRAMS.get(key, None, lambda: (AdjointProgram(circuit), others))[0]
