@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import Gate, Instruction, ParameterExpression
+from qiskit.circuit.library import get_standard_gate_name_mapping
 
 from ...cache import BoundedCache
 
@@ -87,10 +88,15 @@ def numeric(value: Any) -> Any:
     return value
 
 
+#: Qiskit's standard gate classes: their matrix depends on their name, parameters and control
+#: state alone
+_STANDARD_GATES = frozenset(g.base_class for g in get_standard_gate_name_mapping().values())
+
+
 def _library_key(op: Instruction, symbolic: tuple[int, ...] = ()) -> tuple[Any, ...] | None:
     """Cache key of a standard gate with its ``symbolic`` arguments left free (``None``: the
     gate is not a standard one, or its parameters are not hashable)."""
-    if getattr(op, "_standard_gate", None) is None:  # its matrix depends on more
+    if getattr(op, "base_class", None) not in _STANDARD_GATES:  # its matrix depends on more
         return None
     fixed = tuple(None if i in symbolic else numeric(p) for i, p in enumerate(op.params))
     key = (type(op), op.name, op.num_qubits, getattr(op, "ctrl_state", None), fixed, symbolic)
