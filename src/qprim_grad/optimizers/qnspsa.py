@@ -218,27 +218,11 @@ class QNSPSA(SPSA):
                 "fidelity must be a callable fidelity(x, y), e.g. "
                 f"QNSPSA.get_fidelity(circuit, sampler); got {type(fidelity).__name__}."
             )
-        super().__init__(
-            maxiter=maxiter,
-            blocking=blocking,
-            allowed_increase=allowed_increase,
-            trust_region=False,  # a natural-gradient step must not be rescaled
-            learning_rate=learning_rate,
-            perturbation=perturbation,
-            last_avg=last_avg,
-            resamplings=resamplings,
-            perturbation_dims=perturbation_dims,
-            second_order=True,
-            regularization=regularization,
-            hessian_delay=hessian_delay,
-            lse_solver=lse_solver,
-            initial_hessian=initial_hessian,
-            callback=callback,
-            termination_checker=termination_checker,
-            seed=seed,
-            checkpoint=checkpoint,
-            progress=progress,
-        )
+        spsa_arguments = dict(locals())  # every other argument is SPSA's
+        for name in ("self", "fidelity", "__class__"):
+            spsa_arguments.pop(name, None)
+        # a natural-gradient step must not be rescaled
+        super().__init__(trust_region=False, second_order=True, **spsa_arguments)
         self.fidelity = fidelity
 
     @property

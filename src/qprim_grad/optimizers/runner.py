@@ -164,7 +164,9 @@ class Run(RunBase):
         self._mark()
         rng = self._shared or generator_from_state(self.state.rng)
         try:
-            eta, eps = self.cfg.calibrate(self.fun, self.state.x, max_evals_grouped=grouped, seed=rng)
+            eta, eps = self.cfg.calibrate(
+                self.fun, self.state.x, max_evals_grouped=grouped, seed=rng
+            )
         except NonFiniteLossError as exc:
             self._attach_state(exc)
             raise

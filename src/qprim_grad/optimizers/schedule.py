@@ -3,11 +3,25 @@ update functions): given the state, which points to evaluate; given their losses
 state. Nothing here evaluates a loss, logs, saves or changes its input (new states come from
 :func:`dataclasses.replace`); the runner (:mod:`.runner`) does that I/O between the steps.
 
-Batched iteration ``k`` (one job): :meth:`Schedule.plan_batch` → job →
-:meth:`Schedule.absorb_centre` (decides the step proposed by iteration ``k - 1``) →
-:meth:`Schedule.propose_candidate` (the step to be decided by the next job).
-Sequential iteration ``k``: :meth:`Schedule.directions` → evaluations →
-:meth:`Schedule.propose` → (loss at the proposal) → :meth:`Schedule.absorb_proposal`.
+* **batched** (the loss has ``batch(X)``, e.g. :class:`~.loss.EstimatorLoss`): iteration ``k``
+  is one ``batch`` call (one primitive job) holding the loss at the *centre* point ``p_k``
+  plus all perturbations around it (every resampling; the two extra 2-SPSA points per
+  resampling). ``p_k`` is the step proposed by iteration ``k-1``. The centre value
+  decides that step (blocking), and is what ``callback`` and ``termination_checker`` get for
+  it. If blocking rejects the step, the perturbations of iteration ``k`` (taken around the
+  rejected point) are discarded, the iterate stays, and iteration ``k+1`` starts again from it;
+  gains advance as in qiskit-algorithms, where a rejected iteration also uses up its gains.
+  A run of ``n`` iterations therefore submits ``n + 1`` jobs: one per iteration plus the final
+  one that measures the last proposed point (and, with ``last_avg > 1``, the averaged point);
+  calibration adds one job. With blocking and ``allowed_increase=None``, the 25 repetitions
+  that estimate the loss' standard deviation ride in the first job.
+  Steps: :meth:`Schedule.plan_batch` → job → :meth:`Schedule.absorb_centre` →
+  :meth:`Schedule.propose_candidate`.
+* **sequential** (a plain callable): the order of evaluations of qiskit-algorithms' SPSA,
+  with ``max_evals_grouped`` honoured; with the same seed (``algorithm_globals.random_seed``
+  there, ``seed=`` here) the iterates are the same. Steps: :meth:`Schedule.directions` →
+  evaluations, one direction at a time → :meth:`Schedule.propose` → (the loss at the
+  proposal, for blocking or a callback) → :meth:`Schedule.absorb_proposal`.
 
 >>> import numpy as np
 >>> from qprim_grad.optimizers.gains import Constant
@@ -54,6 +68,19 @@ __all__ = [
 
 #: loss evaluations at the initial point that calibrate blocking's ``allowed_increase``
 STDDEV_SAMPLES = 25
+
+#: the SPSA arguments a schedule takes as they are
+_SAME_NAMES = (
+    "maxiter",
+    "blocking",
+    "trust_region",
+    "last_avg",
+    "resamplings",
+    "perturbation_dims",
+    "second_order",
+    "regularization",
+    "hessian_delay",
+)
 
 _local = threading.local()
 
@@ -192,15 +219,13 @@ class Schedule:
     @classmethod
     def of(cls, optimizer: Any, learning_rate: Gain, perturbation: Gain, **extra: Any) -> Schedule:
         """The schedule of an :class:`~.spsa.SPSA` (read, not kept) with resolved gains."""
-        names = ("maxiter", "blocking", "trust_region", "last_avg", "resamplings")
-        names += ("perturbation_dims", "second_order", "regularization", "hessian_delay")
         return cls(
             learning_rate=learning_rate,
             perturbation=perturbation,
             lse_solver=optimizer.lse_solver,
             measure_proposal=optimizer.blocking or optimizer.callback is not None,
             finals_every_job=optimizer.termination_checker is not None,
-            **{name: getattr(optimizer, name) for name in names},
+            **{name: getattr(optimizer, name) for name in _SAME_NAMES},
             **extra,
         )
 
