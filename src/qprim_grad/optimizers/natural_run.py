@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .runbase import RunBase, make_rng
-from .schedule import Step, resolve
+from .schedule import Step, moved_to
 from .state import SPSAState
 
 if TYPE_CHECKING:
@@ -53,18 +53,17 @@ def _check_loss(loss: Any) -> None:
 def measured_centre(state: SPSAState, fx: float, with_gradient: bool) -> tuple[SPSAState, Any]:
     """The state after a job measured ``fx`` at the centre (the pending candidate, if any,
     is taken: natural gradient never rejects); and the decided step or ``None``."""
-    state = replace(
-        state,
-        jobs=state.jobs + 1,
-        nfev=state.nfev + 1,
-        njev=state.njev + int(with_gradient),
-        fx=fx,
-    )
+    changes: dict[str, Any] = {
+        "jobs": state.jobs + 1,
+        "nfev": state.nfev + 1,
+        "njev": state.njev + int(with_gradient),
+        "fx": fx,
+    }
     pending = state.candidate
     if pending is None:
-        return state, None
+        return replace(state, **changes), None
     step = Step(state.k, pending, fx, state.candidate_step, True)
-    return resolve(replace(state, candidate=None), step), step
+    return replace(state, **changes, candidate=None, **moved_to(state, step)), step
 
 
 def proposed(

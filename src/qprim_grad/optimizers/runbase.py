@@ -52,7 +52,7 @@ def check_finite_loss(values: Any, where: str) -> None:
 
 class RunBase:
     """One ``minimize`` call: the optimizer ``cfg`` is read, never written; ``state`` is
-    replaced (never changed) as the run goes."""
+    replaced as the run goes (only its history, a log, grows in place)."""
 
     name = "SPSA"
     state: SPSAState
@@ -89,11 +89,13 @@ class RunBase:
             self.state.save(self.cfg.checkpoint)
 
     def _report(self, step: Step, t0: float) -> None:
-        """Tell the world about a decided step: callback, log line, progress; after an
-        accepted one, ask the termination checker."""
-        cfg = self.cfg
+        """Tell the world about a decided step: callback, history row (the run's log, kept
+        in the state and appended in place), log line, progress; after an accepted one, ask
+        the termination checker."""
+        cfg, st = self.cfg, self.state
         if cfg.callback is not None:
-            cfg.callback(self.state.nfev, step.x, step.fx, step.size, step.accepted)
+            cfg.callback(st.nfev, step.x, step.fx, step.size, step.accepted)
+        st.history.append(step.k, step.fx, step.size, step.accepted, st.nfev, st.jobs)
         self._log_step(step, t0)
         self.progress.update(step.k, step.fx)
         if not step.accepted or cfg.termination_checker is None:

@@ -193,26 +193,24 @@ class Run(RunBase):
     def _sample(self, x: np.ndarray, directions: Directions) -> list[float]:
         """Sequential mode: evaluate the perturbations of one direction."""
         points = directions.around(x, self.hessian_from_loss)
-        values = self._evaluate(points)
-        self.state = replace(self.state, nfev=self.state.nfev + len(points))
-        return values
+        return self._evaluate(points, nfev=len(points))
 
     def _estimate(self, values: np.ndarray, directions: Directions) -> Estimate:
         d = directions
         return Estimate(*estimate(values, d.eps, d.first, d.second))
 
     # ---- sequential mode (plain callable; qiskit-algorithms' order) ----------------------
-    def _evaluate(self, points: np.ndarray) -> list[float]:
-        grouped = self.cfg._max_evals_grouped
-        self.state = replace(self.state, jobs=self.state.jobs + num_calls(len(points), grouped))
+    def _evaluate(self, points: np.ndarray, nfev: int = 0) -> list[float]:
+        """The loss at ``points``, counted as ``nfev`` evaluations (qiskit-algorithms counts
+        neither the repeats that calibrate blocking nor the final point)."""
+        grouped, st = self.cfg._max_evals_grouped, self.state
+        jobs = st.jobs + num_calls(len(points), grouped)
+        self.state = replace(st, jobs=jobs, nfev=st.nfev + nfev)
         values = evaluate_grouped(self.fun, points, grouped)
         return self._checked(values, f"iteration {self.state.k + 1}")
 
     def _evaluate_one(self, x: np.ndarray, count: bool = True) -> float:
-        value = self._evaluate(x[None, :])[0]
-        if count:
-            self.state = replace(self.state, nfev=self.state.nfev + 1)
-        return value
+        return self._evaluate(x[None, :], nfev=int(count))[0]
 
     def _start_blocking(self) -> None:
         """Blocking's reference loss and tolerance, if the state has none yet."""

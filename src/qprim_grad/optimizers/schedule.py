@@ -63,7 +63,7 @@ __all__ = [
     "Schedule",
     "Step",
     "average",
-    "resolve",
+    "moved_to",
 ]
 
 #: loss evaluations at the initial point that calibrate blocking's ``allowed_increase``
@@ -177,17 +177,15 @@ def average(state: SPSAState, last_avg: int, extra: np.ndarray | None = None) ->
     return np.mean(np.asarray(steps[-last_avg:]), axis=0)
 
 
-def resolve(state: SPSAState, step: Step, last_avg: int = 1) -> SPSAState:
-    """The state after ``step`` was decided: a history row; if accepted, the new iterate."""
-    history = state.history.appended(
-        step.k, step.fx, step.size, step.accepted, state.nfev, state.jobs
-    )
+def moved_to(state: SPSAState, step: Step, last_avg: int = 1) -> dict[str, Any]:
+    """The changes of the state once ``step`` is decided: if accepted, the new iterate (and
+    the iterates kept for ``last_avg``). Its history row is the runner's to write (a log)."""
     if not step.accepted:
-        return replace(state, history=history)
+        return {}
     last_steps = state.last_steps
     if last_avg > 1:
         last_steps = (list(last_steps) + [step.x])[-last_avg:]
-    return replace(state, history=history, x=step.x, last_steps=last_steps)
+    return {"x": step.x, "last_steps": last_steps}
 
 
 @dataclass(frozen=True)
@@ -282,23 +280,26 @@ class Schedule:
         self, state: SPSAState, plan: BatchPlan, values: np.ndarray
     ) -> tuple[SPSAState, Centre]:
         """Count the job, calibrate ``allowed_increase`` and decide the pending step."""
-        state = replace(state, rng=plan.rng, jobs=state.jobs + 1, nfev=state.nfev + len(values))
+        changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
+        changes["nfev"] = state.nfev + len(values)
+        allowed_increase = state.allowed_increase
         if plan.repeats:
             offset = 1 + plan.num_finals
-            repeats = values[offset : offset + plan.repeats]
-            state = replace(state, allowed_increase=2 * float(np.std(repeats)))
+            allowed_increase = 2 * float(np.std(values[offset : offset + plan.repeats]))
+            changes["allowed_increase"] = allowed_increase
         f_centre = float(values[0])
         finals = values[1 : 1 + plan.num_finals]
         pending = state.candidate
         if pending is None:
-            fx = f_centre if state.fx is None else state.fx
+            changes["fx"] = f_centre if state.fx is None else state.fx
             final = float(finals[0]) if plan.num_finals else None
-            return replace(state, fx=fx), Centre(None, True, final)
-        accepted = not self.blocking or accepts(f_centre, state.fx, state.allowed_increase)  # type: ignore[arg-type]
+            return replace(state, **changes), Centre(None, True, final)
+        accepted = not self.blocking or accepts(f_centre, state.fx, allowed_increase)  # type: ignore[arg-type]
         final = float(finals[0 if accepted else 1]) if plan.num_finals else None
-        state = replace(state, candidate=None, fx=f_centre if accepted else state.fx)
         step = Step(state.k, pending, f_centre, state.candidate_step, accepted)
-        return resolve(state, step, self.last_avg), Centre(step, accepted, final)
+        changes.update(candidate=None, fx=f_centre if accepted else state.fx)
+        changes.update(moved_to(state, step, self.last_avg))
+        return replace(state, **changes), Centre(step, accepted, final)
 
     def final_point(self, state: SPSAState, centre: Centre) -> tuple[np.ndarray, float]:
         """Where a batched run ends: the iterate (or the average) and its loss."""
@@ -310,7 +311,13 @@ class Schedule:
     def propose(
         self, state: SPSAState, directions: Directions, estimate: Estimate
     ) -> tuple[SPSAState, np.ndarray]:
-        """Iteration ``k`` done: smoothed Hessian, and the update ``a_k * step direction``."""
+        """Iteration ``k`` done: the state with the smoothed Hessian, and the update."""
+        changes, update = self._proposal(state, directions, estimate)
+        return replace(state, **changes), update
+
+    def _proposal(
+        self, state: SPSAState, directions: Directions, estimate: Estimate
+    ) -> tuple[dict[str, Any], np.ndarray]:
         k, gradient, hessian = directions.k, estimate.gradient, state.hessian
         if self.second_order:
             assert hessian is not None and estimate.hessian is not None
@@ -320,15 +327,15 @@ class Schedule:
         if self.trust_region:
             gradient = clip_to_trust_region(gradient)
         update = gradient * self.learning_rate.at(k)
-        return replace(state, k=k, hessian=hessian, njev=state.njev + 1), update
+        return {"k": k, "hessian": hessian, "njev": state.njev + 1}, update
 
     def propose_candidate(
         self, state: SPSAState, directions: Directions, estimate: Estimate
     ) -> SPSAState:
         """Batched mode: the proposal becomes the candidate the next job decides."""
-        state, update = self.propose(state, directions, estimate)
+        changes, update = self._proposal(state, directions, estimate)
         step = float(np.linalg.norm(update))
-        return replace(state, candidate=state.x - update, candidate_step=step)
+        return replace(state, **changes, candidate=state.x - update, candidate_step=step)
 
     def absorb_proposal(
         self, state: SPSAState, update: np.ndarray, estimate: Estimate, fx: float | None
@@ -336,11 +343,12 @@ class Schedule:
         """Sequential mode: decide the proposal ``x - update`` whose loss is ``fx`` (``None``
         if not measured)."""
         accepted = not self.blocking or accepts(fx, state.fx, state.allowed_increase)  # type: ignore[arg-type]
-        if self.blocking and accepted:
-            state = replace(state, fx=fx)
         loss = estimate.value if fx is None else fx
         step = Step(state.k, state.x - update, loss, float(np.linalg.norm(update)), accepted)
-        return resolve(state, step, self.last_avg), step
+        changes = moved_to(state, step, self.last_avg)
+        if self.blocking and accepted:
+            changes["fx"] = fx
+        return replace(state, **changes), step
 
     def final_sequential(self, state: SPSAState) -> np.ndarray:
         """Where a sequential run ends: the iterate or the average of the last ones."""

@@ -55,14 +55,6 @@ class SPSAHistory:
         self.nfev.append(int(nfev))
         self.jobs.append(int(jobs))
 
-    def appended(
-        self, iteration: int, loss: float, stepsize: float, accepted: bool, nfev: int, jobs: int
-    ) -> SPSAHistory:
-        """A new history: this one plus one row (this one is left as it is)."""
-        history = SPSAHistory(*(list(getattr(self, name)) for name in self.__dataclass_fields__))
-        history.append(iteration, loss, stepsize, accepted, nfev, jobs)
-        return history
-
     def __len__(self) -> int:
         return len(self.iteration)
 
