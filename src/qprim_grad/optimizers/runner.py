@@ -20,7 +20,6 @@ from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .runbase import RunBase, check_finite_loss, make_rng
 from .schedule import STDDEV_SAMPLES, BatchPlan, Directions, Estimate, Schedule
 from .state import SPSAState, generator_from_state
-from .steps import estimate
 
 if TYPE_CHECKING:
     from .spsa import SPSA
@@ -196,8 +195,7 @@ class Run(RunBase):
         return self._evaluate(points, nfev=len(points))
 
     def _estimate(self, values: np.ndarray, directions: Directions) -> Estimate:
-        d = directions
-        return Estimate(*estimate(values, d.eps, d.first, d.second))
+        return Estimate.of(values, directions)
 
     # ---- sequential mode (plain callable; qiskit-algorithms' order) ----------------------
     def _evaluate(self, points: np.ndarray, nfev: int = 0) -> list[float]:

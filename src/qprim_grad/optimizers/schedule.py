@@ -28,9 +28,18 @@ state. Nothing here evaluates a loss, logs, saves or changes its input (new stat
 >>> from qprim_grad.optimizers.state import SPSAState
 >>> schedule = Schedule(maxiter=5, learning_rate=Constant(0.1), perturbation=Constant(0.1))
 >>> state = SPSAState.initial(np.zeros(3), np.random.default_rng(1), mode="batched")
+>>> before = state.to_dict()
 >>> plan = schedule.plan_batch(state)
->>> plan.k, plan.points.shape, state.k   # centre + two perturbations; the input is unchanged
-(1, (3, 3), 0)
+>>> plan.k, plan.points.shape   # the centre and the two perturbations of iteration 1
+(1, (3, 3))
+>>> values = np.sum(plan.points**2, axis=1)   # what the runner's one job returns
+>>> state1, centre = schedule.absorb_centre(state, plan, values)
+>>> found = Estimate.of(plan.perturbation_values(values), plan.directions)
+>>> state2 = schedule.propose_candidate(state1, plan.directions, found)
+>>> state2.k, state2.jobs, state2.nfev, state2.candidate.shape
+(1, 1, 3, (3,))
+>>> state.to_dict() == before   # every step returned a new state
+True
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from .state import SPSAState, generator_from_state
 from .steps import (
     accepts,
     clip_to_trust_region,
+    estimate,
     num_resamplings,
     perturbation_points,
     precondition,
@@ -128,6 +138,12 @@ class Estimate:
     value: float
     gradient: np.ndarray
     hessian: np.ndarray | None
+
+    @classmethod
+    def of(cls, values: np.ndarray, directions: Directions) -> Estimate:
+        """From the losses at ``directions.around(centre)`` (SPSA's, 2-SPSA's estimates)."""
+        d = directions
+        return cls(*estimate(values, d.eps, d.first, d.second))
 
 
 @dataclass(frozen=True)
