@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .iteration import Step
 from .runbase import RunBase, make_rng
-from .schedule import Step, moved_to
+from .schedule import moved_to
 from .state import SPSAState
 
 if TYPE_CHECKING:

@@ -45,9 +45,9 @@ from typing import Any, Protocol
 import numpy as np
 from qiskit.circuit import ClassicalRegister, ParameterVector, QuantumCircuit
 
+from .iteration import BatchPlan, Directions, Estimate
 from .loss import num_calls
 from .runner import Run
-from .schedule import BatchPlan, Directions, Estimate
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .steps import estimate
 

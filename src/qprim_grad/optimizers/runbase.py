@@ -17,9 +17,9 @@ import numpy as np
 
 from ..errors import NonFiniteLossError
 from .compat import global_generator
+from .iteration import Step
 from .progress import Progress
 from .result import result_from_state
-from .schedule import Step
 from .state import SPSAState
 
 __all__ = ["RunBase", "check_finite_loss", "make_rng"]

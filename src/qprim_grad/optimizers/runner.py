@@ -16,9 +16,10 @@ import numpy as np
 from ..errors import NonFiniteLossError
 from .compat import global_generator
 from .gains import PowerSeries, as_gain
+from .iteration import BatchPlan, Directions, Estimate
 from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .runbase import RunBase, check_finite_loss, make_rng
-from .schedule import STDDEV_SAMPLES, BatchPlan, Directions, Estimate, Schedule
+from .schedule import STDDEV_SAMPLES, Schedule
 from .state import SPSAState, generator_from_state
 
 if TYPE_CHECKING:
