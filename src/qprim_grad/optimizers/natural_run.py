@@ -51,7 +51,9 @@ def _check_loss(loss: Any) -> None:
             )
 
 
-def measured_centre(state: SPSAState, fx: float, with_gradient: bool) -> tuple[SPSAState, Any]:
+def measured_centre(
+    state: SPSAState, fx: float, with_gradient: bool
+) -> tuple[SPSAState, Step | None]:
     """The state after a job measured ``fx`` at the centre (the pending candidate, if any,
     is taken: natural gradient never rejects); and the decided step or ``None``."""
     changes: dict[str, Any] = {

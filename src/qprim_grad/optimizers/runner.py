@@ -4,6 +4,7 @@ termination checker. The optimizer's configuration is read, never written."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -138,7 +139,7 @@ class Run(RunBase):
         it) and say how to resume."""
         before = self._before
         st = replace(self.state, rng=before.rng, nfev=before.nfev, jobs=before.jobs)
-        exc.state = st = self._given_state(st)
+        exc.state = st = copy.deepcopy(st)  # the caller's: nothing of this run shared
         hint = (
             f"the checkpoint {os.fspath(self.cfg.checkpoint)!r} holds"
             if self.cfg.checkpoint is not None
