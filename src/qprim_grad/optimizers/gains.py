@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Gain", "Constant", "Table", "PowerSeries", "FromIterator", "as_gain"]
+__all__ = ["Gain", "Constant", "Table", "PowerSeries", "FromIterator", "as_gain", "check_gains"]
 
 
 @runtime_checkable
@@ -130,3 +130,31 @@ def as_gain(spec: Any, name: str) -> Gain:
         f"{name} must be a float, an array or a callable returning an iterator, "
         f"not {type(spec).__name__}."
     )
+
+
+def check_gains(maxiter: int, learning_rate: Any, perturbation: Any) -> None:
+    """The gain arguments of an SPSA: both or neither, tables long enough, fixed values
+    finite, a perturbation non-zero (it divides the estimate)."""
+    for value, name in ((learning_rate, "learning_rate"), (perturbation, "perturbation")):
+        if isinstance(value, (list, tuple, np.ndarray)) and len(value) < maxiter:
+            raise ValueError(f"Length of {name} is smaller than maxiter ({maxiter}).")
+        _check_gain_values(value, name)
+    if (learning_rate is None) != (perturbation is None):
+        raise ValueError(
+            "If one of learning rate or perturbation is set, both must be set "
+            "(or neither, to calibrate both)."
+        )
+
+
+def _check_gain_values(spec: Any, name: str) -> None:
+    if spec is None or callable(spec):
+        return
+    values = np.ravel(np.asarray(spec, dtype=float))
+    bad = ~np.isfinite(values)
+    if name == "perturbation":
+        bad |= values == 0
+    if np.any(bad):
+        where = "" if np.ndim(spec) == 0 else f" (entry {int(np.argmax(bad))}, iteration "
+        where += "" if not where else f"{int(np.argmax(bad)) + 1})"
+        need = "finite and non-zero" if name == "perturbation" else "finite"
+        raise ValueError(f"{name} must be {need}, got {values[np.argmax(bad)]!r}{where}.")

@@ -14,48 +14,24 @@ only the loss at the final point.
 
 from __future__ import annotations
 
-import copy
 import inspect
-import logging
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .interface import OptimizerInterface
-from .progress import Progress
-from .result import result_from_state
-from .runner import make_rng
+from .natural_run import NaturalRun, natural_step
 from .scipy_adapter import scipy_minimize
 from .spsa import CALLBACK, TERMINATIONCHECKER
 from .state import SPSAState
 
 __all__ = ["NaturalGradient", "natural_step"]
 
-logger = logging.getLogger("qprim_grad.optimizers")
 
 _APPROX = (None, "block_diag", "diag")
 _FINGERPRINT = ("stepsize", "approx", "lam", "rcond")
-
-
-def natural_step(
-    gradient: np.ndarray, metric: np.ndarray, lam: float = 0.0, rcond: float = 1e-10
-) -> np.ndarray:
-    """``pinv(Re metric + lam I) @ gradient``: the natural-gradient direction.
-
-    The metric is symmetrised; eigenvalues below ``rcond`` times the largest are dropped
-    (a pseudo-inverse, so redundant parameters do not blow the step up).
-
-    >>> natural_step(np.array([1.0, 2.0]), np.diag([0.25, 0.0]))
-    array([4., 0.])
-    >>> natural_step(np.array([1.0, 2.0]), np.diag([0.25, 0.0]), lam=1.0)
-    array([0.8, 2. ])
-    """
-    g = np.real(np.asarray(metric))
-    g = (g + g.T) / 2 + lam * np.identity(g.shape[0])
-    return np.asarray(np.linalg.pinv(g, rcond=rcond, hermitian=True) @ gradient, dtype=float)
 
 
 def _has_metric(estimator: Any) -> bool:
@@ -125,16 +101,7 @@ class NaturalGradient(OptimizerInterface):
         checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
     ) -> None:
-        if approx not in _APPROX:
-            raise ValueError(
-                f"approx={approx!r} is not one of None (the full tensor), 'block_diag', 'diag'."
-            )
-        if not np.isfinite(stepsize) or stepsize <= 0:
-            raise ValueError(f"stepsize must be a positive number, got {stepsize!r}.")
-        if not np.isfinite(lam) or lam < 0:
-            raise ValueError(f"lam must be a non-negative number, got {lam!r}.")
-        if int(maxiter) != maxiter or maxiter < 0:
-            raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}.")
+        _check_arguments(approx, stepsize, lam, maxiter)
         self.stepsize = float(stepsize)
         self.approx = approx
         self.lam = float(lam)
@@ -226,7 +193,7 @@ class NaturalGradient(OptimizerInterface):
         """
         if scipy_arguments:
             return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
-        return _NaturalRun(self, fun, x0, state).run()
+        return NaturalRun(self, fun, x0, state).run()
 
     def resume(self, fun: Any, path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""
@@ -244,127 +211,14 @@ class NaturalGradient(OptimizerInterface):
         return scipy_minimize(self, fun, x0, name="NaturalGradient", **kwargs)
 
 
-class _NaturalRun:
-    """One ``minimize``: reads the optimizer's configuration, writes only its state."""
-
-    def __init__(self, cfg: NaturalGradient, loss: Any, x0: Any, state: Any) -> None:
-        for name in ("estimator", "circuit", "observable"):
-            if not hasattr(loss, name):
-                raise TypeError(
-                    "NaturalGradient needs an EstimatorLoss(estimator, circuit, observable) "
-                    f"(it measures gradient and metric on the circuit), not "
-                    f"{type(loss).__name__}."
-                )
-        self.cfg, self.loss = cfg, loss
-        self.started = time.perf_counter()
-        self.estimator = cfg.metric_estimator(loss.estimator)
-        if state is None:
-            if x0 is None:
-                raise ValueError("x0 is required unless a state is given.")
-            x = np.array(x0, dtype=float).reshape(-1)
-            if x.size != loss.num_parameters:
-                raise ValueError(
-                    f"x0 has {x.size} values, the circuit has {loss.num_parameters} parameters."
-                )
-            rng = make_rng(cfg.seed)
-            self.state = SPSAState.initial(x, rng, "natural", settings=cfg._fingerprint())
-        else:
-            loaded = state if isinstance(state, SPSAState) else SPSAState.load(state)
-            self.state = copy.deepcopy(loaded)
-            if self.state.mode != "natural":
-                raise ValueError(
-                    f"The state was saved by a {self.state.mode} SPSA run, not NaturalGradient."
-                )
-            now = cfg._fingerprint()
-            diff = {k: (v, now.get(k)) for k, v in self.state.settings.items() if now[k] != v}
-            if diff:
-                import warnings
-
-                warnings.warn(
-                    f"Resuming with different NaturalGradient settings (saved, now): {diff}",
-                    stacklevel=4,
-                )
-        self.progress = Progress(cfg.maxiter, cfg.progress, self.state.k, "NaturalGradient")
-
-    def _measure(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Loss, gradient and metric at ``x``: one job."""
-        loss = self.loss
-        pub = (loss.circuit, loss.observable, x)
-        data = self.estimator.run([pub], precision=loss.precision).result()[0].data
-        for field in ("grads", "qgt"):
-            if not hasattr(data, field):
-                raise TypeError(
-                    f"{type(self.estimator).__name__} returned no {field!r}; NaturalGradient "
-                    "needs an estimator with gradient and metric (GradientEstimator(..., "
-                    "metric=...))."
-                )
-        p = loss.num_parameters
-        value = float(np.asarray(data.evs).reshape(()))
-        gradient = np.asarray(data.grads, dtype=float).reshape(p)
-        metric = np.real(np.asarray(data.qgt)).reshape(p, p)
-        return value, gradient, metric
-
-    def _save(self) -> None:
-        if self.cfg.checkpoint is not None:
-            self.state.save(self.cfg.checkpoint)
-
-    def run(self) -> Any:
-        cfg, st = self.cfg, self.state
-        while True:
-            t0 = time.perf_counter()
-            more = st.k < cfg.maxiter and not st.stopped
-            pending = st.candidate
-            centre = pending if pending is not None else st.x
-            if more:
-                fx, gradient, metric = self._measure(centre)
-                st.njev += 1
-            else:  # the final point: the loss only (the inner estimator, no gradient points)
-                fx = float(self.loss(centre))
-            st.jobs += 1
-            st.nfev += 1
-            st.fx = fx
-            if pending is not None:
-                st.candidate = None
-                st.x = pending
-                self._resolve(pending, fx, st.candidate_step, t0)
-            if st.stopped or not more:
-                return self._finish()
-            step = cfg.stepsize * natural_step(gradient, metric, cfg.lam, cfg.rcond)
-            st.k += 1
-            st.candidate = st.x - step
-            st.candidate_step = float(np.linalg.norm(step))
-            self._save()
-
-    def _resolve(self, x: np.ndarray, fx: float, step: float, t0: float) -> None:
-        cfg, st = self.cfg, self.state
-        if cfg.callback is not None:
-            cfg.callback(st.nfev, x, fx, step, True)
-        st.history.append(st.k, fx, step, True, st.nfev, st.jobs)
-        logger.info(
-            "NaturalGradient iteration %d/%d: loss=%.8g stepsize=%.4g jobs=%d (%.3f s)",
-            st.k,
-            cfg.maxiter,
-            fx,
-            step,
-            st.jobs,
-            time.perf_counter() - t0,
+def _check_arguments(approx: Any, stepsize: float, lam: float, maxiter: int) -> None:
+    if approx not in _APPROX:
+        raise ValueError(
+            f"approx={approx!r} is not one of None (the full tensor), 'block_diag', 'diag'."
         )
-        self.progress.update(st.k, fx)
-        if cfg.termination_checker is not None and cfg.termination_checker(
-            st.nfev, x, fx, step, True
-        ):
-            logger.info("NaturalGradient: termination checker stopped after iteration %d", st.k)
-            st.stopped = True
-
-    def _finish(self) -> Any:
-        self.progress.close()
-        self._save()
-        st = self.state
-        logger.info(
-            "NaturalGradient finished: %d iterations, %d jobs, loss %.8g in %.2f s",
-            st.k,
-            st.jobs,
-            st.fx,
-            time.perf_counter() - self.started,
-        )
-        return result_from_state(st, np.copy(st.x), st.fx)
+    if not np.isfinite(stepsize) or stepsize <= 0:
+        raise ValueError(f"stepsize must be a positive number, got {stepsize!r}.")
+    if not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be a non-negative number, got {lam!r}.")
+    if int(maxiter) != maxiter or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}.")

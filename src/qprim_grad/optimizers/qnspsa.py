@@ -39,15 +39,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 from qiskit.circuit import ClassicalRegister, ParameterVector, QuantumCircuit
 
+from .iteration import BatchPlan, Directions, Estimate
 from .loss import num_calls
 from .runner import Run
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
-from .steps import estimate, perturbation_points
+from .steps import estimate
 
 __all__ = ["QNSPSA", "FIDELITY", "CircuitFidelity", "FidelityJob"]
 
@@ -216,27 +218,11 @@ class QNSPSA(SPSA):
                 "fidelity must be a callable fidelity(x, y), e.g. "
                 f"QNSPSA.get_fidelity(circuit, sampler); got {type(fidelity).__name__}."
             )
-        super().__init__(
-            maxiter=maxiter,
-            blocking=blocking,
-            allowed_increase=allowed_increase,
-            trust_region=False,  # a natural-gradient step must not be rescaled
-            learning_rate=learning_rate,
-            perturbation=perturbation,
-            last_avg=last_avg,
-            resamplings=resamplings,
-            perturbation_dims=perturbation_dims,
-            second_order=True,
-            regularization=regularization,
-            hessian_delay=hessian_delay,
-            lse_solver=lse_solver,
-            initial_hessian=initial_hessian,
-            callback=callback,
-            termination_checker=termination_checker,
-            seed=seed,
-            checkpoint=checkpoint,
-            progress=progress,
-        )
+        spsa_arguments = dict(locals())  # every other argument is SPSA's
+        for name in ("self", "fidelity", "__class__"):
+            spsa_arguments.pop(name, None)
+        # a natural-gradient step must not be rescaled
+        super().__init__(trust_region=False, second_order=True, **spsa_arguments)
         self.fidelity = fidelity
 
     @property
@@ -283,6 +269,7 @@ class _QNRun(Run):
     """One QN-SPSA ``minimize``: SPSA's run with the Hessian taken from the fidelity."""
 
     cfg: QNSPSA
+    hessian_from_loss = False
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -295,62 +282,56 @@ class _QNRun(Run):
         A fidelity with ``submit`` (from :meth:`QNSPSA.get_fidelity`) gets every pair in one
         job submitted now; any other is called as qiskit-algorithms calls it (one pair per
         call, or chunks of ``max_evals_grouped`` pairs)."""
-        fidelity, st = self.cfg.fidelity, self.state
+        fidelity, grouped = self.cfg.fidelity, self.cfg._max_evals_grouped
         centres = np.repeat(centre[None, :], len(targets), axis=0)
-        st.nfev += len(targets)
-        if callable(getattr(fidelity, "submit", None)):
-            st.fidelity_jobs += 1
-            return fidelity.submit(centres, targets).result  # type: ignore[attr-defined]
-        grouped = self.cfg._max_evals_grouped
-        st.fidelity_jobs += num_calls(len(targets), grouped)
+        submit = getattr(fidelity, "submit", None)
+        calls = 1 if callable(submit) else num_calls(len(targets), grouped)
+        st = self.state
+        self.state = replace(
+            st, nfev=st.nfev + len(targets), fidelity_jobs=st.fidelity_jobs + calls
+        )
+        if callable(submit):
+            return submit(centres, targets).result  # type: ignore[no-any-return]
         if grouped is None or grouped <= 1:
             values = [_one_fidelity(fidelity(a, b)) for a, b in zip(centres, targets)]
         else:
             values = []
-            chunks = num_calls(len(targets), grouped)
-            for xs, ys in zip(np.array_split(centres, chunks), np.array_split(targets, chunks)):
+            for xs, ys in zip(np.array_split(centres, calls), np.array_split(targets, calls)):
                 values += [float(np.real(v)) for v in np.ravel(np.asarray(fidelity(xs, ys)))]
         return lambda: np.asarray(values, dtype=float)
 
-    def _loss_points(
-        self, centre: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
-    ) -> np.ndarray:
-        if self.batched:
-            targets = perturbation_points(centre, eps, first, second)
-            if self.cfg.blocking or self.cfg.termination_checker is not None:
-                # the estimator job may reject the centre or stop the run: only then send
-                # the sampler job, so a discarded iteration costs no fidelity circuits
-                self._pending = lambda: self._fidelity_calls(centre, targets)()
-            else:  # the step is certain: the sampler job runs alongside the estimator job
-                self._pending = self._fidelity_calls(centre, targets)
-        return perturbation_points(centre, eps, first, None)
+    def _before_job(self, plan: BatchPlan) -> None:
+        if plan.directions is None:
+            return
+        centre, targets = plan.centre, plan.directions.around(plan.centre)
+        if self.cfg.blocking or self.cfg.termination_checker is not None:
+            # the estimator job may reject the centre or stop the run: only then send
+            # the sampler job, so a discarded iteration costs no fidelity circuits
+            self._pending = lambda: self._fidelity_calls(centre, targets)()
+        else:  # the step is certain: the sampler job runs alongside the estimator job
+            self._pending = self._fidelity_calls(centre, targets)
 
-    def _sample(
-        self, x: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
-    ) -> list[float]:
-        values = super()._sample(x, eps, first, second)  # loss first, as qiskit-algorithms
-        self._fidelities += list(
-            self._fidelity_calls(x, perturbation_points(x, eps, first, second))()
-        )
+    def _sample(self, x: np.ndarray, directions: Directions) -> list[float]:
+        values = super()._sample(x, directions)  # loss first, as qiskit-algorithms
+        self._fidelities += list(self._fidelity_calls(x, directions.around(x))())
         return values
 
-    def _estimate(
-        self, values: np.ndarray, eps: float, first: np.ndarray, second: np.ndarray | None
-    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+    def _estimate(self, values: np.ndarray, directions: Directions) -> Estimate:
         if self._pending is not None:
             fidelities = np.asarray(self._pending(), dtype=float).reshape(-1)
             self._pending = None
         else:
             fidelities = np.asarray(self._fidelities, dtype=float)
         self._fidelities = []
-        if fidelities.size != 4 * first.shape[0]:
+        d = directions
+        if fidelities.size != 4 * d.count:
             raise ValueError(
-                f"The fidelity returned {fidelities.size} values for {4 * first.shape[0]} pairs."
+                f"The fidelity returned {fidelities.size} values for {4 * d.count} pairs."
             )
-        value, gradient, _ = estimate(values, eps, first, None)
-        _, _, curvature = estimate(fidelities, eps, first, second)
+        value, gradient, _ = estimate(values, d.eps, d.first, None)
+        _, _, curvature = estimate(fidelities, d.eps, d.first, d.second)
         assert curvature is not None
-        return value, gradient, -0.5 * curvature
+        return Estimate(value, gradient, -0.5 * curvature)
 
     def _finish(self, x: np.ndarray, fx: float) -> Any:
         result = super()._finish(x, fx)

@@ -36,8 +36,6 @@ def scipy_minimize(
     ``termination_checker``) as scipy's custom method: ``options`` override its constructor
     arguments, ``callback`` becomes a termination checker; returns an ``OptimizeResult``
     whose message names ``name``."""
-    from scipy.optimize import OptimizeResult
-
     from .loss import batched
 
     options.pop("tol", None)
@@ -50,7 +48,13 @@ def scipy_minimize(
         run_with = run_with.replace(
             termination_checker=scipy_stopper(callback, optimizer.termination_checker)
         )
-    result = run_with.minimize(objective, x0)
+    return _scipy_result(run_with.minimize(objective, x0), name)
+
+
+def _scipy_result(result: Any, name: str) -> Any:
+    """Our result as scipy's ``OptimizeResult``."""
+    from scipy.optimize import OptimizeResult
+
     return OptimizeResult(
         x=result.x,
         fun=result.fun,

@@ -1,26 +1,12 @@
 """SPSA and 2-SPSA with one primitive job per iteration, seeded and resumable.
 
-Two schedules share the same pieces (:mod:`.gains`, :mod:`.steps`, :mod:`.state`):
+A batched loss (``loss.batch(X)``, e.g. :class:`~.loss.EstimatorLoss`) gets one job per
+iteration; a plain callable is evaluated in qiskit-algorithms' order, so with the same seed
+the iterates equal its SPSA's. :mod:`.schedule` describes both schedules.
 
-* **batched** (the loss has ``batch(X)``, e.g. :class:`~.loss.EstimatorLoss`): iteration ``k``
-  is one ``batch`` call (one primitive job) holding the loss at the *centre* point ``p_k``
-  plus all perturbations around it (every resampling; the two extra 2-SPSA points per
-  resampling). ``p_k`` is the step proposed by iteration ``k-1``. The centre value
-  decides that step (blocking), and is what ``callback`` and ``termination_checker`` get for
-  it. If blocking rejects the step, the perturbations of iteration ``k`` (taken around the
-  rejected point) are discarded, the iterate stays, and iteration ``k+1`` starts again from it;
-  gains advance as in qiskit-algorithms, where a rejected iteration also uses up its gains.
-  A run of ``n`` iterations therefore submits ``n + 1`` jobs: one per iteration plus the final
-  one that measures the last proposed point (and, with ``last_avg > 1``, the averaged point);
-  calibration adds one job. With blocking and ``allowed_increase=None``, the 25 repetitions
-  that estimate the loss' standard deviation ride in the first job.
-* **sequential** (a plain callable): the order of evaluations of qiskit-algorithms' SPSA,
-  with ``max_evals_grouped`` honoured; with the same seed (``algorithm_globals.random_seed``
-  there, ``seed=`` here) the iterates are the same.
-
-This module holds the configuration and ``minimize``; the run loops are in :mod:`.runner`,
-the qiskit-algorithms ``Optimizer`` shim in :mod:`.interface`, the scipy adapter in
-:mod:`.scipy_adapter` and the progress line in :mod:`.progress`.
+This module holds the configuration and ``minimize``; the pure steps of a run are in
+:mod:`.schedule`, its I/O in :mod:`.runner`, the qiskit-algorithms ``Optimizer`` shim in
+:mod:`.interface`, the scipy adapter in :mod:`.scipy_adapter`.
 
 >>> import numpy as np
 >>> from qprim_grad.optimizers import SPSA, batched
@@ -44,7 +30,7 @@ import numpy as np
 
 from ..errors import NonFiniteLossError
 from .compat import global_generator
-from .gains import PowerSeries, as_gain
+from .gains import PowerSeries, as_gain, check_gains
 from .interface import OptimizerInterface
 from .loss import evaluate
 from .runner import CALIBRATION_STEPS, Run, check_finite_loss
@@ -63,6 +49,11 @@ logger = logging.getLogger("qprim_grad.optimizers")
 CALLBACK = Callable[[int, np.ndarray, float, SupportsFloat, bool], None]
 #: ``termination_checker(nfev, x, fx, stepsize, accepted) -> stop?``
 TERMINATIONCHECKER = Callable[[int, np.ndarray, float, SupportsFloat, bool], bool]
+
+_CALIBRATED = (
+    "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
+    "perturbation c/k^gamma with c=%.4g, gamma=%.4g"
+)
 
 _FINGERPRINT = (
     "blocking",
@@ -148,34 +139,16 @@ class SPSA(OptimizerInterface):
         checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
     ) -> None:
-        for value, name in ((learning_rate, "learning_rate"), (perturbation, "perturbation")):
-            if isinstance(value, (list, tuple, np.ndarray)) and len(value) < maxiter:
-                raise ValueError(f"Length of {name} is smaller than maxiter ({maxiter}).")
-            _check_gain_values(value, name)
-        if (learning_rate is None) != (perturbation is None):
-            raise ValueError(
-                "If one of learning rate or perturbation is set, both must be set "
-                "(or neither, to calibrate both)."
-            )
-        self.maxiter = maxiter
-        self.blocking = blocking
-        self.allowed_increase = allowed_increase
-        self.trust_region = trust_region
-        self.learning_rate = learning_rate
-        self.perturbation = perturbation
-        self.last_avg = last_avg
-        self.resamplings = resamplings
-        self.perturbation_dims = perturbation_dims
-        self.second_order = second_order
+        check_gains(maxiter, learning_rate, perturbation)
+        self.maxiter, self.blocking, self.allowed_increase = maxiter, blocking, allowed_increase
+        self.learning_rate, self.perturbation = learning_rate, perturbation
+        self.trust_region, self.last_avg = trust_region, last_avg
+        self.resamplings, self.perturbation_dims = resamplings, perturbation_dims
+        self.second_order, self.hessian_delay = second_order, hessian_delay
         self.regularization = 0.01 if regularization is None else regularization
-        self.hessian_delay = hessian_delay
-        self.lse_solver = lse_solver
-        self.initial_hessian = initial_hessian
-        self.callback = callback
-        self.termination_checker = termination_checker
-        self.seed = seed
-        self.checkpoint = checkpoint
-        self.progress = progress
+        self.lse_solver, self.initial_hessian = lse_solver, initial_hessian
+        self.callback, self.termination_checker = callback, termination_checker
+        self.seed, self.checkpoint, self.progress = seed, checkpoint, progress
         self._max_evals_grouped: int | None = None
         self._options: dict[str, Any] = {}
 
@@ -219,15 +192,7 @@ class SPSA(OptimizerInterface):
         if not np.isfinite(a) or a < 1e-10:
             warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=2)
             a = target
-        logger.info(
-            "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
-            "perturbation c/k^gamma with c=%.4g, gamma=%.4g",
-            a,
-            stability_constant,
-            alpha,
-            c,
-            gamma,
-        )
+        logger.info(_CALIBRATED, a, stability_constant, alpha, c, gamma)
         return PowerSeries(a, alpha, stability_constant + 0.0), PowerSeries(c, gamma)
 
     @staticmethod
@@ -359,18 +324,3 @@ class SPSA(OptimizerInterface):
     def _scipy_minimize(self, fun: Callable[..., float], x0: np.ndarray, **kwargs: Any) -> Any:
         """``scipy.optimize.minimize``'s custom-method call (see :mod:`.scipy_adapter`)."""
         return scipy_minimize(self, fun, x0, **kwargs)
-
-
-def _check_gain_values(spec: Any, name: str) -> None:
-    """Fixed gains must be finite, and a perturbation non-zero (it divides the estimate)."""
-    if spec is None or callable(spec):
-        return
-    values = np.ravel(np.asarray(spec, dtype=float))
-    bad = ~np.isfinite(values)
-    if name == "perturbation":
-        bad |= values == 0
-    if np.any(bad):
-        where = "" if np.ndim(spec) == 0 else f" (entry {int(np.argmax(bad))}, iteration "
-        where += "" if not where else f"{int(np.argmax(bad)) + 1})"
-        need = "finite and non-zero" if name == "perturbation" else "finite"
-        raise ValueError(f"{name} must be {need}, got {values[np.argmax(bad)]!r}{where}.")
