@@ -337,10 +337,13 @@ class LinComb:
                 observables = _extended(task.observables, letters, term.aux, term.width)
                 if self.pass_manager is not None and term.circuit.layout is not None:
                     observables = observables.apply_layout(term.circuit.layout)
-                evaluation = Evaluation(term.circuit, base[None], weights, observables=observables)
+                evaluation = Evaluation(
+                    term.circuit, base[None], weights, observables, parameter_names=term.names
+                )
             else:
-                evaluation = Evaluation(term.circuit, base[None], weights, aux_register=_AUX)
-            evaluation.parameter_names = term.names
+                evaluation = Evaluation(
+                    term.circuit, base[None], weights, aux_register=_AUX, parameter_names=term.names
+                )
             evaluations.append(evaluation)
         return Plan(
             evaluations=evaluations,
