@@ -115,36 +115,22 @@ class ExactDistribution:
 
     def __init__(self, fields: list[Any], aux_field: Any | None, num_bits: int) -> None:
         columns = [object_array(f) for f in fields + ([] if aux_field is None else [aux_field])]
-        shape = columns[0].shape
+        self.shape = columns[0].shape
         rows: list[dict[str, float]] = []
         signed_rows: list[dict[str, float]] = []
-        for index in np.ndindex(shape):
+        for index in np.ndindex(self.shape):
             items: list[Any] = [column[index] for column in columns]
             joint = items[0] if len(items) == 1 else _concatenate(items)
-            plain: dict[str, float] = {}
-            signed: dict[str, float] = {}
-            for bits, p in joint.get_probabilities().items():
-                head, tail = bits[: len(bits) - num_bits], bits[len(bits) - num_bits :]
-                plain[tail] = plain.get(tail, 0.0) + p
-                if aux_field is not None:  # the auxiliary register is the leftmost bits
-                    sign = -1.0 if head[-1] == "1" else 1.0
-                    signed[tail] = signed.get(tail, 0.0) + sign * p
+            plain, signed = _row_probabilities(joint, num_bits, aux_field is not None)
             rows.append(plain)
             signed_rows.append(signed)
         labels = sorted({b for row in rows for b in row})
-        self.keys = bitstring_keys(labels, num_bits)
-        order = np.argsort(self.keys, kind="stable")
-        self.keys = self.keys[order]
+        keys = bitstring_keys(labels, num_bits)
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
         position = {labels[i]: j for j, i in enumerate(order)}
-        self.plain = np.zeros((len(rows), len(labels)))
-        self.signed = None if aux_field is None else np.zeros_like(self.plain)
-        for r, (row, signed_row) in enumerate(zip(rows, signed_rows)):
-            for bits, p in row.items():
-                self.plain[r, position[bits]] = p
-            if self.signed is not None:
-                for bits, p in signed_row.items():
-                    self.signed[r, position[bits]] = p
-        self.shape = shape
+        self.plain = _table(rows, position)
+        self.signed = None if aux_field is None else _table(signed_rows, position)
 
     def outcome_keys(self) -> np.ndarray:
         return self.keys
@@ -155,6 +141,31 @@ class ExactDistribution:
         source = self.plain if self.signed is None else self.signed
         out.reshape(-1, len(outcomes))[:, np.searchsorted(outcomes, self.keys)] = source
         return out, np.zeros_like(out)
+
+
+def _row_probabilities(
+    joint: Any, num_bits: int, signed_by_aux: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``{outcome: p}`` of one row over the pub's bits, and (with ``signed_by_aux``: the
+    auxiliary register is the leftmost bit) the probabilities signed by that bit."""
+    plain: dict[str, float] = {}
+    signed: dict[str, float] = {}
+    for bits, p in joint.get_probabilities().items():
+        head, tail = bits[: len(bits) - num_bits], bits[len(bits) - num_bits :]
+        plain[tail] = plain.get(tail, 0.0) + p
+        if signed_by_aux:
+            sign = -1.0 if head[-1] == "1" else 1.0
+            signed[tail] = signed.get(tail, 0.0) + sign * p
+    return plain, signed
+
+
+def _table(rows: list[dict[str, float]], position: dict[str, int]) -> np.ndarray:
+    """Rows of ``{outcome: p}`` as a ``(rows, outcomes)`` array in ``position`` order."""
+    table = np.zeros((len(rows), len(position)))
+    for r, row in enumerate(rows):
+        for bits, p in row.items():
+            table[r, position[bits]] = p
+    return table
 
 
 def _concatenate(items: list[Any]) -> Any:

@@ -152,18 +152,25 @@ def lay_out(face: Face, works: list[PubWork], run_kwargs: dict[str, Any]) -> Inn
             pub = work.pub if evaluation is None else face._inner_pub(work, evaluation)
             work.center_slot = inner.add(work, pub, None)
     for work in works:
-        for evaluation in work.plan.evaluations:
-            work.eval_slots.append(inner.add(work, face._inner_pub(work, evaluation), evaluation))
+        work.eval_slots.extend(_add_evaluations(face, inner, work, work.plan.evaluations))
     for work in works:
-        plan = work.metric_plan
-        if plan is None:
-            continue
-        if plan.direct is not None:
-            work.metric_direct = face._direct_center_ok(work, run_kwargs)
-        for evaluation in () if work.metric_direct else plan.evaluations:
-            pub = face._inner_pub(work, evaluation)
-            work.metric_slots.append(inner.add(work, pub, evaluation))
+        if work.metric_plan is not None:
+            work.metric_direct = _metric_is_direct(face, work, run_kwargs)
+            evaluations = () if work.metric_direct else work.metric_plan.evaluations
+            work.metric_slots.extend(_add_evaluations(face, inner, work, evaluations))
     return inner
+
+
+def _add_evaluations(
+    face: Face, inner: InnerPubs, work: PubWork, evaluations: Iterable[Evaluation]
+) -> list[int]:
+    """The inner pubs of a pub's evaluations appended; their slots."""
+    return [inner.add(work, face._inner_pub(work, e), e) for e in evaluations]
+
+
+def _metric_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
+    """Whether the metric plan computes its evaluations itself (exact values only)."""
+    return work.metric_plan.direct is not None and face._direct_center_ok(work, run_kwargs)
 
 
 def _centre_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
