@@ -39,42 +39,57 @@ def merge_rows(pubs: list[Any]) -> tuple[list[Any], list[tuple[int, np.ndarray |
     (the parameter rows, broadcast to the pub's shape) become rows of a merged pub of shape
     ``(U,)`` and the row map says which; a pub sent as it is has row map ``None``.
     """
+    merged: dict[int, tuple[int, np.ndarray]] = {}  # pub -> (group number, rows)
+    group_pubs: list[EstimatorPub] = []
+    for members in _groups(pubs):
+        group_pub, row_maps = _merge_group([pubs[i] for i in members])
+        for i, rows in zip(members, row_maps, strict=True):
+            merged[i] = (len(group_pubs), rows)
+        group_pubs.append(group_pub)
+    return _in_order(pubs, merged, group_pubs)
+
+
+def _groups(pubs: list[Any]) -> list[list[int]]:
+    """Indices of the pubs that share circuit, precision and their one observable (groups of
+    two or more)."""
     groups: dict[Any, list[int]] = {}
     for i, pub in enumerate(pubs):
         if isinstance(pub, EstimatorPub) and pub.observables.size == 1:
             obs = pub.observables.ravel()[0]
             key = (id(pub.circuit), pub.precision, tuple(sorted(obs.items())))
             groups.setdefault(key, []).append(i)
-    merged: dict[int, tuple[int, np.ndarray]] = {}  # pub -> (group number, rows)
-    group_pubs: list[EstimatorPub] = []
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        circuit = pubs[members[0]].circuit
-        blocks = []
-        for i in members:
-            pub = pubs[i]
-            values = pub.parameter_values.as_array(circuit.parameters)
-            values = np.broadcast_to(values, pub.shape + (circuit.num_parameters,))
-            blocks.append(values.reshape(-1, circuit.num_parameters))
-        stacked = np.concatenate(blocks)
-        _, first, inverse = np.unique(
-            np.round(stacked, _DECIMALS), axis=0, return_index=True, return_inverse=True
-        )
-        inverse = inverse.ravel()
-        obs = pubs[members[0]].observables.reshape(())
-        unique = stacked[first]
-        bindings = BindingsArray({parameter_names(circuit): unique}, shape=(len(unique),))
-        number = len(group_pubs)
-        group_pubs.append(EstimatorPub(circuit, obs, bindings, pubs[members[0]].precision))
-        start = 0
-        for i, block in zip(members, blocks, strict=True):
-            merged[i] = (number, inverse[start : start + len(block)])
-            start += len(block)
+    return [members for members in groups.values() if len(members) >= 2]
+
+
+def _merge_group(members: list[EstimatorPub]) -> tuple[EstimatorPub, list[np.ndarray]]:
+    """One pub of the group's distinct rows, and each member's row map into it."""
+    first = members[0]
+    circuit = first.circuit
+    blocks = []
+    for pub in members:
+        values = pub.parameter_values.as_array(circuit.parameters)
+        values = np.broadcast_to(values, pub.shape + (circuit.num_parameters,))
+        blocks.append(values.reshape(-1, circuit.num_parameters))
+    stacked = np.concatenate(blocks)
+    _, unique_rows, inverse = np.unique(
+        np.round(stacked, _DECIMALS), axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.ravel()
+    unique = stacked[unique_rows]
+    bindings = BindingsArray({parameter_names(circuit): unique}, shape=(len(unique),))
+    group_pub = EstimatorPub(circuit, first.observables.reshape(()), bindings, first.precision)
+    ends = np.cumsum([len(block) for block in blocks])
+    return group_pub, np.split(inverse, ends[:-1])
+
+
+def _in_order(
+    pubs: list[Any], merged: dict[int, tuple[int, np.ndarray]], group_pubs: list[EstimatorPub]
+) -> tuple[list[Any], list[tuple[int, np.ndarray | None]]]:
+    """The pubs to send in the original order, a merged pub where first needed."""
     out: list[Any] = []
     layout: list[tuple[int, np.ndarray | None]] = []
     placed: dict[int, int] = {}
-    for i, pub in enumerate(pubs):  # original order; a merged pub where first needed
+    for i, pub in enumerate(pubs):
         if i not in merged:
             layout.append((len(out), None))
             out.append(pub)

@@ -3,6 +3,7 @@ linear map on values and on variances), and second derivatives of nested gradien
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,15 +69,15 @@ def combine_with_errors(
     evaluated: list[tuple[np.ndarray, np.ndarray]],
     shape: tuple[int, ...],
     width: int,
+    direct: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(derivatives, standard errors), each ``S + (width, M)``, from (values, variances)
     pairs of the centre ``(1,) + S + (M,)`` and of each evaluation ``(K,) + S + (M,)``;
-    the plan's direct derivatives are added."""
+    ``direct``: the plan's resolved direct derivatives, added."""
     grads = combine_plan(plan, center[0], [v for v, _ in evaluated], shape, width)
     variance = combine_plan(
         plan, center[1], [var for _, var in evaluated], shape, width, variances=True
     )
-    direct = plan.resolved_direct_grads()
     if direct is not None:
         grads = grads + np.reshape(direct, grads.shape)
     return grads, np.sqrt(np.maximum(np.real(variance), 0.0))
@@ -101,56 +102,87 @@ def nested_derivatives(work: Any, center: Any, evaluated: list[Any]) -> dict[str
       non-affine expressions): shape ``pub.shape + (P, P)``.
     * Otherwise (direct gradients, an inner estimator of other parameters): ``{}``.
     """
-    task, plan = work.task, work.plan
+    inner_parameters = _inner_parameters(work.plan, center, evaluated)
+    if inner_parameters is None:
+        return {}
+    columns = _InnerColumns.of(work.plan, work.task, inner_parameters)
+    if columns is None:
+        return {}
+    return _second_derivatives(work.plan, work.task, center, evaluated, columns)
+
+
+def _inner_parameters(plan: Plan, center: Any, evaluated: list[Any]) -> list[Any] | None:
+    """The parameters every inner result differentiates (``None`` if there are no inner
+    gradients to differentiate, or the results disagree)."""
     inner_grads = getattr(center.data, "grads", None)
     if inner_grads is None or not isinstance(inner_grads, np.ndarray):
-        return {}
+        return None
     if plan.direct_grads is not None:
-        return {}
-    results = [center, *evaluated]
-    inner_parameters = [result.metadata.get("parameters") for result in results]
+        return None
+    inner_parameters = [result.metadata.get("parameters") for result in [center, *evaluated]]
     if any(params != inner_parameters[0] or params is None for params in inner_parameters):
-        return {}
-    full = task.shape
-    expected = list(task.circuit.parameters)
-    curvature = None
-    if inner_parameters[0] == expected:
-        columns, jacobian = list(range(len(expected))), None
-    elif plan.parameter_map is not None or plan.chain_rule is not None:
-        position = {p: i for i, p in enumerate(inner_parameters[0])}
+        return None
+    return inner_parameters[0]
+
+
+@dataclass(frozen=True)
+class _InnerColumns:
+    """Which columns of the inner ``grads`` to differentiate, and how they map to the
+    user's parameters (``jacobian``, ``curvature``: ``None`` when they are the parameters)."""
+
+    width: int
+    columns: list[int]
+    jacobian: Any = None
+    curvature: Any = None
+
+    @classmethod
+    def of(cls, plan: Plan, task: Any, inner_parameters: list[Any]) -> _InnerColumns | None:
+        expected = list(task.circuit.parameters)
+        width = len(inner_parameters)
+        if inner_parameters == expected:
+            return cls(width, list(range(len(expected))))
+        if plan.parameter_map is None and plan.chain_rule is None:
+            return None
+        curvature = None
         if plan.parameter_map is not None:
             slots, jacobian = plan.parameter_map
         else:
             assert plan.chain_rule is not None
             slots, jacobian, curvature = plan.chain_rule()
+        position = {p: i for i, p in enumerate(inner_parameters)}
         if any(p not in position for p in slots):
-            return {}
-        columns = [position[p] for p in slots]
-    else:
-        return {}
-    width = len(inner_parameters[0])
+            return None
+        return cls(width, [position[p] for p in slots], jacobian, curvature)
 
-    def field(result: Any, name: str) -> np.ndarray:
-        values = np.asarray(getattr(result.data, name, np.zeros(result.data.shape + (width,))))
-        return values[..., columns]
+    def pair(self, result: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(the chosen columns of ``grads``, their variances) of one inner result."""
+        return self.field(result, "grads"), self.field(result, "grad_stds") ** 2
 
-    def pair(result: Any) -> tuple[np.ndarray, np.ndarray]:
-        return field(result, "grads"), field(result, "grad_stds") ** 2
+    def field(self, result: Any, name: str) -> np.ndarray:
+        zeros = np.zeros(result.data.shape + (self.width,))
+        return np.asarray(getattr(result.data, name, zeros))[..., self.columns]
 
-    centre_mean, centre_var = pair(center)
+
+def _second_derivatives(
+    plan: Plan, task: Any, center: Any, evaluated: list[Any], inner: _InnerColumns
+) -> dict[str, np.ndarray]:
+    """The plan's combination applied to the inner gradients, mapped to the parameters."""
+    centre_mean, centre_var = inner.pair(center)
     hessian, stds = combine_with_errors(
         plan,
         (centre_mean[None], centre_var[None]),
-        [pair(result) for result in evaluated],
-        full,
+        [inner.pair(result) for result in evaluated],
+        task.shape,
         task.num_parameters,
     )  # S + (P, columns)
     variance = stds**2
-    if jacobian is not None:  # columns are gate arguments: map them to the parameters
+    if inner.jacobian is not None:  # columns are gate arguments: map them to the parameters
+        jacobian = inner.jacobian
         dense = jacobian.toarray() if sparse.issparse(jacobian) else np.asarray(jacobian)
         hessian = hessian @ dense
         variance = variance @ dense**2
-    if curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
+    if inner.curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
+        curvature = inner.curvature
         hessian = hessian + np.einsum("...g,...gij->...ji", centre_mean, curvature)
         variance = variance + np.einsum("...g,...gij->...ji", centre_var, curvature**2)
     return {

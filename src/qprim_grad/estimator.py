@@ -17,7 +17,8 @@ from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .methods.metric.results import metric_fields
 from .noise_checks import warn_small_step
-from .wrapper import GradientPrimitive, _PubWork
+from .pipeline import PubWork
+from .wrapper import GradientPrimitive
 
 __all__ = ["GradientEstimator"]
 
@@ -145,7 +146,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             return inner._submit(pubs, None, kwargs, merge_rows=True)
         return super()._inner_run(pubs, **kwargs)
 
-    def _direct_center_ok(self, work: _PubWork, run_kwargs: dict[str, Any]) -> bool:
+    def _direct_center_ok(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
         # exact values only: the pub's precision (else the run's, else the inner default) is 0
         precision = work.pub.precision
         if precision is None:
@@ -154,7 +155,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             precision = getattr(self._primitive, "default_precision", None)
         return precision == 0
 
-    def _inner_pub(self, work: _PubWork, evaluation: Evaluation) -> EstimatorPub:
+    def _inner_pub(self, work: PubWork, evaluation: Evaluation) -> EstimatorPub:
         observables = evaluation.observables
         if observables is None:
             assert work.task.observables is not None
@@ -162,7 +163,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         bindings = self._bindings(evaluation)
         return EstimatorPub(evaluation.circuit, observables, bindings, work.pub.precision)
 
-    def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         task = work.task
         evs, stds = np.asarray(center.data.evs), np.asarray(center.data.stds)
         warn_small_step(self._method, bool(np.any(stds > 0)))
@@ -176,9 +177,10 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             [pair(result.data.evs, result.data.stds) for result in evaluated],
             task.shape,
             task.num_parameters,
+            work.plan.resolve_direct_grads(),
         )
         nested = nested_derivatives(work, center, evaluated)  # around a GradientEstimator
-        nested.update(work.plan.resolved_direct_fields())
+        nested.update(work.plan.resolve_direct_fields())
         if work.metric_plan is not None:  # metric=: qgt, qgt_stds, qfi, qfi_stds
             nested.update(metric_fields(work))
         data = DataBin(

@@ -66,6 +66,29 @@ def _status_name(status: Any) -> str:
     return str(getattr(status, "name", status)).upper()
 
 
+def _inner_status(inner: InnerJob) -> str:
+    """An inner job's status name (``ERROR`` if it cannot say)."""
+    try:
+        return _status_name(inner.job.status())
+    except Exception:
+        return "ERROR"
+
+
+def _combined_status(names: list[str]) -> JobStatus:
+    """The status of a gradient job whose inner jobs are in states ``names``."""
+    for name in ("ERROR", "CANCELLED"):
+        if name in names:
+            return JobStatus[name]
+    if all(name == "DONE" for name in names):
+        return JobStatus.DONE
+    if "RUNNING" in names:
+        return JobStatus.RUNNING
+    for name, status in _PENDING.items():
+        if name in names:
+            return status
+    return JobStatus.RUNNING
+
+
 _PENDING = {
     "INITIALIZING": JobStatus.INITIALIZING,
     "VALIDATING": JobStatus.VALIDATING,
@@ -118,8 +141,12 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
             except Exception as exc:
                 failures.append((inner, exc))
                 results.append(None)
-        if not failures:
-            return results
+        if failures:
+            raise self._failure(failures) from failures[0][1]
+        return results
+
+    def _failure(self, failures: list[tuple[InnerJob, Exception]]) -> GradientJobError:
+        """The error naming the failed parts; the failed and finished ids in ``metadata``."""
         failed_ids = {id(inner) for inner, _ in failures}
         finished = [i.job_id for i in self._inner_jobs if id(i) not in failed_ids]
         details = "; ".join(
@@ -130,12 +157,11 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         )
         self.metadata["failed_job_ids"] = [inner.job_id for inner, _ in failures]
         self.metadata["finished_job_ids"] = finished
-        error = GradientJobError(
+        return GradientJobError(
             details + (f"; finished inner jobs: {finished}" if finished else ""),
             failed=[(inner.job_id, inner.pubs) for inner, _ in failures],
             finished_job_ids=finished,
         )
-        raise error from failures[0][1]
 
     def result(self) -> PrimitiveResult:
         with self._lock:
@@ -154,23 +180,7 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         else RUNNING if any runs, else the earliest pending state."""
         if self._error is not None:
             return JobStatus.ERROR
-        names = []
-        for inner in self._inner_jobs:
-            try:
-                names.append(_status_name(inner.job.status()))
-            except Exception:
-                names.append("ERROR")
-        for name in ("ERROR", "CANCELLED"):
-            if name in names:
-                return JobStatus[name]
-        if all(name == "DONE" for name in names):
-            return JobStatus.DONE
-        if "RUNNING" in names:
-            return JobStatus.RUNNING
-        for name, status in _PENDING.items():
-            if name in names:
-                return status
-        return JobStatus.RUNNING
+        return _combined_status([_inner_status(inner) for inner in self._inner_jobs])
 
     def done(self) -> bool:
         return self.status() == JobStatus.DONE

@@ -70,5 +70,5 @@ def warn_small_step(method: Any, noisy: bool) -> None:
             f"gradient's standard error grows like std/epsilon (see grad_stds); use an "
             f"epsilon of about 0.01-0.2, or method='param_shift'",
             SmallStepWarning,
-            stacklevel=4,
+            stacklevel=5,  # the line of GradientJob.result that combines,
         )

@@ -24,21 +24,26 @@ def concatenate_pub_results(parts: list[Any]) -> Any:
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
-    fields = {}
-    for name in first.data.keys():
-        values = [getattr(part.data, name) for part in parts]
-        if isinstance(values[0], BitArray):
-            fields[name] = BitArray.concatenate(values, axis=0)
-        elif not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
-            fields[name] = np.concatenate([object_array(v) for v in values], axis=0)
-        elif np.ndim(values[0]) == 0:
-            fields[name] = values[0]
-        else:
-            fields[name] = np.concatenate([np.asarray(v) for v in values], axis=0)
+    fields = {
+        name: _concatenate_field([getattr(part.data, name) for part in parts])
+        for name in first.data.keys()
+    }
     shape = (sum(part.data.shape[0] for part in parts),) + tuple(first.data.shape[1:])
     metadata = dict(first.metadata)
     metadata["pieces"] = len(parts)
     return type(first)(DataBin(**fields, shape=shape), metadata=metadata)
+
+
+def _concatenate_field(values: list[Any]) -> Any:
+    """One data field of consecutive slices joined along the leading axis (a 0-d field is
+    the same in every slice)."""
+    if isinstance(values[0], BitArray):
+        return BitArray.concatenate(values, axis=0)
+    if not isinstance(values[0], np.ndarray) and hasattr(values[0], "get_probabilities"):
+        return np.concatenate([object_array(v) for v in values], axis=0)
+    if np.ndim(values[0]) == 0:
+        return values[0]
+    return np.concatenate([np.asarray(v) for v in values], axis=0)
 
 
 def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:

@@ -20,7 +20,8 @@ from .estimator import GradientEstimator
 from .job import GradientJob
 from .methods.base import Plan, PubTask
 from .methods.metric.results import metric_fields
-from .wrapper import GradientPrimitive, _PubWork
+from .pipeline import PubWork
+from .wrapper import GradientPrimitive
 
 __all__ = ["QGTEstimator"]
 
@@ -117,7 +118,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
     _inner_pub = GradientEstimator._inner_pub
     _direct_center_ok = GradientEstimator._direct_center_ok
 
-    def _pub_result(self, work: _PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         data = DataBin(
             evs=np.asarray(center.data.evs),
             stds=np.asarray(center.data.stds),

@@ -57,7 +57,7 @@ class PubTask:
         return len(self.parameters)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     """Points (or circuits) the inner primitive evaluates, and how they enter the gradient.
 
@@ -87,9 +87,10 @@ class Evaluation:
         return int(self.values.shape[0])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """What a method needs evaluated for one pub, and how to combine it.
+    """What a method needs evaluated for one pub, and how to combine it (an immutable value:
+    derive a changed plan with :func:`dataclasses.replace`).
 
     Attributes:
         evaluations: extra evaluations (the centre is always evaluated by the wrapper).
@@ -126,23 +127,23 @@ class Plan:
     direct_center: Any = None
     direct_fields: Any = None
 
-    def resolved_direct_fields(self) -> dict[str, Any]:
-        """``direct_fields`` (empty if none), computing them now if given as a callable."""
-        if callable(self.direct_fields):
-            self.direct_fields = self.direct_fields()
-        return dict(self.direct_fields or {})
+    def resolve_direct_grads(self) -> np.ndarray | None:
+        """``direct_grads``, calling it if it is a callable (the plan is left as it is: the
+        pipeline resolves each direct value once per result and passes it along)."""
+        return _called(self.direct_grads)
 
-    def resolved_direct_center(self) -> Any:
-        """``direct_center``, computing it now if it was given as a callable."""
-        if callable(self.direct_center):
-            self.direct_center = self.direct_center()
-        return self.direct_center
+    def resolve_direct_center(self) -> Any:
+        """``direct_center``, calling it if it is a callable."""
+        return _called(self.direct_center)
 
-    def resolved_direct_grads(self) -> np.ndarray | None:
-        """``direct_grads``, computing them now if they were given as a callable."""
-        if callable(self.direct_grads):
-            self.direct_grads = self.direct_grads()
-        return self.direct_grads
+    def resolve_direct_fields(self) -> dict[str, Any]:
+        """``direct_fields`` (empty if none), calling it if it is a callable."""
+        return dict(_called(self.direct_fields) or {})
+
+
+def _called(value: Any) -> Any:
+    """A lazily given value: the callable's result, or the value itself."""
+    return value() if callable(value) else value
 
 
 @runtime_checkable

@@ -222,11 +222,16 @@ class LinComb:
             observables = extended_observables(task.observables, letters, term.aux, term.width)
             if self.pass_manager is not None and term.circuit.layout is not None:
                 observables = observables.apply_layout(term.circuit.layout)
-            evaluation = Evaluation(term.circuit, base[None], weights, observables=observables)
-        else:
-            evaluation = Evaluation(term.circuit, base[None], weights, aux_register=AUX)
-        evaluation.parameter_names = term.names
-        return evaluation
+            return Evaluation(
+                term.circuit,
+                base[None],
+                weights,
+                observables=observables,
+                parameter_names=term.names,
+            )
+        return Evaluation(
+            term.circuit, base[None], weights, aux_register=AUX, parameter_names=term.names
+        )
 
     def center_evaluation(
         self, task: PubTask, prepared: PreparedCircuit, base: np.ndarray

@@ -182,6 +182,11 @@ class SPSADirections:
     """Simultaneous-perturbation estimate: ``batch_size`` random +-1 directions, each
     evaluated at ``theta +- epsilon * delta``, averaged. Directions are drawn from a
     ``numpy.random.Generator`` seeded by ``seed`` (one draw per pub, in pub order).
+
+    Successive runs continue that one stream, as qiskit-algorithms' SPSA gradients do (the
+    seed-compatible facade returns their values run after run), so the same seed gives the
+    same sequence of runs. Each draw is atomic (numpy serialises a generator's draws), so
+    runs from several threads are safe; their interleaving decides which draws each gets.
     """
 
     name = "spsa"
