@@ -40,20 +40,6 @@ __all__ = [
     "prepare_circuit",
 ]
 
-# Names that moved to chain_rule.py and cache.py, still imported from here by modules that
-# move in parallel (removed at integration).
-from .chain_rule import (  # noqa: E402, F401
-    affine_jacobian,
-    chain_rule,
-    evaluate_slots,
-    parameter_map,
-    prepared_values,
-    slot_curvature,
-    slot_jacobian,
-)
-
-_affine_form = affine_form
-_PreparationCache = BoundedCache
 
 #: a differentiated gate argument found by the walk: (instruction, argument, expression, gate)
 _Found = tuple[int, int, ParameterExpression, str]

@@ -47,7 +47,6 @@ from .hadamard import (
 __all__ = ["LinComb", "GENERATORS", "DERIVATIVE_TYPES"]
 
 # The old name, still imported by methods/reverse.py (moved in parallel; removed at integration).
-_normalize_derivative_type = derivative_type_name
 
 #: the auxiliary qubit's Pauli measured for each derivative type
 _LETTERS = {"real": "Y", "imag": "X", "complex": "YX"}

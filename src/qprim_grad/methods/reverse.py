@@ -26,10 +26,10 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
+from ..options import derivative_type_name
 from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
-from .lin_comb import _normalize_derivative_type
-from .shift import _evaluation_circuit
+from .shift import evaluation_circuit
 
 __all__ = ["Reverse", "is_exact_statevector_estimator"]
 
@@ -74,7 +74,7 @@ class Reverse:
     name = "reverse"
 
     def __init__(self, derivative_type: Any = "real") -> None:
-        self.derivative_type = _normalize_derivative_type(derivative_type)
+        self.derivative_type = derivative_type_name(derivative_type)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class Reverse:
         direct = type(task.inner) is StatevectorEstimator
         center = None
         if not isinstance(task.inner, StatevectorEstimator):
-            center = _evaluation_circuit(task, self.name)[1]
+            center = evaluation_circuit(task, self.name)[1]
         return Plan(
             evaluations=[],
             center=center,

@@ -132,7 +132,7 @@ class ParamShift:
         )
 
 
-def _evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | None]:
+def evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | None]:
     """The user's circuit, or an equivalent one without gates simulators mis-handle
     (:data:`~qprim_grad.circuits.REWRITTEN_GATES`), then also evaluated as the centre."""
     prepared = prepare_circuit(task.circuit, (), (), method=method)
@@ -166,7 +166,7 @@ class FiniteDiff:
     def plan(self, task: PubTask) -> Plan:
         num = task.num_parameters
         rule = finite_difference_rule(self.scheme, self.epsilon)
-        circuit, center = _evaluation_circuit(task, self.name)
+        circuit, center = evaluation_circuit(task, self.name)
         terms = ShiftTerms.uniform(rule, num)
         values = terms.displace(task.values, _diff_columns(task))
         weights = terms.matrix(num)
@@ -215,6 +215,6 @@ class SPSADirections:
         minus = values[None] - self.epsilon * directions
         chosen = directions[..., _diff_columns(task)] / (2 * self.epsilon * self.batch_size)
         weights = np.concatenate([chosen, -chosen])
-        circuit, center = _evaluation_circuit(task, self.name)
+        circuit, center = evaluation_circuit(task, self.name)
         evaluation = Evaluation(circuit, np.concatenate([plus, minus]), weights)
         return Plan(evaluations=[evaluation], center=center)
