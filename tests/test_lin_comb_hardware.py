@@ -150,7 +150,7 @@ def test_sampler_on_isa_circuit(pass_manager):
     np.testing.assert_allclose(got.data.grads.to_dense(), want.data.grads.to_dense(), atol=0.05)
 
 
-def test_virtual_circuit_with_pass_manager_maps_the_centre_too(mocker):
+def test_virtual_circuit_with_pass_manager_maps_the_center_too(mocker):
     """On hardware every circuit must be ISA: with pass_manager= and a virtual circuit, the
     unshifted evaluation is mapped as well (not only the Hadamard tests)."""
     from qiskit.circuit.library import efficient_su2

@@ -167,10 +167,10 @@ def _second_derivatives(
     plan: Plan, task: Any, center: Any, evaluated: list[Any], inner: _InnerColumns
 ) -> dict[str, np.ndarray]:
     """The plan's combination applied to the inner gradients, mapped to the parameters."""
-    centre_mean, centre_var = inner.pair(center)
+    center_mean, center_var = inner.pair(center)
     hessian, stds = combine_with_errors(
         plan,
-        (centre_mean[None], centre_var[None]),
+        (center_mean[None], center_var[None]),
         [inner.pair(result) for result in evaluated],
         task.shape,
         task.num_parameters,
@@ -183,8 +183,8 @@ def _second_derivatives(
         variance = variance @ dense**2
     if inner.curvature is not None:  # + sum_g dE/d phi_g d^2 phi_g / d theta_i d theta_j
         curvature = inner.curvature
-        hessian = hessian + np.einsum("...g,...gij->...ji", centre_mean, curvature)
-        variance = variance + np.einsum("...g,...gij->...ji", centre_var, curvature**2)
+        hessian = hessian + np.einsum("...g,...gij->...ji", center_mean, curvature)
+        variance = variance + np.einsum("...g,...gij->...ji", center_var, curvature**2)
     return {
         "hessian": np.array(np.swapaxes(hessian, -1, -2)),
         "hessian_stds": np.sqrt(np.swapaxes(variance, -1, -2)),

@@ -61,7 +61,7 @@ class PubWork:
 class Face(Protocol):
     """What the pipeline asks of a gradient primitive (see :class:`~.wrapper.GradientPrimitive`)."""
 
-    _metric_centre: bool
+    _metric_center: bool
 
     def _coerce(self, pub: Any) -> Any: ...
 
@@ -104,17 +104,17 @@ def plan_pubs(method: GradientMethod, tasks: list[PubTask], coerced: list[Any]) 
     return [PubWork(task, pub, method.plan(task)) for task, pub in zip(tasks, coerced)]
 
 
-def attach_metric(works: list[PubWork], metric: Any, may_replace_centre: bool) -> None:
+def attach_metric(works: list[PubWork], metric: Any, may_replace_center: bool) -> None:
     """The metric's plan for every pub; where allowed (the QGT estimator) its centre replaces
     the gradient plan's."""
     for work in works:
         work.metric = metric
         work.metric_plan = metric.plan(work.task)
-        if may_replace_centre:
-            work.plan = _with_metric_centre(work.plan, work.metric_plan)
+        if may_replace_center:
+            work.plan = _with_metric_center(work.plan, work.metric_plan)
 
 
-def _with_metric_centre(plan: Plan, metric_plan: Any) -> Plan:
+def _with_metric_center(plan: Plan, metric_plan: Any) -> Plan:
     center = plan.center if plan.center is not None else metric_plan.center
     direct_center = plan.direct_center
     if direct_center is None:
@@ -147,7 +147,7 @@ def lay_out(face: Face, works: list[PubWork], run_kwargs: dict[str, Any]) -> Inn
     what it returns for the user's pubs alone), then every evaluation, then the metric's."""
     inner = InnerPubs()
     for work in works:
-        if not _centre_is_direct(face, work, run_kwargs):
+        if not _center_is_direct(face, work, run_kwargs):
             evaluation = work.plan.center
             pub = work.pub if evaluation is None else face._inner_pub(work, evaluation)
             work.center_slot = inner.add(work, pub, None)
@@ -173,11 +173,11 @@ def _metric_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> 
     return work.metric_plan.direct is not None and face._direct_center_ok(work, run_kwargs)
 
 
-def _centre_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
+def _center_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
     """Whether the plan's ``direct_center`` replaces the inner centre evaluation."""
     return (
         work.plan.direct_center is not None
-        and (work.metric_plan is None or face._metric_centre)
+        and (work.metric_plan is None or face._metric_center)
         and face._direct_center_ok(work, run_kwargs)
     )
 

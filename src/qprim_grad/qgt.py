@@ -26,7 +26,7 @@ from .wrapper import GradientPrimitive
 __all__ = ["QGTEstimator"]
 
 
-class _CentreOnly:
+class _CenterOnly:
     """The gradient method of a :class:`QGTEstimator`: no derivatives, only the centre
     (which the metric's plan may replace, e.g. mapped by its ``pass_manager``)."""
 
@@ -73,7 +73,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
     _kind = "estimator"
     _other_kind = BaseSamplerV2
     _other_wrapper = "GradientSampler"
-    _metric_centre = True
+    _metric_center = True
 
     def __init__(
         self,
@@ -86,7 +86,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         GradientPrimitive.__init__(
             self,
             estimator,
-            _CentreOnly(),
+            _CenterOnly(),
             max_job_rows=max_job_rows,
             metric=method,
             metric_options=options,

@@ -52,7 +52,7 @@ class GradientPrimitive:
     _kind: str = ""
     _other_kind: type | None = None  # the primitive base class this wrapper must not wrap
     _other_wrapper: str = ""
-    _metric_centre = False  # whether the metric's plan may replace the centre
+    _metric_center = False  # whether the metric's plan may replace the centre
 
     def __init__(
         self,
@@ -180,7 +180,7 @@ class GradientPrimitive:
         if not self._warned_seed:
             self._warned_seed = warn_seeded_noise(self, works, run_kwargs)
         if self._metric is not None:
-            attach_metric(works, self._metric, self._metric_centre)
+            attach_metric(works, self._metric, self._metric_center)
         inner = lay_out(self, works, run_kwargs)
         jobs = pack(inner.pubs, inner.evaluations, self._max_job_rows, self._slice_pub(inner))
         submission = submit(self, jobs, inner, run_kwargs, merge_rows=merge_rows)

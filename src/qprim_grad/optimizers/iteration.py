@@ -11,7 +11,7 @@ import numpy as np
 
 from .steps import estimate, perturbation_points
 
-__all__ = ["BatchPlan", "Centre", "Directions", "Estimate", "Step"]
+__all__ = ["BatchPlan", "Center", "Directions", "Estimate", "Step"]
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,10 @@ class Directions:
         second = None if self.second is None else self.second[i : i + 1]
         return Directions(self.k, self.eps, self.first[i : i + 1], second)
 
-    def around(self, centre: np.ndarray, hessian_points: bool = True) -> np.ndarray:
-        """The perturbation points around ``centre`` (with 2-SPSA's if ``hessian_points``)."""
+    def around(self, center: np.ndarray, hessian_points: bool = True) -> np.ndarray:
+        """The perturbation points around ``center`` (with 2-SPSA's if ``hessian_points``)."""
         second = self.second if hessian_points else None
-        return perturbation_points(centre, self.eps, self.first, second)
+        return perturbation_points(center, self.eps, self.first, second)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class BatchPlan:
 
     k: int
     gradient_now: bool
-    centre: np.ndarray
+    center: np.ndarray
     num_finals: int
     repeats: int
     directions: Directions | None
@@ -86,7 +86,7 @@ class BatchPlan:
 
 
 @dataclass(frozen=True)
-class Centre:
+class Center:
     """What the centre value of a batched job decided."""
 
     step: Step | None

@@ -1,5 +1,5 @@
 """One ``NaturalGradient.minimize``: the pure steps (:func:`natural_step`,
-:func:`measured_centre`, :func:`proposed`) and the I/O around them (one job per iteration,
+:func:`measured_center`, :func:`proposed`) and the I/O around them (one job per iteration,
 checkpoints, callback, log), on the shell SPSA's run uses (:class:`~.runbase.RunBase`)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .state import SPSAState
 if TYPE_CHECKING:
     from .natural import NaturalGradient
 
-__all__ = ["NaturalRun", "measured_centre", "natural_step", "proposed"]
+__all__ = ["NaturalRun", "measured_center", "natural_step", "proposed"]
 
 logger = logging.getLogger("qprim_grad.optimizers")
 
@@ -51,7 +51,7 @@ def _check_loss(loss: Any) -> None:
             )
 
 
-def measured_centre(
+def measured_center(
     state: SPSAState, fx: float, with_gradient: bool
 ) -> tuple[SPSAState, Step | None]:
     """The state after a job measured ``fx`` at the centre (the pending candidate, if any,
@@ -83,7 +83,7 @@ def proposed(
 
 
 class NaturalRun(RunBase):
-    """One ``minimize``: I/O around :func:`measured_centre` and :func:`proposed`."""
+    """One ``minimize``: I/O around :func:`measured_center` and :func:`proposed`."""
 
     cfg: NaturalGradient
     _stop_message = "NaturalGradient: termination checker stopped after iteration %d"
@@ -140,12 +140,12 @@ class NaturalRun(RunBase):
             t0 = time.perf_counter()
             more = self.state.k < cfg.maxiter and not self.state.stopped
             pending = self.state.candidate
-            centre = pending if pending is not None else self.state.x
+            center = pending if pending is not None else self.state.x
             if more:
-                fx, gradient, metric = self._measure(centre)
+                fx, gradient, metric = self._measure(center)
             else:  # the final point: the loss only (the inner estimator, no gradient points)
-                fx = float(self.loss(centre))
-            self.state, step = measured_centre(self.state, fx, more)
+                fx = float(self.loss(center))
+            self.state, step = measured_center(self.state, fx, more)
             if step is not None:
                 self._report(step, t0)
             if self.state.stopped or not more:

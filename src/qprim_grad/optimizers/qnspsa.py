@@ -276,14 +276,14 @@ class _QNRun(Run):
         self._fidelities: list[float] = []  # sequential mode, this iteration
         self._pending: Callable[[], np.ndarray] | None = None  # batched mode
 
-    def _fidelity_calls(self, centre: np.ndarray, targets: np.ndarray) -> Callable[[], Any]:
+    def _fidelity_calls(self, center: np.ndarray, targets: np.ndarray) -> Callable[[], Any]:
         """Start evaluating ``F(centre, target)`` for every target; return a waiter.
 
         A fidelity with ``submit`` (from :meth:`QNSPSA.get_fidelity`) gets every pair in one
         job submitted now; any other is called as qiskit-algorithms calls it (one pair per
         call, or chunks of ``max_evals_grouped`` pairs)."""
         fidelity, grouped = self.cfg.fidelity, self.cfg._max_evals_grouped
-        centres = np.repeat(centre[None, :], len(targets), axis=0)
+        centers = np.repeat(center[None, :], len(targets), axis=0)
         submit = getattr(fidelity, "submit", None)
         calls = 1 if callable(submit) else num_calls(len(targets), grouped)
         st = self.state
@@ -291,25 +291,25 @@ class _QNRun(Run):
             st, nfev=st.nfev + len(targets), fidelity_jobs=st.fidelity_jobs + calls
         )
         if callable(submit):
-            return submit(centres, targets).result  # type: ignore[no-any-return]
+            return submit(centers, targets).result  # type: ignore[no-any-return]
         if grouped is None or grouped <= 1:
-            values = [_one_fidelity(fidelity(a, b)) for a, b in zip(centres, targets)]
+            values = [_one_fidelity(fidelity(a, b)) for a, b in zip(centers, targets)]
         else:
             values = []
-            for xs, ys in zip(np.array_split(centres, calls), np.array_split(targets, calls)):
+            for xs, ys in zip(np.array_split(centers, calls), np.array_split(targets, calls)):
                 values += [float(np.real(v)) for v in np.ravel(np.asarray(fidelity(xs, ys)))]
         return lambda: np.asarray(values, dtype=float)
 
     def _before_job(self, plan: BatchPlan) -> None:
         if plan.directions is None:
             return
-        centre, targets = plan.centre, plan.directions.around(plan.centre)
+        center, targets = plan.center, plan.directions.around(plan.center)
         if self.cfg.blocking or self.cfg.termination_checker is not None:
             # the estimator job may reject the centre or stop the run: only then send
             # the sampler job, so a discarded iteration costs no fidelity circuits
-            self._pending = lambda: self._fidelity_calls(centre, targets)()
+            self._pending = lambda: self._fidelity_calls(center, targets)()
         else:  # the step is certain: the sampler job runs alongside the estimator job
-            self._pending = self._fidelity_calls(centre, targets)
+            self._pending = self._fidelity_calls(center, targets)
 
     def _sample(self, x: np.ndarray, directions: Directions) -> list[float]:
         values = super()._sample(x, directions)  # loss first, as qiskit-algorithms

@@ -261,13 +261,13 @@ class Run(RunBase):
             self._push_rng(plan.rng)
             self._before_job(plan)
             values = self._checked(evaluate_batch(self.fun, plan.points), plan.where)
-            self.state, centre = schedule.absorb_centre(self.state, plan, values)
-            if centre.step is not None:
-                self._report(centre.step, t0)
+            self.state, center = schedule.absorb_center(self.state, plan, values)
+            if center.step is not None:
+                self._report(center.step, t0)
             if self.state.stopped or not plan.gradient_now:
-                return self._finish(*schedule.final_point(self.state, centre))
+                return self._finish(*schedule.final_point(self.state, center))
             assert plan.directions is not None
-            if centre.accepted:
+            if center.accepted:
                 found = self._estimate(plan.perturbation_values(values), plan.directions)
                 self.state = schedule.propose_candidate(self.state, plan.directions, found)
             else:  # its perturbations surrounded the rejected point: discard them

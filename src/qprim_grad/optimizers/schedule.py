@@ -15,7 +15,7 @@ state. Nothing here evaluates a loss, logs, saves or changes its input (new stat
   one that measures the last proposed point (and, with ``last_avg > 1``, the averaged point);
   calibration adds one job. With blocking and ``allowed_increase=None``, the 25 repetitions
   that estimate the loss' standard deviation ride in the first job.
-  Steps: :meth:`Schedule.plan_batch` → job → :meth:`Schedule.absorb_centre` →
+  Steps: :meth:`Schedule.plan_batch` → job → :meth:`Schedule.absorb_center` →
   :meth:`Schedule.propose_candidate`.
 * **sequential** (a plain callable): the order of evaluations of qiskit-algorithms' SPSA,
   with ``max_evals_grouped`` honoured; with the same seed (``algorithm_globals.random_seed``
@@ -34,7 +34,7 @@ state. Nothing here evaluates a loss, logs, saves or changes its input (new stat
 >>> plan.k, plan.points.shape   # the centre and the two perturbations of iteration 1
 (1, (3, 3))
 >>> values = np.sum(plan.points**2, axis=1)   # what the runner's one job returns
->>> state1, centre = schedule.absorb_centre(state, plan, values)
+>>> state1, centre = schedule.absorb_center(state, plan, values)
 >>> found = Estimate.of(plan.perturbation_values(values), plan.directions)
 >>> state2 = schedule.propose_candidate(state1, plan.directions, found)
 >>> state2.k, state2.jobs, state2.nfev, state2.candidate.shape
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from .gains import Gain
-from .iteration import BatchPlan, Centre, Directions, Estimate, Step
+from .iteration import BatchPlan, Center, Directions, Estimate, Step
 from .state import SPSAState, generator_from_state
 from .steps import (
     accepts,
@@ -177,17 +177,17 @@ class Schedule:
         """The points of the next batched job."""
         k = state.k + 1
         gradient_now = k <= self.maxiter and not state.stopped
-        centre = state.candidate if state.candidate is not None else state.x
+        center = state.candidate if state.candidate is not None else state.x
         finals = self._final_options(state, gradient_now)
         repeats = STDDEV_SAMPLES if self.blocking and state.allowed_increase is None else 0
-        blocks = [centre[None, :]] + [f[None, :] for f in finals]
-        blocks.append(np.repeat(centre[None, :], repeats, axis=0))
+        blocks = [center[None, :]] + [f[None, :] for f in finals]
+        blocks.append(np.repeat(center[None, :], repeats, axis=0))
         directions, rng = None, state.rng
         if gradient_now:
             directions, rng = self.directions(state, k)
-            blocks.append(directions.around(centre, self.hessian_from_loss))
+            blocks.append(directions.around(center, self.hessian_from_loss))
         points = np.concatenate(blocks)
-        return BatchPlan(k, gradient_now, centre, len(finals), repeats, directions, points, rng)
+        return BatchPlan(k, gradient_now, center, len(finals), repeats, directions, points, rng)
 
     def _final_options(self, state: SPSAState, gradient_now: bool) -> list[np.ndarray]:
         """The averaged points the run may end at after this job (``last_avg > 1``)."""
@@ -202,9 +202,9 @@ class Schedule:
         return finals
 
     # ---- absorb results ------------------------------------------------------------------
-    def absorb_centre(
+    def absorb_center(
         self, state: SPSAState, plan: BatchPlan, values: np.ndarray
-    ) -> tuple[SPSAState, Centre]:
+    ) -> tuple[SPSAState, Center]:
         """Count the job, calibrate ``allowed_increase`` and decide the pending step."""
         changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
         changes["nfev"] = state.nfev + len(values)
@@ -213,25 +213,25 @@ class Schedule:
             offset = 1 + plan.num_finals
             allowed_increase = 2 * float(np.std(values[offset : offset + plan.repeats]))
             changes["allowed_increase"] = allowed_increase
-        f_centre = float(values[0])
+        f_center = float(values[0])
         finals = values[1 : 1 + plan.num_finals]
         pending = state.candidate
         if pending is None:
-            changes["fx"] = f_centre if state.fx is None else state.fx
+            changes["fx"] = f_center if state.fx is None else state.fx
             final = float(finals[0]) if plan.num_finals else None
-            return replace(state, **changes), Centre(None, True, final)
-        accepted = not self.blocking or accepts(f_centre, state.fx, allowed_increase)  # type: ignore[arg-type]
+            return replace(state, **changes), Center(None, True, final)
+        accepted = not self.blocking or accepts(f_center, state.fx, allowed_increase)  # type: ignore[arg-type]
         final = float(finals[0 if accepted else 1]) if plan.num_finals else None
-        step = Step(state.k, pending, f_centre, state.candidate_step, accepted)
-        changes.update(candidate=None, fx=f_centre if accepted else state.fx)
+        step = Step(state.k, pending, f_center, state.candidate_step, accepted)
+        changes.update(candidate=None, fx=f_center if accepted else state.fx)
         changes.update(moved_to(state, step, self.last_avg))
-        return replace(state, **changes), Centre(step, accepted, final)
+        return replace(state, **changes), Center(step, accepted, final)
 
-    def final_point(self, state: SPSAState, centre: Centre) -> tuple[np.ndarray, float]:
+    def final_point(self, state: SPSAState, center: Center) -> tuple[np.ndarray, float]:
         """Where a batched run ends: the iterate (or the average) and its loss."""
         if self.last_avg > 1:
-            assert centre.final_value is not None
-            return average(state, self.last_avg), centre.final_value
+            assert center.final_value is not None
+            return average(state, self.last_avg), center.final_value
         return state.x, float(state.fx)  # type: ignore[arg-type]
 
     def propose(
