@@ -38,31 +38,54 @@ def _dependencies(blocks: Sequence[Block], classes: Sequence[int]) -> list[set[i
     return deps
 
 
+class _Ready:
+    """The blocks whose dependencies have all been emitted, by class."""
+
+    def __init__(self, blocks: Sequence[Block], classes: list[int]) -> None:
+        self.blocks, self.classes = blocks, classes
+        deps = _dependencies(blocks, classes)
+        self.waits = [len(mine) for mine in deps]
+        self.unlocks: list[list[int]] = [[] for _ in blocks]
+        for j, mine in enumerate(deps):
+            for i in mine:
+                self.unlocks[i].append(j)
+        self.ready: dict[int, list[int]] = {c: [] for c in set(classes)}
+        for j, waiting in enumerate(self.waits):
+            if not waiting:
+                self.ready[classes[j]].append(j)
+
+    def __bool__(self) -> bool:
+        return any(self.ready.values())
+
+    def next_class(self, current: int) -> int:
+        """``current`` while it has ready blocks, else the class of the earliest ready one."""
+        if self.ready.get(current):
+            return current
+        return min((c for c in self.ready if self.ready[c]), key=lambda c: min(self.ready[c]))
+
+    def take(self, kind: int) -> list[int]:
+        """The ready blocks of ``kind``, by lowest qubit."""
+        batch = sorted(self.ready[kind], key=lambda j: (min(self.blocks[j].qubits), j))
+        self.ready[kind] = []
+        return batch
+
+    def emitted(self, j: int) -> None:
+        for k in self.unlocks[j]:
+            self.waits[k] -= 1
+            if not self.waits[k]:
+                self.ready[self.classes[k]].append(k)
+
+
 def schedule(blocks: Sequence[Block], classify: Callable[[Block], int]) -> list[Block]:
     """``blocks`` reordered into runs of one class (``classify``: small ints, ``0`` for
     diagonal blocks), each run sorted by lowest qubit; the first ready class goes first."""
     classes = [classify(block) for block in blocks]
-    waits = [0] * len(blocks)
-    unlocks: list[list[int]] = [[] for _ in blocks]
-    for j, deps in enumerate(_dependencies(blocks, classes)):
-        waits[j] = len(deps)
-        for i in deps:
-            unlocks[i].append(j)
-    ready: dict[int, list[int]] = {c: [] for c in set(classes)}
-    for j in range(len(blocks)):
-        if waits[j] == 0:
-            ready[classes[j]].append(j)
+    ready = _Ready(blocks, classes)
     order: list[int] = []
     kind = classes[0] if blocks else DIAGONAL
-    while any(ready.values()):
-        if not ready[kind]:
-            kind = min((c for c in ready if ready[c]), key=lambda c: min(ready[c]))
-        batch = sorted(ready[kind], key=lambda j: (min(blocks[j].qubits), j))
-        ready[kind] = []
-        for j in batch:
+    while ready:
+        kind = ready.next_class(kind)
+        for j in ready.take(kind):
             order.append(j)
-            for k in unlocks[j]:
-                waits[k] -= 1
-                if waits[k] == 0:
-                    ready[classes[k]].append(k)
+            ready.emitted(j)
     return [blocks[j] for j in order]
