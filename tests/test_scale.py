@@ -39,6 +39,79 @@ def mixed_circuit() -> QuantumCircuit:
 POINT = np.array([0.4, -1.1, 0.8])
 
 
+# ---- block order and diagonal runs ---------------------------------------------------------
+
+
+def layered_ansatz(n: int, layers: int) -> QuantumCircuit:
+    """RY/RX on every qubit, then rzz on neighbours, per layer (the issue's rzz ansatz)."""
+    qc = QuantumCircuit(n)
+    for layer in range(layers):
+        for gate in (qc.ry, qc.rx):
+            for q in range(n):
+                gate(Parameter(f"{gate.__name__}{layer}_{q}"), q)
+        for q in range(n - 1):
+            qc.rzz(Parameter(f"zz{layer}_{q}"), q, q + 1)
+    return qc
+
+
+def test_layered_ansatz_compiles_into_pairs_and_one_diagonal_run_per_layer():
+    from qprim_grad.methods.adjoint import compile_circuit
+    from qprim_grad.methods.adjoint.kernels import Diag
+
+    n, layers = 8, 3
+    program = compile_circuit(layered_ansatz(n, layers))
+    dense = [b for b in program.blocks if not isinstance(b.kernel, Diag)]
+    assert [len(b.qubits) for b in dense] == [2] * (n // 2 * layers)  # rotations paired
+    runs = sorted(program.runs.values(), key=lambda run: run.start)
+    assert [run.stop - run.start for run in runs] == [n - 1] * layers
+    assert all(run.sides.count(2) == 1 for run in runs)  # one rzz straddles the cut
+
+
+def interleaved_circuit(n: int, seed: int) -> QuantumCircuit:
+    """Random mix of diagonal (rz, rzz, cz, cp, crz), permutation (cx, swap) and dense gates
+    (ry, rx, u) with shared parameters: blocks that commute and blocks that must not move."""
+    rng = np.random.default_rng(seed)
+    params = [Parameter(f"p{i}") for i in range(6)]
+    qc = QuantumCircuit(n)
+    qc.h(range(n))
+    for _ in range(12 * n):
+        kind = rng.integers(8)
+        a, b = (int(q) for q in rng.choice(n, size=2, replace=False))
+        p = params[rng.integers(len(params))]
+        if kind == 0:
+            qc.rz(p, a)
+        elif kind == 1:
+            qc.rzz(2 * p + 0.1, a, b)
+        elif kind == 2:
+            qc.cz(a, b)
+        elif kind == 3:
+            qc.cp(p, a, b)
+        elif kind == 4:
+            qc.cx(a, b)
+        elif kind == 5:
+            qc.ry(p, a)
+        elif kind == 6:
+            qc.crz(-p, a, b)
+        else:
+            qc.rx(p, a)
+    return qc
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_scheduled_blocks_and_fused_diagonal_runs_keep_gradients_exact(seed):
+    n = 5
+    circuit = interleaved_circuit(n, seed)
+    observable = SparsePauliOp.from_list([("ZZIXI", 1.0), ("IYIIZ", 0.7), ("XIIIX", -0.4)])
+    values = np.random.default_rng(seed + 10).uniform(-np.pi, np.pi, circuit.num_parameters)
+    result = GradientEstimator(StatevectorEstimator(), method="reverse").run(
+        [(circuit, observable, values)]
+    )
+    data = result.result()[0].data
+    np.testing.assert_allclose(data.evs, expectation(circuit, observable, values), atol=1e-12)
+    expected = expectation_gradient(circuit, observable, values)
+    np.testing.assert_allclose(data.grads, expected, atol=1e-7)
+
+
 # ---- first order: evs from the forward pass ----------------------------------------------------
 
 
