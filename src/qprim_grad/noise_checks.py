@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from .backends import aer_estimator
 from .errors import CorrelatedNoiseWarning, SmallStepWarning
 
 __all__ = ["warn_seeded_noise", "warn_small_step"]
@@ -12,16 +13,8 @@ __all__ = ["warn_seeded_noise", "warn_small_step"]
 
 def _aer_estimator_seed(primitive: Any) -> Any:
     """``seed_simulator`` of a qiskit-aer ``EstimatorV2`` (``None`` if not one or unseeded)."""
-    module = type(primitive).__module__
-    if not module.startswith("qiskit_aer"):
-        return None
-    try:
-        from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
-    except ImportError:  # pragma: no cover - aer is optional
-        return None
-    if not isinstance(primitive, AerEstimatorV2):
-        return None
-    return primitive.options.run_options.get("seed_simulator")
+    aer = aer_estimator(primitive)
+    return None if aer is None else aer.options.run_options.get("seed_simulator")
 
 
 def warn_seeded_noise(wrapper: Any, works: list[Any], run_kwargs: dict[str, Any]) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
+from ..backends import aer_estimator
 from ..options import derivative_type_name
 from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, observable_matrix
 from .base import GradientMethodError, Plan, PubTask
@@ -45,11 +46,7 @@ def is_exact_statevector_estimator(estimator: Any) -> bool:
     """
     if isinstance(estimator, StatevectorEstimator):
         return True
-    try:
-        from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
-    except ImportError:  # pragma: no cover - aer is optional
-        return False
-    if not isinstance(estimator, AerEstimatorV2):
+    if aer_estimator(estimator) is None:
         return False
     options = estimator.options
     backend = getattr(estimator, "_backend", None)

@@ -64,14 +64,15 @@ from .steps import (
     smooth_hessian,
 )
 
-__all__ = ["STDDEV_SAMPLES", "Schedule", "average", "moved_to"]
+__all__ = ["SCHEDULE_OPTIONS", "STDDEV_SAMPLES", "Schedule", "average", "moved_to"]
 
 #: loss evaluations at the initial point that calibrate blocking's ``allowed_increase``
 STDDEV_SAMPLES = 25
 
 #: the SPSA arguments a schedule takes as they are
-_SAME_NAMES = (
-    "maxiter",
+#: the SPSA options a schedule takes as they are (with ``maxiter``); together they decide
+#: which checkpoints a run may resume from
+SCHEDULE_OPTIONS = (
     "blocking",
     "trust_region",
     "last_avg",
@@ -149,7 +150,8 @@ class Schedule:
             lse_solver=optimizer.lse_solver,
             measure_proposal=optimizer.blocking or optimizer.callback is not None,
             finals_every_job=optimizer.termination_checker is not None,
-            **{name: getattr(optimizer, name) for name in _SAME_NAMES},
+            maxiter=optimizer.maxiter,
+            **{name: getattr(optimizer, name) for name in SCHEDULE_OPTIONS},
             **extra,
         )
 

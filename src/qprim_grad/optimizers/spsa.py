@@ -34,6 +34,7 @@ from .gains import PowerSeries, as_gain, check_gains
 from .interface import OptimizerInterface
 from .loss import evaluate
 from .runner import CALIBRATION_STEPS, Run, check_finite_loss
+from .schedule import SCHEDULE_OPTIONS
 from .scipy_adapter import scipy_minimize
 from .state import SPSAState
 from .steps import (
@@ -53,17 +54,6 @@ TERMINATIONCHECKER = Callable[[int, np.ndarray, float, SupportsFloat, bool], boo
 _CALIBRATED = (
     "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
     "perturbation c/k^gamma with c=%.4g, gamma=%.4g"
-)
-
-_FINGERPRINT = (
-    "blocking",
-    "trust_region",
-    "last_avg",
-    "resamplings",
-    "perturbation_dims",
-    "second_order",
-    "regularization",
-    "hessian_delay",
 )
 
 
@@ -257,7 +247,7 @@ class SPSA(OptimizerInterface):
 
     def _fingerprint(self) -> dict[str, Any]:
         out = {}
-        for name in _FINGERPRINT:
+        for name in SCHEDULE_OPTIONS:
             value = getattr(self, name)
             out[name] = {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
         return out
