@@ -63,3 +63,48 @@ def test_dask_sampler_and_bad_client(dask_client):
     np.testing.assert_array_equal(mine.data.grads.to_dense(), theirs.data.grads.to_dense())
     with pytest.raises(TypeError, match="dask.distributed.Client"):
         DaskEstimator(object(), StatevectorEstimator())
+
+
+def test_each_circuit_reaches_the_cluster_once_and_threads_per_job_pins_aer(
+    dask_client, monkeypatch
+):
+    from qiskit_aer.primitives import EstimatorV2
+
+    from qprim_grad.dask_primitives import DaskEstimator
+
+    scattered = []
+    scatter = dask_client.scatter
+    monkeypatch.setattr(
+        dask_client, "scatter", lambda data, **kw: scattered.append(data) or scatter(data, **kw)
+    )
+    circuit = efficient_su2(3, reps=1)
+    values = np.random.default_rng(6).uniform(-1, 1, (3, circuit.num_parameters))
+    aer = EstimatorV2(options={"run_options": {"seed_simulator": 7}})
+    inner = DaskEstimator(dask_client, aer, threads_per_job=1)
+    assert inner.threads_per_job == 1 and inner.primitive is aer
+    assert aer.options.run_options == {"seed_simulator": 7}  # the caller's primitive is untouched
+    shipped = scattered[0].options.run_options
+    assert shipped == {"seed_simulator": 7, "max_parallel_threads": 1}
+    gradient = GradientEstimator(inner, max_job_rows=20)
+    for _ in range(2):
+        job = gradient.run([(circuit, "ZZI", values)], precision=0.01)
+        assert len(job.inner_jobs) > 2
+        result = job.result()
+    assert len(scattered) == 2  # the primitive, then the circuit once for all jobs of both runs
+    local = GradientEstimator(aer, max_job_rows=20).run([(circuit, "ZZI", values)], precision=0.01)
+    for name in ("evs", "stds", "grads", "grad_stds"):
+        np.testing.assert_array_equal(
+            getattr(result[0].data, name), getattr(local.result()[0].data, name)
+        )
+
+
+def test_threads_per_job_needs_an_aer_primitive(dask_client):
+    from qiskit_aer.primitives import SamplerV2
+
+    from qprim_grad.dask_primitives import DaskEstimator, DaskSampler
+
+    with pytest.raises(TypeError, match="max_parallel_threads"):
+        DaskEstimator(dask_client, StatevectorEstimator(), threads_per_job=1)
+    with pytest.raises(ValueError, match="positive integer"):
+        DaskSampler(dask_client, SamplerV2(), threads_per_job=0)
+    assert DaskSampler(dask_client, SamplerV2(), threads_per_job=2).threads_per_job == 2
