@@ -24,8 +24,10 @@ Run: ``python -m benchmarks dask`` (needs the ``dask`` extra).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -123,26 +125,26 @@ def _row(measured: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run() -> list[dict]:
+def _on_clusters(pubs: list) -> list[dict[str, Any]]:
+    """The rows measured on two live clusters: 1 and 2 single-thread worker processes."""
     from dask.distributed import Client, LocalCluster
 
-    circuit = efficient_su2(NUM_QUBITS, reps=REPS)
-    values = np.random.default_rng(0).uniform(-1, 1, (SETS, circuit.num_parameters))
-    pubs = [(circuit, "Z" * NUM_QUBITS, values)]
-    clusters = {
-        workers: LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        for workers in (1, 2)
-    }
-    try:
-        clients = {workers: Client(cluster) for workers, cluster in clusters.items()}
-        rows = [_row(measured) for measured in _measure(clients, pubs)]
-        for client in clients.values():
-            client.close()
-    finally:
-        for cluster in clusters.values():
-            cluster.close()
+    with ExitStack() as stack:
+        clients = {}
+        for workers in (1, 2):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            stack.enter_context(cluster)
+            clients[workers] = stack.enter_context(Client(cluster))
+        return [_row(measured) for measured in _measure(clients, pubs)]
+
+
+def _summarise(rows: list[dict[str, Any]]) -> None:
     for threads in THREADS:
         one, two = (r for r in rows if r["threads_per_job"] == (threads or "Aer default"))
         two["speed_up"] = one["seconds"] / two["seconds"]
@@ -156,6 +158,13 @@ def run() -> list[dict]:
         f"dask: 2 workers vs 1: speed-up {head['speed_up']:.2f}, "
         f"identical: {all(r['identical'] for r in rows)}"
     )
+
+
+def run() -> list[dict]:
+    circuit = efficient_su2(NUM_QUBITS, reps=REPS)
+    values = np.random.default_rng(0).uniform(-1, 1, (SETS, circuit.num_parameters))
+    rows = _on_clusters([(circuit, "Z" * NUM_QUBITS, values)])
+    _summarise(rows)
     return rows
 
 
