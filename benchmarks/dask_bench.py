@@ -11,6 +11,10 @@ configurations of the workers' qiskit-aer ``EstimatorV2``:
 * Aer's default (``threads_per_job=None``): each job's simulator may use every core, so one
   worker already uses both cores of a 2-core machine and a second worker has little to add.
 
+Each configuration also runs without Dask (``workers = in-process``): the plain gradient over
+the same Aer estimator, whose jobs already run concurrently in threads of one process (Aer
+releases the GIL), so on one machine it is the baseline any cluster has to beat.
+
 Each (configuration, worker count) is timed ``REPEATS`` times, interleaved, and the best time
 is kept: the machine may be shared, and interference only ever adds time. ``cores`` is the
 CPU time the workers got during that run over its wall time: how many cores the cluster
@@ -68,23 +72,26 @@ def _jobs_per_worker(client: Any, inner_jobs: list[Any]) -> str:
     return "+".join(str(n) for n in sorted(counts.values(), reverse=True))
 
 
-def _worker_cpu(client: Any) -> float:
-    """CPU seconds used so far by all the worker processes together."""
+def _cpu(client: Any) -> float:
+    """CPU seconds used so far by the worker processes together (``None``: by this process)."""
+    if client is None:
+        return time.process_time()
     return float(sum(client.run(time.process_time).values()))
 
 
-def _measure(clients: dict[int, Any], pubs: list) -> list[dict[str, Any]]:
+def _measure(clients: dict[Any, Any], pubs: list) -> list[dict[str, Any]]:
     from qprim_grad.dask_primitives import DaskEstimator
 
     rows = []
     for threads in THREADS:
-        reference = _fields(
-            GradientEstimator(_aer(threads), max_job_rows=MAX_JOB_ROWS).run(pubs).result()
-        )
-        for workers, client in clients.items():
-            inner = DaskEstimator(client, _aer(None), threads_per_job=threads)
-            gradient = GradientEstimator(inner, max_job_rows=MAX_JOB_ROWS)
-            gradient.run(pubs).result()  # warm up: first simulator run on every worker
+        alone = GradientEstimator(_aer(threads), max_job_rows=MAX_JOB_ROWS)
+        reference = _fields(alone.run(pubs).result())
+        for workers, client in {"in-process": None, **clients}.items():
+            gradient = alone
+            if client is not None:
+                inner = DaskEstimator(client, _aer(None), threads_per_job=threads)
+                gradient = GradientEstimator(inner, max_job_rows=MAX_JOB_ROWS)
+                gradient.run(pubs).result()  # warm up: first simulator run on every worker
             rows.append(
                 {
                     "gradient": gradient,
@@ -97,12 +104,12 @@ def _measure(clients: dict[int, Any], pubs: list) -> list[dict[str, Any]]:
             )
     for _ in range(REPEATS):  # interleaved, so that a busy spell hits every configuration
         for row in rows:
-            cpu_before = _worker_cpu(row["client"])
+            cpu_before = _cpu(row["client"])
             seconds, result, inner_jobs = _timed(row["gradient"], pubs)
             row["times"].append(seconds)
             if seconds == min(row["times"]):
-                row["cores"] = (_worker_cpu(row["client"]) - cpu_before) / seconds
-                row["split"] = _jobs_per_worker(row["client"], inner_jobs)
+                row["cores"] = (_cpu(row["client"]) - cpu_before) / seconds
+                row["split"] = row["client"] and _jobs_per_worker(row["client"], inner_jobs)
                 row["result"] = result
     return rows
 
@@ -136,7 +143,7 @@ def _on_clusters(pubs: list) -> list[dict[str, Any]]:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port: no clash with a running cluster
                 silence_logs=logging.ERROR,
             )
             stack.enter_context(cluster)
@@ -146,9 +153,13 @@ def _on_clusters(pubs: list) -> list[dict[str, Any]]:
 
 def _summarise(rows: list[dict[str, Any]]) -> None:
     for threads in THREADS:
-        one, two = (r for r in rows if r["threads_per_job"] == (threads or "Aer default"))
+        one, two = (
+            r
+            for r in rows
+            if r["threads_per_job"] == (threads or "Aer default") and r["workers"] in (1, 2)
+        )
         two["speed_up"] = one["seconds"] / two["seconds"]
-    head = rows[1]
+    head = next(r for r in rows if "speed_up" in r)
     rows[0]["summary"] = (
         f"dask config: 1 thread per worker process, threads_per_job={THREADS[0]}, "
         f"{head['jobs']} jobs of <= {MAX_JOB_ROWS} rows ({head['rows']} rows), best of {REPEATS}, "
