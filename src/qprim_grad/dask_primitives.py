@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import pickle
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -130,6 +131,7 @@ class _DaskPrimitive:
         # to every worker now, so that the first job pays neither the transfer nor the imports
         self._remote = client.scatter(shipped, broadcast=True, hash=False)
         self._circuits: OrderedDict[str, Any] = OrderedDict()
+        self._circuits_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -155,13 +157,14 @@ class _DaskPrimitive:
     def _remote_circuit(self, circuit: Any) -> Any:
         """The circuit's future on the cluster, scattered on its first use."""
         key = hashlib.sha256(pickle.dumps(circuit)).hexdigest()
-        future = self._circuits.pop(key, None)
-        if future is None:
-            # to every worker: no worker is preferred for holding the circuit
-            future = self._client.scatter(circuit, broadcast=True, hash=False)
-            while len(self._circuits) >= self.circuits_kept:
-                self._circuits.popitem(last=False)
-        self._circuits[key] = future
+        with self._circuits_lock:
+            future = self._circuits.pop(key, None)
+            if future is None:
+                # to every worker: no worker is preferred for holding the circuit
+                future = self._client.scatter(circuit, broadcast=True, hash=False)
+                while len(self._circuits) >= self.circuits_kept:
+                    self._circuits.popitem(last=False)
+            self._circuits[key] = future
         return future
 
     def _submit(self, pubs: Iterable[Any], kwargs: dict[str, Any]) -> DaskJob:
