@@ -20,7 +20,7 @@ is kept: the machine may be shared, and interference only ever adds time. ``core
 CPU time the workers got during that run over its wall time: how many cores the cluster
 actually obtained (about 2 with 2 single-thread workers on an otherwise idle 2-core machine;
 less when other processes hold the cores, and then no worker count can help). The same
-holds for the ceiling printed with the configuration: twice the time one worker needs for a
+holds for the ceiling on the ``dask machine`` line: twice the time one worker needs for a
 pure-Python CPU task over the time two workers need for it each, at once (2.00 on an idle
 2-core machine; on a shared Linux machine the kernel's per-session fair share (autogroup) can
 hold the whole cluster to one session's slice, and then it is near 1). ``identical``
