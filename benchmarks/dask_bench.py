@@ -22,9 +22,9 @@ actually obtained (about 2 with 2 single-thread workers on an otherwise idle 2-c
 less when other processes hold the cores, and then no worker count can help: on a shared
 Linux machine the kernel's per-session fair share (autogroup) holds all the processes of one
 session, workers included, to that session's slice). ``cores_ratio`` (2 workers over 1, also
-on the ``dask machine`` line) is the ceiling of the speed-up in that run. ``identical``
-compares every field with the single-process run of the same configuration (the same Aer
-estimator, the same job splitting). The last line reads
+on the ``dask machine`` line) is what the speed-up follows, as both runs do the same work.
+``identical`` compares every field with the single-process run of the same configuration (the
+same Aer estimator, the same job splitting). The last line reads
 ``dask: 2 workers vs 1: speed-up X.XX, identical: True|False``, the configuration above it.
 Run: ``python -m benchmarks dask`` (needs the ``dask`` extra).
 """
@@ -171,7 +171,7 @@ def _summarise(rows: list[dict[str, Any]]) -> None:
     rows[1]["summary"] = (
         f"dask machine: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         f"the 2 workers obtained {head['cores_ratio']:.2f}x the CPU of 1 worker "
-        f"(2.00 on an idle machine; the speed-up cannot exceed it)"
+        f"(2.00 at best; the same work on both, so the speed-up follows it)"
     )
     rows[-1]["summary"] = (
         f"dask: 2 workers vs 1: speed-up {head['speed_up']:.2f}, "
