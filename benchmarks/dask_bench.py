@@ -8,8 +8,9 @@ up (primitive and circuit on every worker, one gradient run) before any timing. 
 configurations of the workers' qiskit-aer ``EstimatorV2``:
 
 * ``threads_per_job=1``: one simulator thread per job, one worker per core (the headline);
-* Aer's default (``threads_per_job=None``): each job's simulator may use every core, so one
-  worker already uses both cores of a 2-core machine and a second worker has little to add.
+* Aer's default (``threads_per_job=None``): a job's simulator may use every core, but Aer
+  threads a statevector only above 14 qubits (``statevector_parallel_threshold``), so at 12
+  qubits both settings run alike; docs/scaling.rst shows where the setting matters.
 
 Each configuration also runs without Dask (``workers = in-process``): the plain gradient over
 the same Aer estimator, whose jobs already run concurrently in threads of one process (Aer
