@@ -16,8 +16,12 @@ Combined with a gradient's job splitting, a large gradient spreads over the clus
     from qprim_grad.dask_primitives import DaskEstimator
 
     client = Client("tcp://scheduler:8786")
-    inner = DaskEstimator(client, EstimatorV2())
+    inner = DaskEstimator(client, EstimatorV2(), threads_per_job=1)
     gradient = GradientEstimator(inner, max_job_rows=2000)  # several jobs, run in parallel
+
+What travels: the primitive goes to every worker when the wrapper is made; each distinct
+circuit goes to every worker once (the wrapper keeps the last :attr:`~DaskEstimator.circuits_kept`,
+keyed by content); a job ships only its parameter values and observables.
 
 Results are those of the wrapped primitive on the same pubs (the same seeds give the same
 numbers), whatever worker ran them.
@@ -25,10 +29,17 @@ numbers), whatever worker ran them.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import pickle
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from qiskit.primitives import BaseEstimatorV2, BasePrimitiveJob, BaseSamplerV2, PrimitiveResult
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.providers import JobStatus
 
 __all__ = ["DaskEstimator", "DaskJob", "DaskSampler"]
@@ -43,9 +54,27 @@ _STATUS = {
 }
 
 
-def _run_primitive(primitive: Any, pubs: list[Any], kwargs: dict[str, Any]) -> PrimitiveResult:
-    """On a worker: the wrapped primitive's result for ``pubs``."""
+def _run_primitive(
+    primitive: Any, pub_type: Any, parts: list[tuple[Any, ...]], kwargs: dict[str, Any]
+) -> PrimitiveResult:
+    """On a worker: the wrapped primitive's result for the pubs rebuilt from ``parts``."""
+    pubs = [pub_type(*fields, validate=False) for fields in parts]
     return primitive.run(pubs, **kwargs).result()
+
+
+def _with_threads(primitive: Any, threads: int) -> Any:
+    """A copy of a qiskit-aer V2 primitive whose simulator runs with ``threads`` threads."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads_per_job must be a positive integer, got {threads!r}")
+    run_options = getattr(getattr(primitive, "options", None), "run_options", None)
+    if not isinstance(run_options, dict):
+        raise TypeError(
+            "threads_per_job sets qiskit-aer's max_parallel_threads (options.run_options); "
+            f"{type(primitive).__name__} has no such options"
+        )
+    pinned = copy.deepcopy(primitive)
+    pinned.options.run_options = {**run_options, "max_parallel_threads": threads}
+    return pinned
 
 
 class DaskJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
@@ -84,14 +113,25 @@ class DaskJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
 
 
 class _DaskPrimitive:
-    def __init__(self, client: Any, primitive: Any) -> None:
+    _pub_type: ClassVar[Any]
+    circuits_kept: ClassVar[int] = 16
+    """How many distinct circuits stay scattered on the cluster (least recently used go)."""
+
+    def __init__(self, client: Any, primitive: Any, threads_per_job: int | None = None) -> None:
         if not hasattr(client, "submit") or not hasattr(client, "scatter"):
             raise TypeError(f"expected a dask.distributed.Client, got {client!r}")
         if not hasattr(primitive, "run"):
             raise TypeError(f"expected a V2 primitive to run on the workers, got {primitive!r}")
+        shipped = (
+            primitive if threads_per_job is None else _with_threads(primitive, threads_per_job)
+        )
         self._client = client
         self._primitive = primitive
-        self._remote: Any = None
+        self._threads_per_job = threads_per_job
+        # to every worker now, so that the first job pays neither the transfer nor the imports
+        self._remote = client.scatter(shipped, broadcast=True, hash=False)
+        self._circuits: OrderedDict[str, Any] = OrderedDict()
+        self._circuits_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -100,8 +140,13 @@ class _DaskPrimitive:
 
     @property
     def primitive(self) -> Any:
-        """The primitive each worker runs."""
+        """The primitive each worker runs (before ``threads_per_job`` is applied)."""
         return self._primitive
+
+    @property
+    def threads_per_job(self) -> int | None:
+        """Threads the simulator of one job may use (``None``: the primitive's own setting)."""
+        return self._threads_per_job
 
     def __getattr__(self, name: str) -> Any:
         # options, default_precision, default_shots... of the wrapped primitive
@@ -109,11 +154,32 @@ class _DaskPrimitive:
             raise AttributeError(name)
         return getattr(self._primitive, name)
 
+    def _remote_circuit(self, circuit: Any) -> Any:
+        """The circuit's future on the cluster, scattered on its first use."""
+        key = hashlib.sha256(pickle.dumps(circuit)).hexdigest()
+        with self._circuits_lock:
+            future = self._circuits.pop(key, None)
+            if future is None:
+                # to every worker: no worker is preferred for holding the circuit
+                future = self._client.scatter(circuit, broadcast=True, hash=False)
+                while len(self._circuits) >= self.circuits_kept:
+                    self._circuits.popitem(last=False)
+            self._circuits[key] = future
+        return future
+
     def _submit(self, pubs: Iterable[Any], kwargs: dict[str, Any]) -> DaskJob:
-        if self._remote is None:  # the primitive goes to every worker once
-            self._remote = self._client.scatter(self._primitive, broadcast=True, hash=False)
-        future = self._client.submit(_run_primitive, self._remote, list(pubs), kwargs, pure=False)
+        parts = []
+        for pub in pubs:
+            circuit, *fields = self._pub_fields(self._pub_type.coerce(pub))
+            parts.append((self._remote_circuit(circuit), *fields))
+        future = self._client.submit(
+            _run_primitive, self._remote, self._pub_type, parts, kwargs, pure=False
+        )
         return DaskJob(future)
+
+    @staticmethod
+    def _pub_fields(pub: Any) -> tuple[Any, ...]:
+        raise NotImplementedError
 
 
 class DaskEstimator(_DaskPrimitive, BaseEstimatorV2):
@@ -123,14 +189,37 @@ class DaskEstimator(_DaskPrimitive, BaseEstimatorV2):
         client: a ``dask.distributed.Client``.
         estimator: a picklable V2 estimator (e.g. qiskit-aer ``EstimatorV2``), run by the
             workers.
+        threads_per_job: for a qiskit-aer primitive, the simulator threads of one job
+            (Aer's ``max_parallel_threads``, set on the workers' copy only). ``None`` keeps the
+            primitive's setting: Aer then uses every core of the worker's machine, so several
+            workers on one machine compete for its cores; give ``1`` with one single-threaded
+            worker per core.
     """
+
+    _pub_type = EstimatorPub
+
+    def __init__(self, client: Any, estimator: Any, *, threads_per_job: int | None = None) -> None:
+        super().__init__(client, estimator, threads_per_job)
 
     def run(self, pubs: Iterable[Any], *, precision: float | None = None) -> DaskJob:
         return self._submit(pubs, {} if precision is None else {"precision": precision})
 
+    @staticmethod
+    def _pub_fields(pub: EstimatorPub) -> tuple[Any, ...]:
+        return pub.circuit, pub.observables, pub.parameter_values, pub.precision
+
 
 class DaskSampler(_DaskPrimitive, BaseSamplerV2):
-    """A V2 sampler that runs each job on a Dask worker (see :class:`DaskEstimator`)."""
+    """A V2 sampler that runs each job on a Dask worker (arguments as :class:`DaskEstimator`)."""
+
+    _pub_type = SamplerPub
+
+    def __init__(self, client: Any, sampler: Any, *, threads_per_job: int | None = None) -> None:
+        super().__init__(client, sampler, threads_per_job)
 
     def run(self, pubs: Iterable[Any], *, shots: int | None = None) -> DaskJob:
         return self._submit(pubs, {} if shots is None else {"shots": shots})
+
+    @staticmethod
+    def _pub_fields(pub: SamplerPub) -> tuple[Any, ...]:
+        return pub.circuit, pub.parameter_values, pub.shots
