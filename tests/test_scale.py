@@ -1,5 +1,6 @@
-"""Scale (issue 16): evs from the adjoint forward pass, Pauli-action observables, memory,
-the reverse Hessian, merged rows in nested shift plans, and Dask-driven inner primitives."""
+"""Scale (issue 16): block order and diagonal runs of the adjoint engine, evs from its forward
+pass, Pauli-action observables, memory, the reverse Hessian and merged rows in nested shift
+plans (Dask-driven inner primitives: test_dask.py)."""
 
 from __future__ import annotations
 
