@@ -412,8 +412,29 @@ def test_kernel_accepts_projector_labels():
     np.testing.assert_allclose(grads[0, 0].real, reference, rtol=0, atol=TOL)
 
 
+def test_kernels_run_with_one_blas_thread(mocker):
+    import threadpoolctl
+
+    from qprim_grad.methods.adjoint import passes
+
+    seen = []
+    forward = passes._forward
+
+    def spy(*args):
+        seen.extend(
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        )
+        return forward(*args)
+
+    mocker.patch.object(passes, "_forward", side_effect=spy)
+    circuit = efficient_su2(2, reps=1)
+    _reverse(circuit, "ZZ", np.zeros(circuit.num_parameters))
+    assert seen and set(seen) == {1}
+
+
 def test_blas_limit_is_restored():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl
+
     before = [info["num_threads"] for info in threadpoolctl.threadpool_info()]
     circuit = efficient_su2(2, reps=1)
     _reverse(circuit, "ZZ", np.zeros(circuit.num_parameters))

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
+from threadpoolctl import ThreadpoolController
 
 from ...cache import BoundedCache
 from . import passes
@@ -37,14 +38,10 @@ __all__ = ["AdjointProgram", "compile_circuit"]
 
 _MAX_AMPLITUDES = 1 << 21  # amplitudes held per batch of parameter rows (complex128: 32 MiB)
 
-try:  # BLAS threads only add contention for these small, memory-bound products
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - optional
-    ThreadpoolController = None
-
 
 class _SingleThreadedBlas:
-    """Limit BLAS to one thread while any kernel runs (if ``threadpoolctl`` is installed).
+    """Limit BLAS to one thread while any kernel runs: its threads only add contention for
+    these small, memory-bound products (a dependency for that reason, see pyproject.toml).
 
     Reference-counted, so that concurrent kernels in several threads restore the user's
     setting only when the last one finishes.
@@ -57,8 +54,6 @@ class _SingleThreadedBlas:
         self._limiter: Any = None
 
     def __enter__(self) -> None:
-        if ThreadpoolController is None:
-            return
         with self._lock:
             if self._users == 0:
                 if self._controller is None:
@@ -67,8 +62,6 @@ class _SingleThreadedBlas:
             self._users += 1
 
     def __exit__(self, *exc: object) -> None:
-        if ThreadpoolController is None:
-            return
         with self._lock:
             self._users -= 1
             if self._users == 0 and self._limiter is not None:
