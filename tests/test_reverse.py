@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _reference import expectation_gradient
 from qiskit import QuantumCircuit
 from qiskit.circuit import Gate, Parameter, ParameterVector
 from qiskit.circuit.library import (
@@ -479,3 +480,32 @@ def test_sampler_pubs_are_refused():
     sampler = GradientSampler(StatevectorSampler(), method="reverse")
     with pytest.raises(GradientMethodError, match="expectation values only"):
         sampler.run([(circuit, np.zeros(circuit.num_parameters))]).result()
+
+
+@pytest.mark.parametrize("num_qubits", [5, 6])
+def test_two_thread_kernels_give_the_same_gradients(monkeypatch, num_qubits):
+    """Kernels split their rows over two threads on large states; forced on a small one here
+    (every in-place and two-thread path taken), the gradient is the serial one and exact."""
+    from qprim_grad.methods.adjoint import kernels, parallel, program
+
+    circuit = efficient_su2(num_qubits, reps=2)
+    circuit.rzz(0.3, 0, num_qubits - 1)
+    observable = SparsePauliOp.from_list(
+        [("Z" * num_qubits, 1.0), ("X" + "I" * (num_qubits - 1), 0.4)]
+    )
+    values = np.linspace(-1.2, 1.1, circuit.num_parameters)
+    serial = _reverse(circuit, observable, values)
+    program._PROGRAMS.clear()  # recompile with the patched thresholds
+    monkeypatch.setattr(kernels, "_IN_PLACE", 1)
+    monkeypatch.setattr(kernels, "PARALLEL_AMPLITUDES", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_AMPLITUDES", 1)
+    monkeypatch.setattr(kernels, "_LARGE_CHUNK", 4)
+    calls = []
+    real = parallel.in_halves
+    monkeypatch.setattr(kernels, "in_halves", lambda *a: calls.append(a[1]) or real(*a))
+    threaded = _reverse(circuit, observable, values)
+    program._PROGRAMS.clear()
+    assert calls and parallel._POOL is not None
+    np.testing.assert_allclose(threaded.data.grads, serial.data.grads, rtol=0, atol=1e-12)
+    reference = expectation_gradient(circuit, observable, values)
+    np.testing.assert_allclose(threaded.data.grads, reference, rtol=0, atol=1e-7)

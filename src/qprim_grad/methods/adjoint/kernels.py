@@ -11,9 +11,12 @@ qubits. Each kernel is specialised to its block's structure at compile time (den
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
+
+from .parallel import PARALLEL_AMPLITUDES, in_halves
 
 __all__ = ["Ctrl", "Dense", "DenseRange", "Diag", "Gather", "Kernel", "linear_kernel"]
 
@@ -21,6 +24,11 @@ _SMALL_DY = 16  # up to this d·stride a gate is applied as one Kronecker-produc
 _COLUMNWISE = 1 << 18  # from this many amplitudes on, kernels update the stack column-wise
 _IN_PLACE = 1 << 14  # from this many amplitudes on, dense one/two-qubit blocks work in place
 _CHUNK = 1 << 13  # amplitudes per in-place block (a scratch buffer that stays in cache)
+_LARGE_CHUNK = 1 << 15  # the same on states worked on by two threads (fewer hand-offs)
+
+
+def _chunk(amplitudes: int) -> int:
+    return _LARGE_CHUNK if amplitudes >= PARALLEL_AMPLITUDES else _CHUNK
 
 
 class Kernel(Protocol):
@@ -96,35 +104,24 @@ class DenseRange:
     def _in_place_small(self, S: np.ndarray, mat: np.ndarray) -> None:
         """``S`` updated block by block through a small scratch buffer (kept in cache): no
         state-sized allocation and no extra pass over the state."""
-        R, C, _ = S.shape
+        R, C, N = S.shape
         dy = self.d * self.Y
         kt = self._kron_t(mat).copy()
         rows = _reshaped(S, (R, C * self.X, dy))
-        step = max(1, _CHUNK // dy)
-        scratch = np.empty((step, dy), dtype=complex)
+        step = max(1, _chunk(N) // dy)
         for r in range(R):
             m = kt[0 if len(kt) == 1 else r]
-            for start in range(0, C * self.X, step):
-                block = rows[r, start : start + step]
-                out = scratch[: len(block)]
-                np.matmul(block, m, out=out)
-                block[...] = out
+            in_halves(partial(_rows_times, rows[r], m, step), C * self.X, step, N)
 
     def _in_place_wide(self, S: np.ndarray, mat: np.ndarray) -> None:
-        R, C, _ = S.shape
+        R, C, N = S.shape
         X, Y, d = self.X, self.Y, self.d
         view = _reshaped(S, (R, C * X, d, Y))
-        xs = max(1, _CHUNK // (d * Y))
-        ys = min(Y, max(1, _CHUNK // d))
-        scratch = np.empty((xs, d, ys), dtype=complex)
+        xs = max(1, _chunk(N) // (d * Y))
+        ys = min(Y, max(1, _chunk(N) // d))
         for r in range(R):
             m = mat[0 if len(mat) == 1 else r]
-            for x0 in range(0, C * X, xs):
-                for y0 in range(0, Y, ys):
-                    block = view[r, x0 : x0 + xs, :, y0 : y0 + ys]
-                    out = scratch[: block.shape[0], :, : block.shape[2]]
-                    np.matmul(m, block, out=out)
-                    block[...] = out
+            in_halves(partial(_times_blocks, view[r], m, xs, ys), C * X, xs, N)
 
     def _product(self, S: np.ndarray, mat: np.ndarray) -> np.ndarray:
         R, C, N = S.shape
@@ -137,16 +134,43 @@ class DenseRange:
         return np.matmul(mat[:, None], S.reshape(R, C * X, d, Y)).reshape(R, C, N)
 
     def rho(self, S: np.ndarray) -> np.ndarray:
-        R, C, _ = S.shape
-        M, X, Y, d = C - 1, self.X, self.Y, self.d
-        psi_c = np.conj(S[:, :1])
-        lam = S[:, 1:]
-        if self.small:
-            a = psi_c.reshape(R, 1, X, d * Y).swapaxes(-1, -2)
-            g = a @ lam.reshape(R, M, X, d * Y)  # (R, M, dY, dY)
-            return g.reshape(R, M, d, Y, d, Y).diagonal(axis1=3, axis2=5).sum(-1)
-        a = psi_c.reshape(R, 1, X, d, Y)
-        return (a @ lam.reshape(R, M, X, d, Y).swapaxes(-1, -2)).sum(axis=2)
+        R, C, N = S.shape
+        M, Y, d = C - 1, self.Y, self.d
+        rows = _reshaped(S, (R, C, self.X, d * Y))
+
+        def part(lo: int, hi: int) -> np.ndarray:
+            psi_c = np.conj(rows[:, :1, lo:hi])
+            lam = rows[:, 1:, lo:hi]
+            if self.small:
+                g = psi_c.swapaxes(-1, -2) @ lam  # (R, M, dY, dY)
+                return g.reshape(R, M, d, Y, d, Y).diagonal(axis1=3, axis2=5).sum(-1)
+            a = psi_c.reshape(R, 1, hi - lo, d, Y)
+            return (a @ lam.reshape(R, M, hi - lo, d, Y).swapaxes(-1, -2)).sum(axis=2)
+
+        return sum(in_halves(part, self.X, 1, N))  # type: ignore[return-value]
+
+
+def _rows_times(rows: np.ndarray, m: np.ndarray, step: int, lo: int, hi: int) -> None:
+    """``rows[lo:hi] <- rows[lo:hi] @ m``, ``step`` rows at a time through a scratch buffer."""
+    scratch = np.empty((step, rows.shape[-1]), dtype=complex)
+    for start in range(lo, hi, step):
+        block = rows[start : min(start + step, hi)]
+        out = scratch[: len(block)]
+        np.matmul(block, m, out=out)
+        block[...] = out
+
+
+def _times_blocks(view: np.ndarray, m: np.ndarray, xs: int, ys: int, lo: int, hi: int) -> None:
+    """``view[x] <- m @ view[x]`` for ``x`` in ``[lo, hi)`` (``view`` ``(rows, d, Y)``), in
+    blocks of ``xs x d x ys`` through a scratch buffer."""
+    d, Y = view.shape[1:]
+    scratch = np.empty((xs, d, ys), dtype=complex)
+    for x0 in range(lo, hi, xs):
+        for y0 in range(0, Y, ys):
+            block = view[x0 : min(x0 + xs, hi), :, y0 : y0 + ys]
+            out = scratch[: block.shape[0], :, : block.shape[2]]
+            np.matmul(m, block, out=out)
+            block[...] = out
 
 
 class Diag:

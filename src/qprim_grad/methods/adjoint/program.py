@@ -18,6 +18,7 @@ their arguments (:mod:`.gates`). Then, per batch of parameter rows (:mod:`.passe
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -51,13 +52,16 @@ class _SingleThreadedBlas:
         self._lock = threading.Lock()
         self._users = 0
         self._controller: Any = None
+        self._modules = 0
         self._limiter: Any = None
 
     def __enter__(self) -> None:
         with self._lock:
             if self._users == 0:
-                if self._controller is None:
+                # a BLAS loaded since (by a new import, e.g. scipy's) needs a new controller
+                if self._controller is None or self._modules != len(sys.modules):
                     self._controller = ThreadpoolController()
+                    self._modules = len(sys.modules)
                 self._limiter = self._controller.limit(limits=1, user_api="blas")
             self._users += 1
 

@@ -1,0 +1,40 @@
+"""Two threads for the kernels on large states.
+
+From :data:`PARALLEL_AMPLITUDES` amplitudes on, a dense kernel splits its rows into two halves
+and works on them in two threads (numpy releases the GIL inside each large product and copy),
+as lightning.qubit does with OpenMP from 18 qubits on. Each half works in its own cache-sized
+scratch buffer, so memory stays within a few hundred kilobytes per thread. Halves are cut at
+fixed, chunk-aligned rows, so results do not depend on thread timing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["PARALLEL_AMPLITUDES", "in_halves"]
+
+#: states at least this large are worked on by two threads (measured: below, thread hand-offs
+#: cost more than they save)
+PARALLEL_AMPLITUDES = 1 << 17
+
+T = TypeVar("T")
+
+_POOL = (
+    ThreadPoolExecutor(max_workers=2, thread_name_prefix="qprim-grad-adjoint")
+    if (os.cpu_count() or 1) >= 2
+    else None
+)
+
+
+def in_halves(work: Callable[[int, int], T], total: int, step: int, amplitudes: int) -> list[T]:
+    """``work(lo, hi)`` over the rows ``[0, total)``: in two step-aligned halves on two threads
+    when the state has at least :data:`PARALLEL_AMPLITUDES` amplitudes and the machine two
+    cores, else in one call."""
+    half = (total // 2 // step) * step
+    if _POOL is None or amplitudes < PARALLEL_AMPLITUDES or half == 0:
+        return [work(0, total)]
+    futures = [_POOL.submit(work, 0, half), _POOL.submit(work, half, total)]
+    return [future.result() for future in futures]
