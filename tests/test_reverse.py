@@ -505,7 +505,30 @@ def test_two_thread_kernels_give_the_same_gradients(monkeypatch, num_qubits):
     monkeypatch.setattr(kernels, "in_halves", lambda *a: calls.append(a[1]) or real(*a))
     threaded = _reverse(circuit, observable, values)
     program._PROGRAMS.clear()
-    assert calls and parallel._POOL is not None
+    assert calls and parallel._pool() is not None
     np.testing.assert_allclose(threaded.data.grads, serial.data.grads, rtol=0, atol=1e-12)
     reference = expectation_gradient(circuit, observable, values)
     np.testing.assert_allclose(threaded.data.grads, reference, rtol=0, atol=1e-7)
+
+
+def test_a_forked_process_gets_its_own_kernel_threads():
+    """The two-thread pool is per process: a child forked after the parent used it (idle
+    threads that do not exist in the child) must not wait forever."""
+    import multiprocessing
+    import time
+
+    from qprim_grad.methods.adjoint import parallel
+
+    assert parallel._pool() is not None
+    for _ in range(2):  # both of the parent's threads exist, and are idle afterwards
+        parallel.in_halves(lambda lo, hi: time.sleep(0.05), 8, 4, parallel.PARALLEL_AMPLITUDES)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(_halves_in_child)
+        assert result.get(timeout=30) == [(0, 4), (4, 8)]
+
+
+def _halves_in_child() -> list[tuple[int, int]]:
+    from qprim_grad.methods.adjoint import parallel
+
+    return parallel.in_halves(lambda lo, hi: (lo, hi), 8, 4, parallel.PARALLEL_AMPLITUDES)

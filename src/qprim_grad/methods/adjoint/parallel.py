@@ -10,6 +10,7 @@ fixed, chunk-aligned rows, so results do not depend on thread timing.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -22,11 +23,20 @@ PARALLEL_AMPLITUDES = 1 << 17
 
 T = TypeVar("T")
 
-_POOL = (
-    ThreadPoolExecutor(max_workers=2, thread_name_prefix="qprim-grad-adjoint")
-    if (os.cpu_count() or 1) >= 2
-    else None
-)
+_TWO_CORES = (os.cpu_count() or 1) >= 2
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # per process: a forked child gets its own threads
+_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    if not _TWO_CORES:
+        return None
+    pid = os.getpid()
+    with _LOCK:
+        if pid not in _POOLS:
+            _POOLS.clear()
+            _POOLS[pid] = ThreadPoolExecutor(2, thread_name_prefix="qprim-grad-adjoint")
+        return _POOLS[pid]
 
 
 def in_halves(work: Callable[[int, int], T], total: int, step: int, amplitudes: int) -> list[T]:
@@ -34,7 +44,8 @@ def in_halves(work: Callable[[int, int], T], total: int, step: int, amplitudes: 
     when the state has at least :data:`PARALLEL_AMPLITUDES` amplitudes and the machine two
     cores, else in one call."""
     half = (total // 2 // step) * step
-    if _POOL is None or amplitudes < PARALLEL_AMPLITUDES or half == 0:
+    pool = _pool() if amplitudes >= PARALLEL_AMPLITUDES and half else None
+    if pool is None:
         return [work(0, total)]
-    futures = [_POOL.submit(work, 0, half), _POOL.submit(work, half, total)]
+    futures = [pool.submit(work, 0, half), pool.submit(work, half, total)]
     return [future.result() for future in futures]
