@@ -5,12 +5,13 @@ expectation values: a circuit is compiled once (:func:`compile_circuit`, cached 
 into blocks with in-place state kernels, then differentiated with one forward and one
 backward pass per batch of parameter rows.
 
-Modules, lowest first: ``cache`` (bounded LRU), ``gates`` (matrices and Fourier templates),
-``kernels`` (the :class:`~.kernels.Kernel` protocol and the state kernels), ``blocks``
-(circuit walk), ``fusion`` (kernel choice, gathers, pairing), ``pauli`` (observables),
-``arguments`` (chain rule to gate arguments), ``matrices`` (per-row block matrices and
-generators), ``passes`` (forward and backward passes), ``program`` (:class:`AdjointProgram`,
-the compile cache), ``hessian`` (forward-over-reverse).
+Modules, lowest first: ``gates`` (matrices and Fourier templates), ``parallel`` (two threads
+on large states), ``kernels`` (the :class:`~.kernels.Kernel` protocol and the state kernels),
+``blocks`` (circuit walk), ``schedule`` and ``fusion`` (kernel choice, gathers, pairing),
+``diagonal`` (runs of diagonal blocks), ``pauli`` (observables), ``arguments`` (chain rule to
+gate arguments), ``matrices`` (per-row block matrices and generators), ``passes`` (forward and
+backward passes), ``program`` (:class:`AdjointProgram`, the compile cache), ``hessian``
+(forward-over-reverse). The bounded LRU cache is :mod:`qprim_grad.cache`.
 """
 
 from __future__ import annotations
