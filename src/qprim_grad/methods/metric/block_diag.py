@@ -65,6 +65,7 @@ class _Layer:
     pairs: tuple[tuple[int, int], ...]  # (i, j) positions in slots, i < j, measured
     circuit: QuantumCircuit
     labels: tuple[str, ...]  # P_a for each slot, then P_a P_b for each pair
+    start: int  # the instruction the layer starts at (its prefix ends before it)
 
 
 def _layer(
@@ -85,7 +86,8 @@ def _layer(
             for j in range(i + 1, len(active)):
                 pair_list.append((i, j))
                 labels.append(pauli_label(width, {**paulis[i], **paulis[j]}))
-    return _Layer(active, tuple(pair_list), prefix(prepared.circuit, start), tuple(labels))
+    circuit = prefix(prepared.circuit, start)
+    return _Layer(active, tuple(pair_list), circuit, tuple(labels), start)
 
 
 def _phase_fix_mask(built: list[_Layer], num_slots: int) -> np.ndarray:
@@ -158,7 +160,7 @@ class BlockDiagMetric(CircuitMetric):
                 out.append(_layer(prepared, start, active, gens, pairs))
         mapped = map_circuits(self.pass_manager, [layer.circuit for layer in out])
         return [
-            _Layer(layer.slots, layer.pairs, circuit, layer.labels)
+            _Layer(layer.slots, layer.pairs, circuit, layer.labels, layer.start)
             for layer, circuit in zip(out, mapped, strict=True)
         ]
 
@@ -192,12 +194,8 @@ class BlockDiagMetric(CircuitMetric):
             jacobian=jacobian,
             center=_mapped_center(self.pass_manager, task, prepared, base),
             metadata={"metric_layers": len(built)},
-            direct=_direct(task, prepared, base, built, self._starts(prepared)),
+            direct=_direct(task, prepared, base, built),
         )
-
-    def _starts(self, prepared: PreparedCircuit) -> list[int]:
-        gens = [slot_generator(prepared, g)[0] for g in range(prepared.num_slots)]
-        return [start for start, members in layers(prepared) if any(gens[g] != 0 for g in members)]
 
 
 class DiagMetric(BlockDiagMetric):
@@ -224,9 +222,7 @@ def _mapped_center(pass_manager: Any, task: PubTask, prepared: PreparedCircuit, 
     return LinComb(pass_manager=pass_manager).center_evaluation(task, prepared, base)
 
 
-def _direct(
-    task: PubTask, prepared: PreparedCircuit, base: np.ndarray, built: list, starts: list[int]
-) -> Any:
+def _direct(task: PubTask, prepared: PreparedCircuit, base: np.ndarray, built: list) -> Any:
     """On qiskit's ``StatevectorEstimator`` (at precision 0): every layer's expectation
     values from one statevector evolved layer by layer per value row, instead of one
     simulation per observable."""
@@ -243,7 +239,7 @@ def _direct(
             bound = prepared.circuit.assign_parameters(base[index])
             state = Statevector.from_label("0" * bound.num_qubits)
             done = 0
-            for k, start in enumerate(starts):
+            for k, start in enumerate(layer.start for layer in built):
                 segment = bound.copy_empty_like()
                 for instruction in bound.data[done:start]:
                     if instruction.operation.name not in ("measure", "reset", "barrier"):
