@@ -22,6 +22,7 @@ from qiskit.quantum_info import Pauli, Statevector
 from ...cache import BoundedCache
 from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
 from ..base import PubTask
+from ..lin_comb import LinComb
 from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (
     Generator,
@@ -150,6 +151,8 @@ class BlockDiagMetric(CircuitMetric):
     ) -> None:
         super().__init__(derivative_type, phase_fix, pass_manager)
         self._cache: BoundedCache[list] = BoundedCache(size=64)
+        # maps the centre (and caches it) as lin_comb does
+        self._lin_comb = LinComb(pass_manager=pass_manager)
 
     def _build(self, prepared: PreparedCircuit, pairs: bool) -> list[_Layer]:
         gens = [slot_generator(prepared, g) for g in range(prepared.num_slots)]
@@ -192,10 +195,15 @@ class BlockDiagMetric(CircuitMetric):
             evaluations=evaluations_of(inputs, base),
             combine=combine,
             jacobian=jacobian,
-            center=_mapped_center(self.pass_manager, task, prepared, base),
+            center=self._mapped_center(task, prepared, base),
             metadata={"metric_layers": len(built)},
             direct=_direct(task, prepared, base, built),
         )
+
+    def _mapped_center(self, task: PubTask, prepared: PreparedCircuit, base: Any) -> Any:
+        if self.pass_manager is None or task.circuit.layout is not None:
+            return None
+        return self._lin_comb.center_evaluation(task, prepared, base)
 
 
 class DiagMetric(BlockDiagMetric):
@@ -212,14 +220,6 @@ class DiagMetric(BlockDiagMetric):
             return True
         used = (abs(jacobian) > 0).astype(int).toarray()
         return bool(np.any(used.sum(axis=0) > 1))
-
-
-def _mapped_center(pass_manager: Any, task: PubTask, prepared: PreparedCircuit, base: Any):
-    if pass_manager is None or task.circuit.layout is not None:
-        return None
-    from ..lin_comb import LinComb
-
-    return LinComb(pass_manager=pass_manager).center_evaluation(task, prepared, base)
 
 
 def _direct(task: PubTask, prepared: PreparedCircuit, base: np.ndarray, built: list) -> Any:
