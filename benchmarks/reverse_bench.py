@@ -60,6 +60,19 @@ def _qa_reverse(circuit, observable, values) -> Callable[[], np.ndarray] | None:
     return lambda: gradient.run([circuit], [op], [values]).result().gradients[0]
 
 
+def pennylane_su2(qml: Any, num_qubits: int, reps: int, x: Any) -> None:
+    """``efficient_su2(num_qubits, reps)`` in PennyLane (wire i = qiskit qubit i)."""
+    k = 0
+    for layer in range(reps + 1):
+        for gate in (qml.RY, qml.RZ):
+            for q in range(num_qubits):
+                gate(x[k], wires=q)
+                k += 1
+        if layer < reps:
+            for q in range(num_qubits - 2, -1, -1):
+                qml.CNOT(wires=[q, q + 1])
+
+
 def _lightning(num_qubits: int, reps: int, values: np.ndarray) -> Callable[[], Any] | None:
     """The same circuit in PennyLane (wire i = qiskit qubit i), adjoint gradient."""
     try:
@@ -73,15 +86,7 @@ def _lightning(num_qubits: int, reps: int, values: np.ndarray) -> Callable[[], A
 
     @qml.qnode(device, diff_method="adjoint")
     def energy(x):
-        k = 0
-        for layer in range(reps + 1):
-            for gate in (qml.RY, qml.RZ):
-                for q in range(num_qubits):
-                    gate(x[k], wires=q)
-                    k += 1
-            if layer < reps:
-                for q in range(num_qubits - 2, -1, -1):
-                    qml.CNOT(wires=[q, q + 1])
+        pennylane_su2(qml, num_qubits, reps, x)
         return qml.expval(qml.PauliZ(0))
 
     x = qml.numpy.array(values, requires_grad=True)

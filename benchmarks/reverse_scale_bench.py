@@ -27,7 +27,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qprim_grad import GradientEstimator
 
-from .reverse_bench import _round_robin
+from .reverse_bench import _round_robin, pennylane_su2
 
 SIZES = [4, 8, 12, 14, 16, 18, 20]
 SU2_REPS = 11
@@ -66,15 +66,7 @@ def _lightning(kind: str, n: int, values: np.ndarray) -> Callable[[], np.ndarray
         return None
 
     def su2_body(x: Any) -> None:
-        k = 0
-        for layer in range(SU2_REPS + 1):
-            for gate in (qml.RY, qml.RZ):
-                for q in range(n):
-                    gate(x[k], wires=q)
-                    k += 1
-            if layer < SU2_REPS:
-                for q in range(n - 2, -1, -1):
-                    qml.CNOT(wires=[q, q + 1])
+        pennylane_su2(qml, n, SU2_REPS, x)
 
     def hea_body(x: Any) -> None:
         k = 0
