@@ -21,7 +21,7 @@ from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from .circuits import parameter_names
-from .job import ForwardingJob
+from .job import ForwardingJob, job_id_of
 
 __all__ = ["MergedJob", "merge_rows"]
 
@@ -112,7 +112,7 @@ class MergedJob(ForwardingJob):
         layout: list[tuple[int, np.ndarray | None]],
         rows_sent: int,
     ) -> None:
-        super().__init__(job, _job_id(job))
+        super().__init__(job, job_id_of(job))
         self._originals = originals
         self._layout = layout
         self.rows_sent = rows_sent
@@ -134,10 +134,3 @@ class MergedJob(ForwardingJob):
         metadata = dict(getattr(result, "metadata", {}) or {})
         metadata.update(rows_requested=self.rows_requested, rows_sent=self.rows_sent)
         return PrimitiveResult(out, metadata=metadata)
-
-
-def _job_id(job: Any) -> str:
-    try:
-        return str(job.job_id())
-    except Exception:  # noqa: BLE001 - an id is informative only
-        return "<unknown>"

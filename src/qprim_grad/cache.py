@@ -35,7 +35,7 @@ class BoundedCache(Generic[T]):
     """
 
     def __init__(self, size: int = 128) -> None:
-        self._entries: OrderedDict[Hashable, tuple[Any, Any, T]] = OrderedDict()
+        self._entries: OrderedDict[_HashedKey, tuple[Any, Any, T]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
@@ -47,17 +47,18 @@ class BoundedCache(Generic[T]):
         may build the same value."""
         if key is None:
             return build()
+        hashed = _HashedKey(key)  # keys may hold thousands of parameters: hash them once
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._entries.get(hashed)
         if entry is not None and entry[0] is circuit and _unchanged(circuit, entry[1]):
             with self._lock:
-                if key in self._entries:
-                    self._entries.move_to_end(key)
+                if hashed in self._entries:
+                    self._entries.move_to_end(hashed)
             return entry[2]
         snapshot = _snapshot(circuit)
         value = build()
         with self._lock:
-            self._entries[key] = (circuit, snapshot, value)
+            self._entries[hashed] = (circuit, snapshot, value)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return value
@@ -69,6 +70,23 @@ class BoundedCache(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class _HashedKey:
+    """A key with its hash computed once (a dict lookup, ``move_to_end`` and an insertion
+    would each hash it again)."""
+
+    __slots__ = ("key", "hash")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _HashedKey) and self.hash == other.hash and self.key == other.key
 
 
 def _snapshot(circuit: QuantumCircuit | None) -> tuple[Any, ...] | None:

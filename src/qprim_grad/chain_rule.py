@@ -61,6 +61,7 @@ class PreparedCircuit:
     affine: sparse.csr_array | None  # (G, P_orig) coefficient of each user parameter per slot
     offset: np.ndarray | None  # (G,)
     rewritten: bool
+    parameter_names: tuple[str, ...]  # names of circuit.parameters, in order
 
     @property
     def num_slots(self) -> int:

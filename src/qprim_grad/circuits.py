@@ -192,6 +192,7 @@ def _build(
         affine=affine,
         offset=offset,
         rewritten=rewritten,
+        parameter_names=parameter_names(evaluated),
     )
 
 

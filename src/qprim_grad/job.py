@@ -13,7 +13,16 @@ from qiskit.providers import JobStatus
 
 from .errors import GradientJobError
 
-__all__ = ["ForwardingJob", "GradientJob", "GradientJobError", "InnerJob"]
+__all__ = ["ForwardingJob", "GradientJob", "GradientJobError", "InnerJob", "job_id_of"]
+
+
+def job_id_of(job: Any) -> str:
+    """``job.job_id()`` as a string, ``"<unknown>"`` if the job cannot say (an id is
+    informative only: never fail on it)."""
+    try:
+        return str(job.job_id())
+    except Exception:
+        return "<unknown>"
 
 
 class ForwardingJob(BasePrimitiveJob):
@@ -55,10 +64,7 @@ class InnerJob:
 
     @property
     def job_id(self) -> str:
-        try:
-            return str(self.job.job_id())
-        except Exception:  # a job id is informative; never fail on it
-            return "<unknown>"
+        return job_id_of(self.job)
 
 
 def _status_name(status: Any) -> str:

@@ -120,10 +120,13 @@ class ParamShift:
         else:
             jacobian = slot_jacobian(prepared, task.values)  # S + (G, P), per row
             weights = np.einsum("kg,...gp->k...p", slot_matrix.toarray(), jacobian)
+        names = prepared.parameter_names
         center = None
         if prepared.rewritten:
-            center = Evaluation(prepared.circuit, base[None])
-        evaluations = [Evaluation(prepared.circuit, values, weights)] if len(values) else []
+            center = Evaluation(prepared.circuit, base[None], parameter_names=names)
+        evaluations = []
+        if len(values):
+            evaluations = [Evaluation(prepared.circuit, values, weights, parameter_names=names)]
         return Plan(
             evaluations=evaluations,
             center=center,
