@@ -21,7 +21,8 @@ Combined with a gradient's job splitting, a large gradient spreads over the clus
 
 What travels: the primitive goes to every worker when the wrapper is made; each distinct
 circuit goes to every worker once (the wrapper keeps the last :attr:`~DaskEstimator.circuits_kept`,
-keyed by content); a job ships only its parameter values and observables.
+keyed by content; a circuit object seen before and unchanged is not pickled again to find its
+key); a job ships only its parameter values and observables.
 
 Results are those of the wrapped primitive on the same pubs (the same seeds give the same
 numbers), whatever worker ran them.
@@ -42,6 +43,8 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.providers import JobStatus
 
+from .cache import BoundedCache
+
 __all__ = ["DaskEstimator", "DaskJob", "DaskSampler"]
 
 _STATUS = {
@@ -60,6 +63,10 @@ def _run_primitive(
     """On a worker: the wrapped primitive's result for the pubs rebuilt from ``parts``."""
     pubs = [pub_type(*fields, validate=False) for fields in parts]
     return primitive.run(pubs, **kwargs).result()
+
+
+def _content_key(circuit: Any) -> str:
+    return hashlib.sha256(pickle.dumps(circuit)).hexdigest()
 
 
 def _with_threads(primitive: Any, threads: int) -> Any:
@@ -132,6 +139,8 @@ class _DaskPrimitive:
         self._remote = client.scatter(shipped, broadcast=True, hash=False)
         self._circuits: OrderedDict[str, Any] = OrderedDict()
         self._circuits_lock = threading.Lock()
+        # circuit object -> content key: pickling a large circuit costs more than checking it
+        self._content_keys: BoundedCache[str] = BoundedCache(size=self.circuits_kept)
 
     @property
     def client(self) -> Any:
@@ -156,7 +165,7 @@ class _DaskPrimitive:
 
     def _remote_circuit(self, circuit: Any) -> Any:
         """The circuit's future on the cluster, scattered on its first use."""
-        key = hashlib.sha256(pickle.dumps(circuit)).hexdigest()
+        key = self._content_keys.get(id(circuit), circuit, lambda: _content_key(circuit))
         with self._circuits_lock:
             future = self._circuits.pop(key, None)
             if future is None:
