@@ -65,7 +65,7 @@ class CountingEstimator(BaseEstimatorV2):
         self.inner, self.tally, self.shots_per_set = inner, tally, shots
 
     def run(self, pubs: Any, *, precision: float | None = None) -> Any:
-        self.tally.jobs += 1
+        pubs, self.tally.jobs = list(pubs), self.tally.jobs + 1  # an iterable is read once
         self.tally.shots += sum(EstimatorPub.coerce(p).size for p in pubs) * self.shots_per_set
         return self.inner.run(pubs, precision=precision)
 
@@ -77,7 +77,7 @@ class CountingSampler(BaseSamplerV2):
         self.inner, self.tally, self.shots_per_set = inner, tally, shots
 
     def run(self, pubs: Any, *, shots: int | None = None) -> Any:
-        self.tally.jobs += 1
+        pubs, self.tally.jobs = list(pubs), self.tally.jobs + 1  # an iterable is read once
         shots = shots or self.shots_per_set
         self.tally.shots += sum(SamplerPub.coerce(p).size for p in pubs) * shots
         return self.inner.run(pubs, shots=shots)

@@ -98,6 +98,26 @@ def test_each_circuit_reaches_the_cluster_once_and_threads_per_job_pins_aer(
         )
 
 
+def test_a_circuit_edited_in_place_is_scattered_again(dask_client, monkeypatch):
+    from qprim_grad.dask_primitives import DaskEstimator
+
+    inner = DaskEstimator(dask_client, StatevectorEstimator())
+    scattered = []
+    scatter = dask_client.scatter
+    monkeypatch.setattr(
+        dask_client, "scatter", lambda data, **kw: scattered.append(data) or scatter(data, **kw)
+    )
+    qc = QuantumCircuit(1)
+    qc.ry(Parameter("t"), 0)
+    for _ in range(2):
+        first = inner.run([(qc, "Z", [0.3])]).result()[0].data.evs
+    assert len(scattered) == 1
+    qc.x(0)  # edited in place: a new content, shipped again
+    second = inner.run([(qc, "Z", [0.3])]).result()[0].data.evs
+    assert len(scattered) == 2
+    np.testing.assert_allclose(second, -first, atol=1e-12)
+
+
 def test_threads_per_job_needs_an_aer_primitive(dask_client):
     from qiskit_aer.primitives import SamplerV2
 

@@ -161,6 +161,27 @@ def test_transpiler_is_applied():
     assert gradient.run(_circuit(), OBS, [0.3, -0.2]).result().gradients[0].shape == (2,)
 
 
+def test_transpiler_maps_each_circuit_once_until_it_is_edited():
+    class Counting:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def run(self, circuits, **options):
+            self.calls += 1
+            return [c.copy() for c in circuits]
+
+    transpiler = Counting()
+    gradient = g.ParamShiftEstimatorGradient(StatevectorEstimator(), transpiler=transpiler)
+    circuit = _circuit()
+    for _ in range(3):
+        got = gradient.run(circuit, OBS, [0.3, -0.2]).result().gradients[0]
+    assert transpiler.calls == 1
+    np.testing.assert_allclose(got, _exact([0.3, -0.2]), atol=1e-9)
+    circuit.rz(A, 0)  # edited in place: mapped again
+    gradient.run(circuit, OBS, [0.3, -0.2]).result()
+    assert transpiler.calls == 2
+
+
 def test_job_interface():
     job = g.ParamShiftEstimatorGradient(StatevectorEstimator()).run(_circuit(), OBS, [0.1, 0.2])
     assert isinstance(job.primitive_job, GradientJob)

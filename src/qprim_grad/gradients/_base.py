@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 
+from ..cache import BoundedCache
 from ._common import Facade, reported
 from ._derivative_type import DerivativeType
 from ._results import GradientFacadeJob
@@ -76,6 +78,9 @@ class GradientFacade(Facade):
         transpiler = transpiler if transpiler is not None else pass_manager
         primitive = values.pop(self._kind.primitive_name)
         super().__init__(primitive, setting, transpiler, values.pop("transpiler_options"))
+        # the user's circuit -> its transpiled form: mapped once, as the method's own caches
+        # (keyed by circuit) need the same mapped object from run to run
+        self._mapped: BoundedCache[QuantumCircuit] = BoundedCache(size=64)
         self._values = values  # the method's arguments
         self.update_default_options(**options)
         self._gradient = self._build()
@@ -155,7 +160,11 @@ class GradientFacade(Facade):
         return GradientFacadeJob(job, convert)
 
     def _transpiled(self, circuits: list[QuantumCircuit]) -> list[QuantumCircuit]:
+        """The circuits mapped by ``transpiler``, each transpiled once while it is unchanged."""
         if self._transpiler is None or not self._transpiles_circuits or not circuits:
             return circuits
-        mapped = self._transpiler.run(circuits, **self._transpiler_options)
-        return [mapped] if isinstance(mapped, QuantumCircuit) else list(mapped)
+        return [self._mapped.get(id(c), c, partial(self._transpile, c)) for c in circuits]
+
+    def _transpile(self, circuit: QuantumCircuit) -> QuantumCircuit:
+        mapped = self._transpiler.run([circuit], **self._transpiler_options)
+        return mapped if isinstance(mapped, QuantumCircuit) else list(mapped)[0]

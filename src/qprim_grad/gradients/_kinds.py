@@ -87,7 +87,8 @@ class BaseEstimatorGradient(GradientFacade, kind=ESTIMATOR):
             An old-style options mapping in this position is taken as ``options``.
         derivative_type: used by :class:`LinCombEstimatorGradient` only.
         transpiler: object with ``run(circuits, **transpiler_options)``, applied to the
-            circuits that run (observables follow their layout). ``pass_manager`` is an alias.
+            circuits that run (observables follow their layout), once per circuit until it is
+            edited. ``pass_manager`` is an alias.
         transpiler_options: keyword arguments of ``transpiler.run``.
         options: old-style default options: ``{"precision": p}``.
     """
@@ -192,7 +193,8 @@ class BaseSamplerGradient(GradientFacade, kind=SAMPLER):
         shots: default shots (``None``: the sampler's). An old-style options mapping in this
             position is taken as ``options``.
         transpiler: object with ``run(circuits, **transpiler_options)``, applied to the
-            circuits that run. ``pass_manager`` is an alias.
+            circuits that run, once per circuit until it is edited. ``pass_manager`` is an
+            alias.
         transpiler_options: keyword arguments of ``transpiler.run``.
         options: old-style default options: ``{"shots": n}``.
     """
