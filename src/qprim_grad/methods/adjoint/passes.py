@@ -15,7 +15,7 @@ import numpy as np
 from .arguments import GateArguments
 from .blocks import Block
 from .diagonal import DiagonalRun
-from .kernels import Kernel
+from .kernels import Kernel, linear_kernel
 from .matrices import BlockMatrices, RowMatrices
 from .pauli import apply_observables
 
@@ -153,7 +153,7 @@ def _derivative_states(
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """``ψ`` ``(N,)``, the states ``K_a ψ`` carried to the end ``(A', N)`` and their
     arguments ``a`` (``A'`` of them), at parameter values ``row`` ``(1, Pc)``."""
-    n, N = program.num_qubits, 1 << program.num_qubits
+    N = 1 << program.num_qubits
     rm = program.matrices.evaluate(program.arguments.angles(row), True)
     member = {
         int(b): (g, m)
@@ -163,25 +163,14 @@ def _derivative_states(
     states = np.zeros((1, 1 + program.num_args, N), dtype=complex)
     states[0, 0, 0] = 1.0
     count, order = 1, list[int]()
-    for b, (block, mat) in enumerate(zip(program.blocks, rm.mats, strict=True)):
+    for b, mat in enumerate(rm.mats):
         program.kernels[b].apply(states[:, :count], mat, False)
         if b in member:
             g, m = member[b]
-            made = _apply_local(states[0, 0], rm.group_gens[g][0, m], block.qubits, n)
-            states[0, count : count + len(made)] = made
-            count += len(made)
+            gens = rm.group_gens[g][0, m]  # (k, d, d)
+            made = np.repeat(states[:, :1], len(gens), axis=0)  # (k, 1, N)
+            linear_kernel(program.kernels[b]).apply(made, gens)
+            states[0, count : count + len(gens)] = made[:, 0]
+            count += len(gens)
             order.extend(int(a) for a in program.matrices.groups[g].args[m])
     return states[0, 0], states[0, 1:count], order
-
-
-def _apply_local(psi: np.ndarray, mats: np.ndarray, qubits: Sequence[int], n: int) -> np.ndarray:
-    """``mats[k]`` (``d x d`` on ``qubits``, matrix bit ``i`` <-> ``qubits[i]``) applied to the
-    state ``psi`` ``(2**n,)``, for every ``k``: ``(K, 2**n)``."""
-    view = psi.reshape((2,) * n)
-    axes = [n - 1 - q for q in reversed(qubits)]
-    k = len(qubits)
-    moved = np.moveaxis(view, axes, list(range(n - k, n))).reshape(-1, 1 << k)
-    out = moved @ np.swapaxes(mats, -1, -2)  # (K, rest, d)
-    out = out.reshape((len(mats),) + (2,) * n)
-    out = np.moveaxis(out, [1 + a for a in range(n - k, n)], [1 + a for a in axes])
-    return out.reshape(len(mats), -1)
