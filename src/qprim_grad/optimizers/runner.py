@@ -20,7 +20,7 @@ from .gains import PowerSeries, as_gain
 from .iteration import BatchPlan, Directions, Estimate
 from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .runbase import RunBase, check_finite_loss, make_rng
-from .schedule import STDDEV_SAMPLES, Schedule
+from .schedule import SCHEDULE_OPTIONS, STDDEV_SAMPLES, Schedule
 from .state import SPSAState, generator_from_state
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class Run(RunBase):
     cfg: SPSA
     #: 2-SPSA's Hessian points are loss points (QN-SPSA takes the curvature elsewhere)
     hessian_from_loss = True
+    resume_options = SCHEDULE_OPTIONS
 
     def __init__(
         self,
@@ -85,7 +86,7 @@ class Run(RunBase):
         if spsa.second_order:
             given = spsa.initial_hessian
             hessian = np.identity(x.size) if given is None else np.array(given, dtype=float)
-        settings = spsa._fingerprint()
+        settings = self._settings()
         return SPSAState.initial(x, rng, self.mode, settings=settings, hessian=hessian)
 
     def _check_resume(self) -> None:

@@ -69,7 +69,6 @@ __all__ = ["SCHEDULE_OPTIONS", "STDDEV_SAMPLES", "Schedule", "average", "moved_t
 #: loss evaluations at the initial point that calibrate blocking's ``allowed_increase``
 STDDEV_SAMPLES = 25
 
-#: the SPSA arguments a schedule takes as they are
 #: the SPSA options a schedule takes as they are (with ``maxiter``); together they decide
 #: which checkpoints a run may resume from
 SCHEDULE_OPTIONS = (
