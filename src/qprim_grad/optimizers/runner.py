@@ -271,12 +271,11 @@ class Run(RunBase):
             if center.accepted:
                 found = self._estimate(plan.perturbation_values(values), plan.directions)
                 self.state = schedule.propose_candidate(self.state, plan.directions, found)
-            else:  # its perturbations surrounded the rejected point: discard them
-                self._skip(plan.k)
+            else:
+                self._log_skipped(plan.k)
             self._save()
 
-    def _skip(self, k: int) -> None:
-        self.state = replace(self.state, k=k)
+    def _log_skipped(self, k: int) -> None:
         logger.info(
             "SPSA iteration %d/%d: skipped (its perturbations surrounded the rejected point)",
             k,

@@ -206,7 +206,9 @@ class Schedule:
     def absorb_center(
         self, state: SPSAState, plan: BatchPlan, values: np.ndarray
     ) -> tuple[SPSAState, Center]:
-        """Count the job, calibrate ``allowed_increase`` and decide the pending step."""
+        """Count the job, calibrate ``allowed_increase`` and decide the pending step. A
+        rejected step uses up iteration ``plan.k``: its perturbations surrounded the
+        rejected point."""
         changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
         changes["nfev"] = state.nfev + len(values)
         allowed_increase = state.allowed_increase
@@ -226,6 +228,8 @@ class Schedule:
         step = Step(state.k, pending, f_center, state.candidate_step, accepted)
         changes.update(candidate=None, fx=f_center if accepted else state.fx)
         changes.update(moved_to(state, step, self.last_avg))
+        if not accepted and plan.gradient_now:
+            changes["k"] = plan.k
         return replace(state, **changes), Center(step, accepted, final)
 
     def final_point(self, state: SPSAState, center: Center) -> tuple[np.ndarray, float]:
