@@ -22,6 +22,7 @@ from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .runbase import RunBase, check_finite_loss, make_rng
 from .schedule import SCHEDULE_OPTIONS, STDDEV_SAMPLES, Schedule
 from .state import SPSAState, generator_from_state
+from .steps import blocking_tolerance
 
 if TYPE_CHECKING:
     from .spsa import SPSA
@@ -221,8 +222,8 @@ class Run(RunBase):
             self.state = replace(self.state, fx=fx)
         if st.allowed_increase is None:
             repeats = np.repeat(st.x[None, :], STDDEV_SAMPLES, axis=0)
-            spread = 2 * float(np.std(self._evaluate(repeats)))
-            self.state = replace(self.state, allowed_increase=spread)
+            tolerance = blocking_tolerance(self._evaluate(repeats))
+            self.state = replace(self.state, allowed_increase=tolerance)
         self._save()
 
     def _run_sequential(self) -> Any:

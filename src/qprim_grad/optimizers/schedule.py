@@ -57,6 +57,7 @@ from .iteration import BatchPlan, Center, Directions, Estimate, Step
 from .state import SPSAState, generator_from_state
 from .steps import (
     accepts,
+    blocking_tolerance,
     clip_to_trust_region,
     num_resamplings,
     precondition,
@@ -214,7 +215,7 @@ class Schedule:
         allowed_increase = state.allowed_increase
         if plan.repeats:
             offset = 1 + plan.num_finals
-            allowed_increase = 2 * float(np.std(values[offset : offset + plan.repeats]))
+            allowed_increase = blocking_tolerance(values[offset : offset + plan.repeats])
             changes["allowed_increase"] = allowed_increase
         f_center = float(values[0])
         finals = values[1 : 1 + plan.num_finals]
