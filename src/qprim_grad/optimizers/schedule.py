@@ -98,6 +98,17 @@ def _generator_at(rng_state: dict[str, Any]) -> np.random.Generator:
     return generator
 
 
+def _counted(state: SPSAState, plan: BatchPlan, values: np.ndarray) -> dict[str, Any]:
+    """The changes of the state once a batched job returned ``values``: the counts, the
+    generator after the plan's draws, and ``allowed_increase`` if the job calibrated it."""
+    changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
+    changes["nfev"] = state.nfev + len(values)
+    if plan.repeats:
+        offset = 1 + plan.num_finals
+        changes["allowed_increase"] = blocking_tolerance(values[offset : offset + plan.repeats])
+    return changes
+
+
 def average(state: SPSAState, last_avg: int, extra: np.ndarray | None = None) -> np.ndarray:
     """The mean of the last ``last_avg`` iterates (with ``extra`` as the newest)."""
     steps = list(state.last_steps) + ([] if extra is None else [extra])
@@ -210,13 +221,8 @@ class Schedule:
         """Count the job, calibrate ``allowed_increase`` and decide the pending step. A
         rejected step uses up iteration ``plan.k``: its perturbations surrounded the
         rejected point."""
-        changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
-        changes["nfev"] = state.nfev + len(values)
-        allowed_increase = state.allowed_increase
-        if plan.repeats:
-            offset = 1 + plan.num_finals
-            allowed_increase = blocking_tolerance(values[offset : offset + plan.repeats])
-            changes["allowed_increase"] = allowed_increase
+        changes = _counted(state, plan, values)
+        allowed_increase = changes.get("allowed_increase", state.allowed_increase)
         f_center = float(values[0])
         finals = values[1 : 1 + plan.num_finals]
         pending = state.candidate
