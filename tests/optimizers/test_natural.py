@@ -4,6 +4,7 @@ callback/result/checkpoint as SPSA, clear errors."""
 
 import numpy as np
 import pytest
+from _failures import failing_at
 from qiskit.primitives import (
     BaseEstimatorV2,
     DataBin,
@@ -175,16 +176,7 @@ def test_checkpoint_resume_is_bit_identical(circuit, observable, x0, tmp_path, m
         EstimatorLoss(ReferenceMetricEstimator(), circuit, observable), x0
     )
     estimator = ReferenceMetricEstimator()
-    original = estimator.run
-    count = {"n": 0}
-
-    def run(*args, **kwargs):
-        count["n"] += 1
-        if count["n"] == 4:
-            raise RuntimeError("backend went away")
-        return original(*args, **kwargs)
-
-    mocker.patch.object(estimator, "run", side_effect=run)
+    failing_at(estimator, mocker, 4)
     with pytest.raises(RuntimeError):
         NaturalGradient(stepsize=0.2, maxiter=6, checkpoint=path).minimize(
             EstimatorLoss(estimator, circuit, observable), x0

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _failures import Boom, failing_at
 from qiskit.circuit.library import real_amplitudes
 from qiskit.primitives import StatevectorEstimator, StatevectorSampler
 from qiskit.quantum_info import Statevector
@@ -226,10 +227,6 @@ def test_bad_fidelity_is_named(circuit, loss, x0):
 
 
 # ---- checkpoint / resume -------------------------------------------------------------------
-class Boom(RuntimeError):
-    pass
-
-
 @pytest.mark.parametrize("fail", ["estimator", "sampler"])
 def test_resume_after_failed_job_is_bit_identical(circuit, observable, x0, mocker, tmp_path, fail):
     options = {"maxiter": 6, "seed": 5, "resamplings": 2}
@@ -249,15 +246,7 @@ def test_resume_after_failed_job_is_bit_identical(circuit, observable, x0, mocke
 
     loss, fidelity, sampler = setup()
     primitive = loss.estimator if fail == "estimator" else sampler
-    original, count = primitive.run, {"n": 0}
-
-    def run(*args, **kwargs):
-        count["n"] += 1
-        if count["n"] == 4:
-            raise Boom("backend went away")
-        return original(*args, **kwargs)
-
-    mocker.patch.object(primitive, "run", side_effect=run)
+    failing_at(primitive, mocker, 4)
     path = tmp_path / "qnspsa.json"
     first_calls, cb = recorder()
     with pytest.raises(Boom):

@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from _failures import Boom, failing_at
 from qiskit.circuit.library import real_amplitudes
 from qiskit.primitives import StatevectorEstimator
 
@@ -19,24 +20,6 @@ OPTIONS = {"maxiter": 8, "seed": 5, "blocking": True, "second_order": True, "res
 def recorder():
     seen = []
     return seen, lambda nfev, x, fx, step, accepted: seen.append((nfev, x.copy(), fx, accepted))
-
-
-class Boom(RuntimeError):
-    pass
-
-
-def failing_at(estimator, mocker, call_number):
-    """Make the ``call_number``-th job of ``estimator`` raise (simulated hardware failure)."""
-    original = estimator.run
-    count = {"n": 0}
-
-    def run(*args, **kwargs):
-        count["n"] += 1
-        if count["n"] == call_number:
-            raise Boom("backend went away")
-        return original(*args, **kwargs)
-
-    return mocker.patch.object(estimator, "run", side_effect=run)
 
 
 def assert_same_run(resumed_calls, interrupted_calls, full_calls):

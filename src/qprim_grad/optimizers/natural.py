@@ -31,7 +31,6 @@ __all__ = ["NaturalGradient", "natural_step"]
 
 
 _APPROX = (None, "block_diag", "diag")
-_FINGERPRINT = ("stepsize", "approx", "lam", "rcond")
 
 
 def _has_metric(estimator: Any) -> bool:
@@ -139,9 +138,6 @@ class NaturalGradient(OptimizerInterface):
             raise TypeError(f"Unknown NaturalGradient arguments: {sorted(unknown)}")
         kwargs.update(changes)
         return type(self)(**kwargs)
-
-    def _fingerprint(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _FINGERPRINT}
 
     # ---- the estimator of loss, gradient and metric --------------------------------------
     def metric_method(self, estimator: Any) -> str:

@@ -87,6 +87,7 @@ class NaturalRun(RunBase):
 
     cfg: NaturalGradient
     _stop_message = "NaturalGradient: termination checker stopped after iteration %d"
+    resume_options = ("stepsize", "approx", "lam", "rcond")
 
     def __init__(self, cfg: NaturalGradient, loss: Any, x0: Any, state: Any) -> None:
         _check_loss(loss)
@@ -105,7 +106,7 @@ class NaturalRun(RunBase):
                 f"x0 has {x.size} values, the circuit has {self.loss.num_parameters} parameters."
             )
         rng = make_rng(self.cfg.seed)
-        return SPSAState.initial(x, rng, "natural", settings=self.cfg._fingerprint())
+        return SPSAState.initial(x, rng, "natural", settings=self._settings())
 
     def _resumed_state(self, given: Any) -> SPSAState:
         state = self._given_state(given)

@@ -44,7 +44,7 @@ class Progress:
             self.bar.set_postfix_str(text)
             self.bar.refresh()
         else:
-            sys.stderr.write(f"\rSPSA {text}   ")
+            sys.stderr.write(f"\r{self.name} {text}   ")
             sys.stderr.flush()
 
     def close(self) -> None:

@@ -54,9 +54,10 @@ class RunBase:
     """One ``minimize`` call: the optimizer ``cfg`` is read, never written; ``state`` is
     replaced as the run goes (only its history, a log, grows in place)."""
 
-    name = "SPSA"
     state: SPSAState
     progress: Progress
+    #: the optimizer options a checkpoint records; resuming with other values warns
+    resume_options: tuple[str, ...] = ()
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -68,8 +69,17 @@ class RunBase:
         loaded = state if isinstance(state, SPSAState) else SPSAState.load(state)
         return copy.deepcopy(loaded)
 
+    def _settings(self) -> dict[str, Any]:
+        """The optimizer's :attr:`resume_options`, as a checkpoint stores them."""
+        settings = {}
+        for name in self.resume_options:
+            value = getattr(self.cfg, name)
+            is_dict = isinstance(value, dict)
+            settings[name] = {str(k): v for k, v in value.items()} if is_dict else value
+        return settings
+
     def _warn_changed_settings(self, saved: SPSAState, label: str) -> None:
-        now = self.cfg._fingerprint()
+        now = self._settings()
         diff = {k: (v, now.get(k)) for k, v in saved.settings.items() if now.get(k) != v}
         if diff:
             warnings.warn(

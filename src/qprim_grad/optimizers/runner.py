@@ -20,8 +20,9 @@ from .gains import PowerSeries, as_gain
 from .iteration import BatchPlan, Directions, Estimate
 from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .runbase import RunBase, check_finite_loss, make_rng
-from .schedule import STDDEV_SAMPLES, Schedule
+from .schedule import SCHEDULE_OPTIONS, STDDEV_SAMPLES, Schedule
 from .state import SPSAState, generator_from_state
+from .steps import blocking_tolerance
 
 if TYPE_CHECKING:
     from .spsa import SPSA
@@ -45,6 +46,7 @@ class Run(RunBase):
     cfg: SPSA
     #: 2-SPSA's Hessian points are loss points (QN-SPSA takes the curvature elsewhere)
     hessian_from_loss = True
+    resume_options = SCHEDULE_OPTIONS
 
     def __init__(
         self,
@@ -85,7 +87,7 @@ class Run(RunBase):
         if spsa.second_order:
             given = spsa.initial_hessian
             hessian = np.identity(x.size) if given is None else np.array(given, dtype=float)
-        settings = spsa._fingerprint()
+        settings = self._settings()
         return SPSAState.initial(x, rng, self.mode, settings=settings, hessian=hessian)
 
     def _check_resume(self) -> None:
@@ -220,8 +222,8 @@ class Run(RunBase):
             self.state = replace(self.state, fx=fx)
         if st.allowed_increase is None:
             repeats = np.repeat(st.x[None, :], STDDEV_SAMPLES, axis=0)
-            spread = 2 * float(np.std(self._evaluate(repeats)))
-            self.state = replace(self.state, allowed_increase=spread)
+            tolerance = blocking_tolerance(self._evaluate(repeats))
+            self.state = replace(self.state, allowed_increase=tolerance)
         self._save()
 
     def _run_sequential(self) -> Any:
@@ -270,12 +272,11 @@ class Run(RunBase):
             if center.accepted:
                 found = self._estimate(plan.perturbation_values(values), plan.directions)
                 self.state = schedule.propose_candidate(self.state, plan.directions, found)
-            else:  # its perturbations surrounded the rejected point: discard them
-                self._skip(plan.k)
+            else:
+                self._log_skipped(plan.k)
             self._save()
 
-    def _skip(self, k: int) -> None:
-        self.state = replace(self.state, k=k)
+    def _log_skipped(self, k: int) -> None:
         logger.info(
             "SPSA iteration %d/%d: skipped (its perturbations surrounded the rejected point)",
             k,

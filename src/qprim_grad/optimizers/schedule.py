@@ -57,6 +57,7 @@ from .iteration import BatchPlan, Center, Directions, Estimate, Step
 from .state import SPSAState, generator_from_state
 from .steps import (
     accepts,
+    blocking_tolerance,
     clip_to_trust_region,
     num_resamplings,
     precondition,
@@ -69,7 +70,6 @@ __all__ = ["SCHEDULE_OPTIONS", "STDDEV_SAMPLES", "Schedule", "average", "moved_t
 #: loss evaluations at the initial point that calibrate blocking's ``allowed_increase``
 STDDEV_SAMPLES = 25
 
-#: the SPSA arguments a schedule takes as they are
 #: the SPSA options a schedule takes as they are (with ``maxiter``); together they decide
 #: which checkpoints a run may resume from
 SCHEDULE_OPTIONS = (
@@ -96,6 +96,17 @@ def _generator_at(rng_state: dict[str, Any]) -> np.random.Generator:
     else:
         generator.bit_generator.state = rng_state
     return generator
+
+
+def _counted(state: SPSAState, plan: BatchPlan, values: np.ndarray) -> dict[str, Any]:
+    """The changes of the state once a batched job returned ``values``: the counts, the
+    generator after the plan's draws, and ``allowed_increase`` if the job calibrated it."""
+    changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
+    changes["nfev"] = state.nfev + len(values)
+    if plan.repeats:
+        offset = 1 + plan.num_finals
+        changes["allowed_increase"] = blocking_tolerance(values[offset : offset + plan.repeats])
+    return changes
 
 
 def average(state: SPSAState, last_avg: int, extra: np.ndarray | None = None) -> np.ndarray:
@@ -207,14 +218,11 @@ class Schedule:
     def absorb_center(
         self, state: SPSAState, plan: BatchPlan, values: np.ndarray
     ) -> tuple[SPSAState, Center]:
-        """Count the job, calibrate ``allowed_increase`` and decide the pending step."""
-        changes: dict[str, Any] = {"rng": plan.rng, "jobs": state.jobs + 1}
-        changes["nfev"] = state.nfev + len(values)
-        allowed_increase = state.allowed_increase
-        if plan.repeats:
-            offset = 1 + plan.num_finals
-            allowed_increase = 2 * float(np.std(values[offset : offset + plan.repeats]))
-            changes["allowed_increase"] = allowed_increase
+        """Count the job, calibrate ``allowed_increase`` and decide the pending step. A
+        rejected step uses up iteration ``plan.k``: its perturbations surrounded the
+        rejected point."""
+        changes = _counted(state, plan, values)
+        allowed_increase = changes.get("allowed_increase", state.allowed_increase)
         f_center = float(values[0])
         finals = values[1 : 1 + plan.num_finals]
         pending = state.candidate
@@ -227,6 +235,8 @@ class Schedule:
         step = Step(state.k, pending, f_center, state.candidate_step, accepted)
         changes.update(candidate=None, fx=f_center if accepted else state.fx)
         changes.update(moved_to(state, step, self.last_avg))
+        if not accepted and plan.gradient_now:
+            changes["k"] = plan.k
         return replace(state, **changes), Center(step, accepted, final)
 
     def final_point(self, state: SPSAState, center: Center) -> tuple[np.ndarray, float]:

@@ -34,7 +34,6 @@ from .gains import PowerSeries, as_gain, check_gains
 from .interface import OptimizerInterface
 from .loss import evaluate
 from .runner import CALIBRATION_STEPS, Run, check_finite_loss
-from .schedule import SCHEDULE_OPTIONS
 from .scipy_adapter import scipy_minimize
 from .state import SPSAState
 from .steps import (
@@ -244,13 +243,6 @@ class SPSA(OptimizerInterface):
         new._max_evals_grouped = self._max_evals_grouped
         new._options = dict(self._options)
         return new
-
-    def _fingerprint(self) -> dict[str, Any]:
-        out = {}
-        for name in SCHEDULE_OPTIONS:
-            value = getattr(self, name)
-            out[name] = {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
-        return out
 
     # ---- minimisation --------------------------------------------------------------------
     def minimize(

@@ -31,6 +31,7 @@ __all__ = [
     "precondition",
     "clip_to_trust_region",
     "accepts",
+    "blocking_tolerance",
     "calibration_points",
     "calibration_scale",
 ]
@@ -153,6 +154,12 @@ def clip_to_trust_region(update: np.ndarray) -> np.ndarray:
 def accepts(new_value: float, reference: float, allowed_increase: float) -> bool:
     """Blocking rule: accept unless ``new_value >= reference + allowed_increase``."""
     return bool(new_value < reference + allowed_increase)
+
+
+def blocking_tolerance(repeated_values: np.ndarray | list[float]) -> float:
+    """Blocking's ``allowed_increase`` from repeated losses at one point: twice their
+    standard deviation (as qiskit-algorithms)."""
+    return 2 * float(np.std(repeated_values))
 
 
 def calibration_points(
