@@ -135,14 +135,18 @@ class ParamShift:
         )
 
 
-def evaluation_circuit(task: PubTask, method: str) -> tuple[Any, Evaluation | None]:
+def evaluation_circuit(
+    task: PubTask, method: str
+) -> tuple[Any, Evaluation | None, tuple[str, ...]]:
     """The user's circuit, or an equivalent one without gates simulators mis-handle
-    (:data:`~qprim_grad.circuits.REWRITTEN_GATES`), then also evaluated as the centre."""
+    (:data:`~qprim_grad.circuits.REWRITTEN_GATES`), then also evaluated as the centre; and
+    its parameter names (kept with the cached preparation, not rebuilt per run)."""
     prepared = prepare_circuit(task.circuit, (), (), method=method)
+    names = prepared.parameter_names
     if not prepared.rewritten:
-        return task.circuit, None
-    center = Evaluation(prepared.circuit, task.values[None])
-    return prepared.circuit, center
+        return task.circuit, None, names
+    center = Evaluation(prepared.circuit, task.values[None], parameter_names=names)
+    return prepared.circuit, center, names
 
 
 def _diff_columns(task: PubTask) -> np.ndarray:
@@ -169,7 +173,7 @@ class FiniteDiff:
     def plan(self, task: PubTask) -> Plan:
         num = task.num_parameters
         rule = finite_difference_rule(self.scheme, self.epsilon)
-        circuit, center = evaluation_circuit(task, self.name)
+        circuit, center, names = evaluation_circuit(task, self.name)
         terms = ShiftTerms.uniform(rule, num)
         values = terms.displace(task.values, _diff_columns(task))
         weights = terms.matrix(num)
@@ -177,7 +181,7 @@ class FiniteDiff:
         if len(terms.zero_index):
             center_weights = np.zeros((1, num))
             np.add.at(center_weights[0], terms.zero_index, terms.zero_coefficient)
-        evaluations = [Evaluation(circuit, values, weights)] if num else []
+        evaluations = [Evaluation(circuit, values, weights, parameter_names=names)] if num else []
         return Plan(evaluations=evaluations, center=center, center_weights=center_weights)
 
 
@@ -218,6 +222,7 @@ class SPSADirections:
         minus = values[None] - self.epsilon * directions
         chosen = directions[..., _diff_columns(task)] / (2 * self.epsilon * self.batch_size)
         weights = np.concatenate([chosen, -chosen])
-        circuit, center = evaluation_circuit(task, self.name)
-        evaluation = Evaluation(circuit, np.concatenate([plus, minus]), weights)
+        circuit, center, names = evaluation_circuit(task, self.name)
+        points = np.concatenate([plus, minus])
+        evaluation = Evaluation(circuit, points, weights, parameter_names=names)
         return Plan(evaluations=[evaluation], center=center)
