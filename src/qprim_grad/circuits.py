@@ -36,6 +36,7 @@ __all__ = [
     "PreparedCircuit",
     "REWRITTEN_GATES",
     "bound_values",
+    "check_unitary",
     "parameter_names",
     "prepare_circuit",
 ]
@@ -248,3 +249,56 @@ def bound_values(circuit: QuantumCircuit, bindings: Any) -> np.ndarray:
         if key == names:
             return array
     return bindings.as_array(names)
+
+
+#: operations that make a circuit non-unitary when they act on a qubit already in use
+_RESETS = frozenset({"reset", "initialize"})
+_UNITARY_CACHE: BoundedCache[tuple[int, str, int] | None] = BoundedCache(size=128)
+
+
+def _first_non_unitary(circuit: QuantumCircuit) -> tuple[int, str, int] | None:
+    """``(instruction, name, qubit)`` of the first operation that makes ``circuit`` more than
+    a unitary followed by final measurements: a reset (or ``initialize``) of a qubit in use,
+    a measurement followed by an operation on its qubit, control flow or a ``store``."""
+    used: set[int] = set()
+    measured: dict[int, int] = {}  # qubit -> its measurement's instruction
+    for index, instruction in enumerate(circuit.data):
+        op = instruction.operation
+        if op.name == "barrier":
+            continue
+        qubits = [circuit.find_bit(q).index for q in instruction.qubits]
+        if isinstance(op, ControlFlowOp) or op.name == "store":
+            return index, op.name, qubits[0] if qubits else -1
+        if op.name != "measure":
+            for qubit in qubits:
+                if qubit in measured:
+                    return measured[qubit], "measure", qubit
+        if op.name in _RESETS:
+            for qubit in qubits:
+                if qubit in used:
+                    return index, op.name, qubit
+        if op.name == "measure":
+            measured.setdefault(qubits[0], index)
+        used.update(qubits)
+    return None
+
+
+def check_unitary(circuit: QuantumCircuit, what: str) -> None:
+    """A :class:`GradientMethodError` naming the first reset, mid-circuit measurement or
+    classical control in ``circuit`` (``what``: who needs it unitary, for the message).
+    Final measurements and resets of unused qubits are allowed. Cached per circuit."""
+    found = _UNITARY_CACHE.get(
+        ("unitary", id(circuit)), circuit, lambda: _first_non_unitary(circuit)
+    )
+    if found is None:
+        return
+    index, name, qubit = found
+    kind = {"measure": "mid-circuit measurement"}.get(name, f"operation {name!r}")
+    if name in _RESETS:
+        kind = f"mid-circuit {name!r}"
+    raise GradientMethodError(
+        f"{what} cannot differentiate through the {kind} (instruction {index}, qubit {qubit}): "
+        f"expectation values and the metric need a circuit that is unitary up to its final "
+        f"measurements. Remove it, or differentiate the outcome distribution of a circuit "
+        f"with mid-circuit measurements with GradientSampler"
+    )

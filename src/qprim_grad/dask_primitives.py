@@ -119,16 +119,42 @@ class DaskJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         return True
 
 
+def _check_client(client: Any) -> None:
+    """A ``dask.distributed.Client`` that is not closed."""
+    if not hasattr(client, "submit") or not hasattr(client, "scatter"):
+        raise TypeError(
+            f"client must be a dask.distributed.Client, got {client!r}; make one with "
+            "dask.distributed.Client(...)"
+        )
+    status = getattr(client, "status", "running")
+    if status in ("closing", "closed"):
+        raise ValueError(
+            f"the Dask client is {status} ({client!r}); open a new dask.distributed.Client "
+            "and make the DaskEstimator / DaskSampler with it"
+        )
+
+
 class _DaskPrimitive:
     _pub_type: ClassVar[Any]
+    _kind: ClassVar[str]
+    _other_kind: ClassVar[Any]
+    _other_wrapper: ClassVar[str]
     circuits_kept: ClassVar[int] = 16
     """How many distinct circuits stay scattered on the cluster (least recently used go)."""
 
     def __init__(self, client: Any, primitive: Any, threads_per_job: int | None = None) -> None:
-        if not hasattr(client, "submit") or not hasattr(client, "scatter"):
-            raise TypeError(f"expected a dask.distributed.Client, got {client!r}")
+        _check_client(client)
+        name = type(self).__name__
+        if isinstance(primitive, self._other_kind):
+            raise TypeError(
+                f"{name} runs {self._kind} on the workers, got the {type(primitive).__name__}; "
+                f"use {self._other_wrapper}(client, {type(primitive).__name__}(...)) for it"
+            )
         if not hasattr(primitive, "run"):
-            raise TypeError(f"expected a V2 primitive to run on the workers, got {primitive!r}")
+            raise TypeError(
+                f"{name} needs a V2 {self._kind} to run on the workers (an object with run()), "
+                f"got {primitive!r}"
+            )
         shipped = (
             primitive if threads_per_job is None else _with_threads(primitive, threads_per_job)
         )
@@ -177,6 +203,7 @@ class _DaskPrimitive:
         return future
 
     def _submit(self, pubs: Iterable[Any], kwargs: dict[str, Any]) -> DaskJob:
+        _check_client(self._client)
         parts = []
         for pub in pubs:
             circuit, *fields = self._pub_fields(self._pub_type.coerce(pub))
@@ -206,6 +233,9 @@ class DaskEstimator(_DaskPrimitive, BaseEstimatorV2):
     """
 
     _pub_type = EstimatorPub
+    _kind = "an estimator"
+    _other_kind = BaseSamplerV2
+    _other_wrapper = "DaskSampler"
 
     def __init__(self, client: Any, estimator: Any, *, threads_per_job: int | None = None) -> None:
         super().__init__(client, estimator, threads_per_job)
@@ -222,6 +252,9 @@ class DaskSampler(_DaskPrimitive, BaseSamplerV2):
     """A V2 sampler that runs each job on a Dask worker (arguments as :class:`DaskEstimator`)."""
 
     _pub_type = SamplerPub
+    _kind = "a sampler"
+    _other_kind = BaseEstimatorV2
+    _other_wrapper = "DaskEstimator"
 
     def __init__(self, client: Any, sampler: Any, *, threads_per_job: int | None = None) -> None:
         super().__init__(client, sampler, threads_per_job)

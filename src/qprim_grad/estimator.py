@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import Parameter
+from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
+from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
-from .circuits import bound_values
+from .circuits import bound_values, check_unitary
 from .combine import combine_with_errors, nested_derivatives
 from .job import GradientJob
 from .methods.base import Evaluation, GradientMethod, PubTask
@@ -21,6 +22,37 @@ from .pipeline import PubWork
 from .wrapper import GradientPrimitive
 
 __all__ = ["GradientEstimator"]
+
+
+def _is_values(field: Any) -> bool:
+    """Whether a pub's second field holds parameter values rather than observables."""
+    if isinstance(field, BindingsArray):
+        return True
+    if isinstance(field, Mapping):
+        return not any(isinstance(key, str) for key in field)  # {"ZZ": 1.0}: an observable
+    try:
+        np.asarray(field, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _observable_free(pub: Any) -> Any:
+    """An observable-free pub (``circuit``, ``(circuit,)``, ``(circuit, values)``,
+    ``(circuit, None, ...)``) with the identity as its observable; other pubs unchanged."""
+    if isinstance(pub, QuantumCircuit):
+        pub = (pub,)
+    if not isinstance(pub, (tuple, list)) or not pub or not isinstance(pub[0], QuantumCircuit):
+        return pub
+    circuit, rest = pub[0], list(pub[1:])
+    identity = "I" * circuit.num_qubits
+    if not rest:
+        return (circuit, identity)
+    if rest[0] is None:
+        return (circuit, identity, *rest[1:])
+    if _is_values(rest[0]) and len(rest) <= 2:
+        return (circuit, identity, *rest)
+    return pub
 
 
 def _padded(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
@@ -67,7 +99,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
 
     Example:
         >>> from qiskit import QuantumCircuit
-        >>> from qiskit.circuit import Parameter
+        >>> from qiskit.circuit import Parameter, QuantumCircuit
         >>> from qiskit.primitives import StatevectorEstimator
         >>> from qprim_grad import GradientEstimator
         >>> theta = Parameter("theta")
@@ -125,6 +157,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         shape = tuple(pub.shape)
         bindings = pub.parameter_values
         circuit = pub.circuit
+        check_unitary(circuit, f"pub {index}: {self._differentiated_by()}")
         values = bound_values(circuit, bindings)
         values = values.reshape(_padded(bindings.shape, len(shape)) + (circuit.num_parameters,))
         observables = pub.observables.reshape(_padded(pub.observables.shape, len(shape)))
@@ -138,6 +171,13 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             parameters=parameters,
             inner=self._primitive,
         )
+
+    def _differentiated_by(self) -> str:
+        """``method 'x'`` and/or ``metric 'y'``, for error messages."""
+        names = [] if self._method.name == "none" else [f"method {self._method.name!r}"]
+        if self._metric is not None:
+            names.append(f"metric {self._metric.name!r}")
+        return " and ".join(names)
 
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
         inner = self._primitive

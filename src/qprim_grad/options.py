@@ -8,13 +8,17 @@ import math
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 from .errors import GradientMethodError
 
 __all__ = [
     "DERIVATIVE_TYPES",
     "FINITE_DIFFERENCE_SCHEMES",
     "DerivativeType",
+    "check_bool",
     "check_epsilon",
+    "check_pass_manager",
     "check_scheme",
     "derivative_type_name",
 ]
@@ -103,3 +107,26 @@ def check_epsilon(epsilon: Any, method: str = "") -> float:
     if isinstance(epsilon, bool) or not math.isfinite(value) or value <= 0:
         raise GradientMethodError(f"{prefix}epsilon must be a positive number, got {epsilon!r}")
     return value
+
+
+def check_bool(value: Any, name: str, who: str = "") -> bool:
+    """``value`` if it is a ``bool`` (or numpy bool), else a :class:`GradientMethodError`
+    naming the option (a string such as ``"False"`` is refused, not read as true)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    prefix = f"{who}: " if who else ""
+    raise GradientMethodError(
+        f"{prefix}{name} must be True or False, got {value!r} ({type(value).__name__})"
+    )
+
+
+def check_pass_manager(pass_manager: Any, who: str = "") -> Any:
+    """``None`` or an object with a ``run`` method (a qiskit ``PassManager`` or
+    ``StagedPassManager``), else a :class:`GradientMethodError`."""
+    if pass_manager is None or callable(getattr(pass_manager, "run", None)):
+        return pass_manager
+    prefix = f"{who}: " if who else ""
+    raise GradientMethodError(
+        f"{prefix}pass_manager must be a qiskit PassManager (an object with a run() method, "
+        f"e.g. generate_preset_pass_manager(...)) or None, got {pass_manager!r}"
+    )

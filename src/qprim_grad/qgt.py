@@ -16,7 +16,7 @@ from qiskit.circuit import Parameter
 from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 
-from .estimator import GradientEstimator
+from .estimator import GradientEstimator, _observable_free
 from .job import GradientJob
 from .methods.base import Plan, PubTask
 from .methods.metric.results import metric_fields
@@ -54,6 +54,10 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         max_job_rows: split the inner work into several jobs of at most this many rows.
         **options: the metric method's options (``derivative_type``, ``phase_fix``,
             ``pass_manager``, ...).
+
+    The metric needs no observable: a pub ``(circuit, values)``, ``(circuit, None, values)``
+    or ``(circuit,)`` is run with the identity as its observable (its ``evs`` are then 1, up
+    to the inner estimator's noise).
 
     Example:
         >>> from qiskit import QuantumCircuit
@@ -113,8 +117,12 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         kwargs = {} if precision is None else {"precision": precision}
         return self._submit(pubs, parameters, kwargs)
 
-    _coerce = GradientEstimator._coerce
+    def _coerce(self, pub: Any) -> Any:
+        # the metric is a property of the state: a pub may leave its observable out
+        return GradientEstimator._coerce(self, _observable_free(pub))
+
     _task = GradientEstimator._task
+    _differentiated_by = GradientEstimator._differentiated_by
     _inner_pub = GradientEstimator._inner_pub
     _direct_center_ok = GradientEstimator._direct_center_ok
 

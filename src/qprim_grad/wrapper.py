@@ -71,9 +71,10 @@ class GradientPrimitive:
         self._method = resolve_method(method, options)
         self._warned_seed = False
         self._metric = self._resolve_metric(metric, metric_options)
-        check = getattr(self._metric, "check", None)
-        if check is not None:  # e.g. 'reverse' rejects a sampling estimator here
-            check(primitive)
+        for checked in (self._method, self._metric):
+            check = getattr(checked, "check", None)
+            if check is not None:  # e.g. 'reverse' rejects a sampling estimator here
+                check(primitive)
 
     def _check_primitive(self, primitive: Any) -> None:
         """A V2 primitive of this wrapper's kind."""
@@ -175,6 +176,7 @@ class GradientPrimitive:
         ``merge_rows``: evaluate identical rows of each inner job once (see
         :mod:`qprim_grad._merge`); set by an outer gradient estimator around this one."""
         coerced = coerce_pubs(self, pubs)
+        self._check_precisions(coerced, run_kwargs)
         tasks = build_tasks(self, coerced, parameters)
         works = plan_pubs(self._method, tasks, coerced)
         if not self._warned_seed:
@@ -187,6 +189,17 @@ class GradientPrimitive:
         meta = self._run_metadata(submission)
         combination = Combination(self, works, len(inner.pubs), submission, meta)
         return GradientJob(submission.inner_jobs, combination, **meta)
+
+    def _check_precisions(self, coerced: list[Any], run_kwargs: dict[str, Any]) -> None:
+        """Methods that need exact values (``reverse``) refuse a run's or pub's non-zero
+        ``precision`` on a sampling simulator."""
+        run_precision = run_kwargs.get("precision")
+        precisions = {getattr(pub, "precision", None) for pub in coerced}
+        precisions = {run_precision if p is None else p for p in precisions}
+        checks = [getattr(m, "check_precision", None) for m in (self._method, self._metric)]
+        for check in [c for c in checks if c is not None]:
+            for precision in precisions - {None}:
+                check(self._primitive, precision)
 
     def _slice_pub(self, inner: InnerPubs) -> Any:
         """How the packing phase builds the inner pub of a slice of an evaluation."""

@@ -32,7 +32,7 @@ from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, obs
 from .base import GradientMethodError, Plan, PubTask
 from .shift import evaluation_circuit
 
-__all__ = ["Reverse", "is_exact_statevector_estimator"]
+__all__ = ["Reverse", "check_noiseless_precision", "is_exact_statevector_estimator"]
 
 _OTHER_METHODS = "param_shift, finite_diff, spsa or lin_comb"
 
@@ -60,6 +60,19 @@ def is_exact_statevector_estimator(estimator: Any) -> bool:
     return all(n is None for n in noise) and method != "extended_stabilizer"
 
 
+def check_noiseless_precision(estimator: Any, precision: Any, what: str, others: str) -> None:
+    """A :class:`GradientMethodError` naming ``what`` if ``estimator`` is qiskit-aer's
+    ``EstimatorV2`` and ``precision`` (its ``default_precision`` or a run's or pub's
+    ``precision``) is not zero: its ``evs`` then carry noise that exact derivatives do not."""
+    if aer_estimator(estimator) is None or precision is None or not float(precision):
+        return
+    raise GradientMethodError(
+        f"{what} needs exact expectation values; qiskit-aer's EstimatorV2 at "
+        f"precision={precision} adds noise to them. Use precision=0 (and "
+        f"default_precision=0), or {others}, which work with any estimator."
+    )
+
+
 class Reverse:
     """Exact adjoint gradients on exact statevector estimators.
 
@@ -76,6 +89,15 @@ class Reverse:
     @property
     def options(self) -> dict[str, Any]:
         return {"derivative_type": self.derivative_type}
+
+    def check(self, estimator: Any) -> None:
+        """Reject qiskit-aer's ``EstimatorV2`` with a non-zero ``default_precision``."""
+        precision = getattr(getattr(estimator, "options", None), "default_precision", 0.0)
+        self.check_precision(estimator, precision)
+
+    def check_precision(self, estimator: Any, precision: Any) -> None:
+        """Reject a non-zero ``precision`` on qiskit-aer's ``EstimatorV2``."""
+        check_noiseless_precision(estimator, precision, "method='reverse'", _OTHER_METHODS)
 
     def plan(self, task: PubTask) -> Plan:
         """Compute the gradients directly; the wrapper only evaluates the centre."""

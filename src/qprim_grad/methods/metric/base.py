@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from scipy import sparse
 
-from ...options import derivative_type_name
+from ...options import check_bool, check_pass_manager, derivative_type_name
 from ..base import Evaluation, PubTask
 
 __all__ = [
@@ -112,9 +112,10 @@ class CircuitMetric:
     def __init__(
         self, derivative_type: Any = "complex", phase_fix: bool = True, pass_manager: Any = None
     ) -> None:
+        who = f"metric {getattr(self, 'name', type(self).__name__)!r}"
         self.derivative_type = normalize_metric_type(derivative_type)
-        self.phase_fix = bool(phase_fix)
-        self.pass_manager = pass_manager
+        self.phase_fix = check_bool(phase_fix, "phase_fix", who)
+        self.pass_manager = check_pass_manager(pass_manager, who)
 
     @property
     def options(self) -> dict[str, Any]:

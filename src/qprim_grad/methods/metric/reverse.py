@@ -16,9 +16,15 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import PubResult
 
+from ...options import check_bool
 from ..adjoint import AdjointProgram, observable_matrix
 from ..base import GradientMethodError, PubTask
-from ..reverse import compile_task, exact_pub_result, is_exact_statevector_estimator
+from ..reverse import (
+    check_noiseless_precision,
+    compile_task,
+    exact_pub_result,
+    is_exact_statevector_estimator,
+)
 from .base import MetricPlan, SlotTensor, normalize_metric_type
 
 __all__ = ["ReverseMetric"]
@@ -54,7 +60,7 @@ class ReverseMetric:
 
     def __init__(self, derivative_type: Any = "complex", phase_fix: bool = True) -> None:
         self.derivative_type = normalize_metric_type(derivative_type)
-        self.phase_fix = bool(phase_fix)
+        self.phase_fix = check_bool(phase_fix, "phase_fix", "metric 'reverse'")
 
     @property
     def options(self) -> dict[str, Any]:
@@ -63,6 +69,10 @@ class ReverseMetric:
     def check(self, estimator: Any) -> None:
         """Reject an inner estimator that is not an exact statevector simulator."""
         check_exact(estimator, self.name)
+
+    def check_precision(self, estimator: Any, precision: Any) -> None:
+        """Reject a non-zero ``precision`` on qiskit-aer's ``EstimatorV2``."""
+        check_noiseless_precision(estimator, precision, f"metric {self.name!r}", _OTHERS)
 
     def plan(self, task: PubTask) -> MetricPlan:
         if task.kind != "estimator":
@@ -81,8 +91,10 @@ class ReverseMetric:
         )
 
         def combine(results: list) -> SlotTensor:
-            gram, mixed = overlaps()
             P = len(diff)
+            if P == 0:  # nothing to differentiate: an empty tensor, no statevector needed
+                return SlotTensor(np.zeros(shape + (0, 0), dtype=complex), np.zeros(shape + (0,)))
+            gram, mixed = overlaps()
             # <d_p psi|psi> = conj(mixed) = i g  ->  g = Re(-i conj(mixed)) = -Im(mixed)
             means = -np.imag(mixed)
             return SlotTensor(gram.reshape(shape + (P, P)), means.reshape(shape + (P,)))
