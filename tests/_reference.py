@@ -1,4 +1,6 @@
-"""Independent reference derivatives from qiskit.quantum_info (five-point stencils)."""
+"""Independent reference derivatives from qiskit.quantum_info (five-point stencils and
+central second differences), and the small circuits several test modules share. Test
+modules import their oracles from here, never from one another."""
 
 from __future__ import annotations
 
@@ -37,6 +39,23 @@ def expectation_gradient(circuit, observable, values, parameters=None) -> np.nda
             for p in parameters
         ]
     )
+
+
+def expectation_hessian(circuit, observable, values, step: float = 2e-4) -> np.ndarray:
+    """d^2<O>/d theta_i d theta_j over all parameters (circuit order), from central second
+    differences of exact expectation values (error ~ step**2)."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    eye = np.eye(n) * step
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = sum(
+                si * sj * expectation(circuit, observable, values + si * eye[i] + sj * eye[j])
+                for si in (1, -1)
+                for sj in (1, -1)
+            ) / (4 * step**2)
+    return out
 
 
 def probabilities(circuit: QuantumCircuit, values) -> np.ndarray:
@@ -87,3 +106,21 @@ def state_qgt(circuit, values, parameters=None, phase_fix=True) -> np.ndarray:
         overlap = np.conj(derivatives) @ state(circuit, values)  # <d_i psi|psi>
         tensor = tensor - np.outer(overlap, np.conj(overlap))
     return tensor
+
+
+# --- circuits shared by several test modules ------------------------------------------------
+#: two points of the three parameters of :func:`bare_circuit`
+POINTS = np.array([[0.3, 0.5, -0.2], [1.2, -0.4, 0.7]])
+
+
+def bare_circuit() -> QuantumCircuit:
+    """Every parameter the bare argument of one gate: exact shift rules apply directly."""
+    from qiskit.circuit import Parameter
+
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    qc = QuantumCircuit(2)
+    qc.ry(a, 0)
+    qc.rx(b, 1)
+    qc.cx(0, 1)
+    qc.rzz(c, 0, 1)
+    return qc

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import qiskit_algorithms.gradients as qa
 import qiskit_algorithms.optimizers as qao
+from _reference import probability_gradient
 from qiskit import ClassicalRegister, QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives import StatevectorEstimator, StatevectorSampler
@@ -157,12 +158,21 @@ def test_facade_in_qiskit_algorithms_vqe():
 def test_facade_lin_comb_sampler_imaginary_not_required_but_types():
     qc = circ()
     qc.measure_all()
+    shots = 20_000
+    points = [[0.1, 0.2, 0.3], [0.7, -0.5, 1.1]]
     r = (
-        qg.LinCombSamplerGradient(StatevectorSampler(seed=2))
-        .run([qc, qc], [[0.1, 0.2, 0.3]] * 2)
+        qg.LinCombSamplerGradient(StatevectorSampler(seed=2, default_shots=shots))
+        .run([qc, qc], points)
         .result()
     )
     assert len(r.gradients) == 2 and len(r.gradients[0]) == 3
+    for gradients, x in zip(r.gradients, points, strict=True):
+        want = probability_gradient(qc, x)  # (3 parameters, 4 outcomes)
+        for j, derivative in enumerate(gradients):
+            assert isinstance(derivative, dict) and set(derivative) <= set(range(4))
+            got = np.array([derivative.get(outcome, 0.0) for outcome in range(4)])
+            # a Hadamard test: p(x, 0) - p(x, 1) of std <= 1 / sqrt(shots), times 2
+            np.testing.assert_allclose(got, want[j], atol=5 * 2 / np.sqrt(shots))
 
 
 # --------------------------------------------------------------------------- SPSA parity

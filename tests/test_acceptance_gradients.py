@@ -10,6 +10,7 @@ import inspect
 import numpy as np
 import pytest
 import qiskit_algorithms.gradients as qa
+from _reference import probability_gradient
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives import StatevectorEstimator, StatevectorSampler
@@ -243,7 +244,8 @@ def test_qiskit_machine_learning_sampler_qnn_dropin():
     from qiskit_machine_learning.neural_networks import SamplerQNN
 
     c = circ(measure=True)
-    smp = StatevectorSampler(seed=3)
+    shots = 20_000
+    smp = StatevectorSampler(seed=3, default_shots=shots)
     qnn = SamplerQNN(
         circuit=c,
         input_params=[A],
@@ -253,3 +255,8 @@ def test_qiskit_machine_learning_sampler_qnn_dropin():
     )
     _, gw = qnn.backward(np.array([[0.2]]), np.array([0.4]))
     assert gw.shape == (1, 4, 1)
+    # d p(outcome) / d b at (a, b) = (0.2, 0.4): b enters twice (rx(2b), ry(a + b)), so the
+    # shift rule adds four sampled probabilities of std <= 0.5 / sqrt(shots) each
+    want = probability_gradient(c, [0.2, 0.4], [B])[0]
+    tolerance = 5 * np.sqrt(4 * 0.25 / shots) * 2
+    np.testing.assert_allclose(gw[0, :, 0], want, atol=tolerance)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _reference import POINTS, bare_circuit, expectation_gradient, expectation_hessian
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
 from qiskit.primitives import (
     BaseEstimatorV2,
     PrimitiveJob,
@@ -15,23 +15,11 @@ from qiskit.primitives import (
     StatevectorEstimator,
 )
 from qiskit.primitives.containers import DataBin
-from qiskit.quantum_info import SparsePauliOp, Statevector
+from qiskit.quantum_info import SparsePauliOp
 
 from qprim_grad import GradientEstimator
 
 OBSERVABLE = SparsePauliOp.from_list([("ZZ", 1.0), ("XI", 0.5), ("YX", -0.3)])
-POINTS = np.array([[0.3, 0.5, -0.2], [1.2, -0.4, 0.7]])
-
-
-def bare_circuit() -> QuantumCircuit:
-    """Every parameter the bare argument of one gate: exact shift rules apply directly."""
-    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
-    qc = QuantumCircuit(2)
-    qc.ry(a, 0)
-    qc.rx(b, 1)
-    qc.cx(0, 1)
-    qc.rzz(c, 0, 1)
-    return qc
 
 
 def circuit() -> QuantumCircuit:
@@ -40,25 +28,8 @@ def circuit() -> QuantumCircuit:
     return qc
 
 
-def expectation(qc: QuantumCircuit, values: np.ndarray) -> float:
-    state = Statevector(qc.assign_parameters(values))
-    return float(np.real(state.expectation_value(OBSERVABLE)))
-
-
 def exact_hessian(qc: QuantumCircuit, values: np.ndarray, step: float = 1e-3) -> np.ndarray:
-    """Central second differences of exact expectation values (error ~ step**2)."""
-    n = len(values)
-    hessian = np.zeros((n, n))
-    eye = np.eye(n) * step
-    for i in range(n):
-        for j in range(n):
-            hessian[i, j] = (
-                expectation(qc, values + eye[i] + eye[j])
-                - expectation(qc, values + eye[i] - eye[j])
-                - expectation(qc, values - eye[i] + eye[j])
-                + expectation(qc, values - eye[i] - eye[j])
-            ) / (4 * step**2)
-    return hessian
+    return expectation_hessian(qc, OBSERVABLE, values, step)
 
 
 class Rescaled(BaseEstimatorV2):
@@ -101,11 +72,8 @@ def test_gradient_around_users_mitigation_wrapper(method):
     assert result.metadata["inner_metadata"] == [{"mitigation": "rescaled"}]
 
 
-def exact_gradient(qc: QuantumCircuit, values: np.ndarray, step: float = 1e-3) -> np.ndarray:
-    eye = np.eye(len(values)) * step
-    return np.array(
-        [(expectation(qc, values + e) - expectation(qc, values - e)) / (2 * step) for e in eye]
-    )
+def exact_gradient(qc: QuantumCircuit, values: np.ndarray) -> np.ndarray:
+    return expectation_gradient(qc, OBSERVABLE, values)
 
 
 def test_hessian_from_gradient_of_gradient():

@@ -205,3 +205,82 @@ def test_metric_pubs_may_leave_the_observable_out(metric):
     assert data.qgt.shape == (3, 2, 2) and data.evs.shape == (3,)
     # rx(a) on |0>: 1/4; ry(b) on |0>: 1/4 (independent qubits before the cx)
     np.testing.assert_allclose(data.qgt, np.broadcast_to(np.eye(2) / 4, (3, 2, 2)), atol=1e-10)
+
+
+# --- an inner pub without parameters is evaluated once ------------------------------------------
+def _prepared_layers(n: int = 3, layers: int = 2) -> QuantumCircuit:
+    """A fixed preparation (no parameters), then layers of ry / rz and a cx ladder."""
+    from qiskit.circuit import ParameterVector
+
+    theta = ParameterVector("t", 2 * n * layers)
+    qc = QuantumCircuit(n)
+    qc.h(range(n))
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    k = 0
+    for _ in range(layers):
+        for gate in (qc.ry, qc.rz):
+            for q in range(n):
+                gate(theta[k], q)
+                k += 1
+        for q in range(n - 1):
+            qc.cx(q, q + 1)
+    return qc
+
+
+@pytest.mark.parametrize("metric", ["block_diag", "diag"])
+@pytest.mark.parametrize("face", ["QGTEstimator", "GradientEstimator"])
+def test_constant_prefix_is_sent_once_and_broadcast(metric, face):
+    qc = _prepared_layers()
+    values = np.random.default_rng(1).uniform(-1, 1, (4, qc.num_parameters))
+    pub = (qc, "ZZI", values)
+
+    def wrap(estimator):
+        if face == "QGTEstimator":
+            return QGTEstimator(estimator, metric)
+        return GradientEstimator(estimator, "param_shift", metric=metric)
+
+    exact = wrap(StatevectorEstimator()).run([pub]).result()[0].data.qgt  # no circuit sent
+    result = wrap(AerEstimator()).run([pub]).result()
+    np.testing.assert_allclose(result[0].data.qgt, exact, atol=1e-10)
+    # 4 layers of 3 rotations: 6 Paulis and products per layer (3 without pairs for diag);
+    # the first layer's prefix has no parameters: 1 row instead of 4
+    labels = 6 if metric == "block_diag" else 3
+    gradient_rows = 0 if face == "QGTEstimator" else 4 * 2 * qc.num_parameters
+    expected = 4 + labels * (1 + 3 * 4) + gradient_rows
+    assert result.metadata["inner_rows"] == expected
+
+
+# --- every option checked at construction -------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"method": None}, GradientMethodError, "needs a metric method.*got None"),
+        ({"method": 3}, GradientMethodError, "3 is not a metric method"),
+        ({"method": "nope"}, GradientMethodError, "unknown metric method 'nope'"),
+        ({"max_job_rows": True}, ValueError, "max_job_rows must be a positive integer, got True"),
+        ({"max_job_rows": 0}, ValueError, "max_job_rows must be a positive integer, got 0"),
+        ({"method": "diag", "epsilon": 0.1}, GradientMethodError, "does not accept.*epsilon"),
+        ({"derivative_type": 3}, GradientMethodError, "unknown derivative_type 3"),
+        ({"method": "block_diag", "pass_manager": "pm"}, GradientMethodError, "pass_manager"),
+        ({"coupling_map": "x"}, GradientMethodError, "coupling_map must be.*got 'x'"),
+        ({"method": "reverse", "phase_fix": "yes"}, GradientMethodError, "phase_fix"),
+    ],
+)
+def test_qgt_estimator_options_are_checked_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        QGTEstimator(StatevectorEstimator(), **kwargs)
+
+
+def test_coupling_map_as_qubit_pairs_is_accepted():
+    from qiskit.transpiler import CouplingMap
+
+    qgt = QGTEstimator(StatevectorEstimator(), "lin_comb", coupling_map=[[0, 1], [1, 2]])
+    assert isinstance(qgt.metric._lin_comb.placement.coupling, CouplingMap)
+
+
+def test_metric_options_must_be_a_dict():
+    with pytest.raises(TypeError, match="metric_options must be a dict.*got \\[1\\]"):
+        GradientEstimator(StatevectorEstimator(), metric="diag", metric_options=[1])
+    with pytest.raises(GradientMethodError, match="metric 'diag': phase_fix"):
+        GradientEstimator(StatevectorEstimator(), metric="diag", metric_options={"phase_fix": 0})

@@ -108,10 +108,9 @@ def test_clear_error_without_matplotlib(calibrated_run, monkeypatch):
 # ---- plot_gradient / plot_qgt ----------------------------------------------------------------
 
 
-from _reference import expectation_gradient  # noqa: E402
+from _reference import expectation_gradient, state_qgt  # noqa: E402
 from qiskit.primitives import PrimitiveResult, PubResult  # noqa: E402
 from qiskit.primitives.containers import DataBin  # noqa: E402
-from qiskit.quantum_info import Statevector  # noqa: E402
 
 from qprim_grad import GradientEstimator  # noqa: E402
 from qprim_grad.plotting import plot_gradient, plot_qgt  # noqa: E402
@@ -194,26 +193,9 @@ def test_plot_gradient_errors(noisy_gradient):
         plot_gradient(result[0], index=5)
 
 
-def reference_qgt(circuit, values, eps=1e-5) -> np.ndarray:
-    """<d_i psi|d_j psi> - <d_i psi|psi><psi|d_j psi> from central differences of the state."""
-    values = np.asarray(values, dtype=float)
-
-    def state(x):
-        return Statevector(circuit.assign_parameters(x)).data
-
-    psi = state(values)
-    derivatives = []
-    for i in range(values.size):
-        shift = np.zeros_like(values)
-        shift[i] = eps
-        derivatives.append((state(values + shift) - state(values - shift)) / (2 * eps))
-    d = np.array(derivatives)
-    return d.conj() @ d.T - np.outer(d.conj() @ psi, psi.conj() @ d.T)
-
-
 def test_plot_qgt_heat_map():
     ansatz = real_amplitudes(2, reps=1)
-    qgt = reference_qgt(ansatz, [0.3, -0.6, 0.2, 1.1])
+    qgt = state_qgt(ansatz, [0.3, -0.6, 0.2, 1.1])
     result = PubResult(DataBin(qgt=qgt), metadata={"parameters": list(ansatz.parameters)})
     ax = plot_qgt(result)
     (image,) = ax.get_images()

@@ -52,8 +52,11 @@ def test_qfi_stds_are_calibrated_on_seeded_aer(method):
     stds = data.qfi_stds[:, upper[0], upper[1]]
     errors = np.abs(data.qfi - want)[:, upper[0], upper[1]]
     measured = stds > 0
-    assert measured.sum() >= 150
-    coverage = np.mean(errors[measured] <= 2 * stds[measured])
+    # each independent estimate once: a prefix without parameters is measured once for all
+    # rows (block_diag's first layer)
+    error, sigma = np.unique(np.stack([errors[measured], stds[measured]]), axis=1)
+    assert len(error) >= 70
+    coverage = np.mean(error <= 2 * sigma)
     assert 0.9 <= coverage <= 0.99, coverage
     assert np.all(errors[~measured] < 1e-12)  # exact entries (e.g. zero blocks)
 

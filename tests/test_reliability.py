@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _reference import expectation, expectation_gradient
+from _reference import expectation, expectation_gradient, expectation_hessian
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import RYGate
@@ -141,21 +141,6 @@ def test_non_finite_values_rejected_on_aer_and_sampler():
 
 
 # --- 5. nested Hessian over non-affine expressions -----------------------------------------
-def exact_hessian(qc: QuantumCircuit, observable, values, step: float = 2e-4) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    eye = np.eye(n) * step
-    out = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            out[i, j] = sum(
-                si * sj * expectation(qc, observable, values + si * eye[i] + sj * eye[j])
-                for si in (1, -1)
-                for sj in (1, -1)
-            ) / (4 * step**2)
-    return out
-
-
 @pytest.mark.parametrize("outer", ["param_shift", "lin_comb"])
 def test_nested_hessian_over_non_affine_expressions(outer):
     qc = QuantumCircuit(2)
@@ -168,7 +153,7 @@ def test_nested_hessian_over_non_affine_expressions(outer):
     points = np.array([[0.3, 0.5], [1.2, -0.4]])
     inner = GradientEstimator(StatevectorEstimator())
     result = GradientEstimator(inner, outer).run([(qc, observable, points)]).result()[0]
-    exact = np.stack([exact_hessian(qc, observable, x) for x in points])
+    exact = np.stack([expectation_hessian(qc, observable, x) for x in points])
     assert result.data.hessian.shape == (2, 2, 2)
     np.testing.assert_allclose(result.data.hessian, exact, atol=1e-5)
     np.testing.assert_array_equal(result.data.hessian_stds, 0.0)

@@ -8,13 +8,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from _reference import expectation, expectation_gradient
+from _reference import POINTS, bare_circuit, expectation, expectation_gradient
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import efficient_su2
 from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import SparseObservable, SparsePauliOp, random_pauli_list
-from test_composition import POINTS, bare_circuit
 
 from qprim_grad import GradientEstimator, GradientMethodError
 from qprim_grad.methods.adjoint import PauliAction, observable_matrix

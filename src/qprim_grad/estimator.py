@@ -30,11 +30,16 @@ def _is_values(field: Any) -> bool:
         return True
     if isinstance(field, Mapping):
         return not any(isinstance(key, str) for key in field)  # {"ZZ": 1.0}: an observable
-    try:
-        np.asarray(field, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return _numeric(field)
+
+
+def _numeric(field: Any) -> bool:
+    """Whether ``field`` is a real number or an array (nested lists) of them."""
+    if isinstance(field, np.ndarray):
+        return field.dtype.kind in "biuf"
+    if isinstance(field, (list, tuple)):
+        return all(_numeric(item) for item in field)
+    return isinstance(field, (int, float, np.integer, np.floating))
 
 
 def _observable_free(pub: Any) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import numpy as np
 from qiskit.circuit import Parameter
 from qiskit.primitives import PrimitiveResult
 
@@ -23,7 +24,7 @@ from .job import InnerJob
 from .methods.base import Evaluation, GradientMethod, Plan, PubTask
 from .packing import Piece, check_result_count, num_rows
 from .params import binding_hint, check_finite, normalize_parameters
-from .pub_results import concatenate_pub_results, reshape_pub_result
+from .pub_results import broadcast_pub_result, concatenate_pub_results, reshape_pub_result
 
 __all__ = [
     "Face",
@@ -133,6 +134,9 @@ class InnerPubs:
     pubs: list[Any] = field(default_factory=list)
     works: list[PubWork] = field(default_factory=list)
     evaluations: list[Evaluation | None] = field(default_factory=list)
+    #: slot -> the shape its result is broadcast to (an evaluation sent once, see
+    #: :func:`constant_once`)
+    broadcast: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def add(self, work: PubWork, pub: Any, evaluation: Evaluation | None) -> int:
         """Append an inner pub; its slot."""
@@ -164,8 +168,28 @@ def lay_out(face: Face, works: list[PubWork], run_kwargs: dict[str, Any]) -> Inn
 def _add_evaluations(
     face: Face, inner: InnerPubs, work: PubWork, evaluations: Iterable[Evaluation]
 ) -> list[int]:
-    """The inner pubs of a pub's evaluations appended; their slots."""
-    return [inner.add(work, face._inner_pub(work, e), e) for e in evaluations]
+    """The inner pubs of a pub's evaluations appended (an estimator evaluation whose
+    circuit has no parameters once, its result broadcast back); their slots."""
+    slots = []
+    for evaluation in evaluations:
+        sent = constant_once(evaluation) if work.task.kind == "estimator" else evaluation
+        pub = face._inner_pub(work, sent)
+        slot = inner.add(work, pub, sent)
+        if sent is not evaluation:
+            inner.broadcast[slot] = np.broadcast_shapes(
+                tuple(pub.shape), evaluation.values.shape[:-1]
+            )
+        slots.append(slot)
+    return slots
+
+
+def constant_once(evaluation: Evaluation) -> Evaluation:
+    """``evaluation`` with one row of values if its circuit has no parameters (every row
+    would give the same value: it is evaluated once and broadcast), else itself."""
+    values = evaluation.values
+    if evaluation.circuit.num_parameters or all(n == 1 for n in values.shape[:-1]):
+        return evaluation
+    return replace(evaluation, values=np.zeros((1,) * (values.ndim - 1) + (0,)))
 
 
 def _metric_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
@@ -202,8 +226,10 @@ def submit(
     *,
     merge_rows: bool = False,
 ) -> Submission:
-    """One inner ``run`` per packed job; with ``merge_rows`` identical rows of a job are
-    evaluated once (:mod:`._merge`)."""
+    """One inner ``run`` per packed job (none for a job without pubs: every value computed
+    directly); with ``merge_rows`` identical rows of a job are evaluated once
+    (:mod:`._merge`)."""
+    jobs = [job for job in jobs if job]
     inner_jobs = []
     rows_sent = 0
     for job in jobs:
@@ -241,6 +267,8 @@ class Combination:
         self.num_inner_pubs = num_inner_pubs
         self.submission = submission
         self.meta = meta
+        #: slot -> shape of the evaluations sent once (see :func:`constant_once`)
+        self.broadcast: dict[int, tuple[int, ...]] = {}
 
     def __call__(self, results: list[Any]) -> PrimitiveResult:
         flat = self.regroup(results)
@@ -255,7 +283,10 @@ class Combination:
             check_result_count(result, len(job), inner.job_id, inner.pubs, number, len(jobs))
             for piece, pub_result in zip(job, result):
                 parts[piece.slot].append(pub_result)
-        return [concatenate_pub_results(group) for group in parts]
+        flat = [concatenate_pub_results(group) for group in parts]
+        for slot, shape in self.broadcast.items():
+            flat[slot] = broadcast_pub_result(flat[slot], shape)
+        return flat
 
     def pub_result(self, work: PubWork, flat: list[Any]) -> Any:
         """The face's result for one user pub."""

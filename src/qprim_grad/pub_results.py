@@ -10,6 +10,7 @@ from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, Sample
 
 __all__ = [
     "concatenate_pub_results",
+    "broadcast_pub_result",
     "reshape_pub_result",
     "object_array",
     "pub_tuple",
@@ -44,6 +45,17 @@ def _concatenate_field(values: list[Any]) -> Any:
     if np.ndim(values[0]) == 0:
         return values[0]
     return np.concatenate([np.asarray(v) for v in values], axis=0)
+
+
+def broadcast_pub_result(result: Any, shape: tuple[int, ...]) -> Any:
+    """An estimator pub result with its array fields broadcast to ``shape`` (plus their own
+    trailing axes): the result of a pub evaluated once for many identical rows."""
+    ndim = result.data.ndim
+    fields = {}
+    for name, value in result.data.items():
+        array = np.asarray(value)
+        fields[name] = np.array(np.broadcast_to(array, shape + array.shape[ndim:]))
+    return type(result)(DataBin(**fields, shape=shape), metadata=result.metadata)
 
 
 def reshape_pub_result(result: Any, shape: tuple[int, ...]) -> Any:

@@ -16,6 +16,7 @@ from qiskit.circuit import Parameter
 from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 
+from .errors import GradientMethodError
 from .estimator import GradientEstimator, _observable_free
 from .job import GradientJob
 from .methods.base import Plan, PubTask
@@ -87,6 +88,11 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
+        if method is None:
+            raise GradientMethodError(
+                "QGTEstimator needs a metric method: method='lin_comb' (default), 'reverse', "
+                "'block_diag', 'diag', a registered name or a metric object; got None"
+            )
         GradientPrimitive.__init__(
             self,
             estimator,

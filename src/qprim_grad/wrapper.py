@@ -89,6 +89,11 @@ class GradientPrimitive:
 
     def _resolve_metric(self, metric: Any, metric_options: dict[str, Any] | None) -> Any:
         """The metric method object (``None`` without ``metric=``)."""
+        if metric_options is not None and not isinstance(metric_options, dict):
+            raise TypeError(
+                f"metric_options must be a dict of the metric method's options (e.g. "
+                f"{{'phase_fix': True}}), got {metric_options!r}"
+            )
         if metric is None and metric_options:
             raise ValueError("metric_options were given without metric=")
         if metric is None:
@@ -188,6 +193,7 @@ class GradientPrimitive:
         submission = submit(self, jobs, inner, run_kwargs, merge_rows=merge_rows)
         meta = self._run_metadata(submission)
         combination = Combination(self, works, len(inner.pubs), submission, meta)
+        combination.broadcast = inner.broadcast
         return GradientJob(submission.inner_jobs, combination, **meta)
 
     def _check_precisions(self, coerced: list[Any], run_kwargs: dict[str, Any]) -> None:
@@ -234,6 +240,8 @@ def _aliased(max_job_rows: int | None, alias: int | None) -> int | None:
 
 def _checked_job_rows(max_job_rows: int | None) -> int | None:
     """``max_job_rows``: ``None`` or a positive integer."""
-    if max_job_rows is not None and (int(max_job_rows) != max_job_rows or max_job_rows < 1):
+    if max_job_rows is not None and (
+        isinstance(max_job_rows, bool) or int(max_job_rows) != max_job_rows or max_job_rows < 1
+    ):
         raise ValueError(f"max_job_rows must be a positive integer, got {max_job_rows!r}")
     return max_job_rows

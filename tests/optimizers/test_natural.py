@@ -270,7 +270,8 @@ def test_on_statevector_estimator_one_job_per_iteration(
     )
     result = ng.minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.1, 0.01, 4, mask=mask)
-    for got, (x_ref, step_ref) in zip(seen, expected):
+    assert len(seen) == len(expected) == 4  # one callback per iteration
+    for got, (x_ref, step_ref) in zip(seen, expected, strict=True):
         np.testing.assert_allclose(got[1], x_ref, atol=1e-6)
         assert got[3] == pytest.approx(step_ref, abs=1e-6)
     assert spy.call_count == result.jobs == 5  # 4 iterations + the final loss

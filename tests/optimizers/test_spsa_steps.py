@@ -77,7 +77,16 @@ def test_estimate_exact_on_quadratic():
     first, second = sample_directions(rng, 200, 2, second_order=True)
     pts = perturbation_points(x, 0.1, first, second)
     value, grad, hess = estimate(np.array([f(p) for p in pts]), 0.1, first, second)
-    np.testing.assert_allclose(grad, a @ x + b, atol=0.15)
+    # exact along each direction: the mean over directions of (g . d) d and of the
+    # symmetrised (d1^T A d2) d1 d2^T, which equal grad and A only on average
+    g = a @ x + b
+    want_grad = np.mean((first @ g)[:, None] * first, axis=0)
+    outer = first[:, :, None] * second[:, None, :]
+    curvature = np.einsum("ki,ij,kj->k", first, a, second)
+    want_hess = np.mean(curvature[:, None, None] * (outer + np.swapaxes(outer, 1, 2)) / 2, axis=0)
+    np.testing.assert_allclose(grad, want_grad, atol=1e-12)
+    np.testing.assert_allclose(hess, want_hess, atol=1e-12)
+    np.testing.assert_allclose(grad, g, atol=0.15)  # and close to the truth on average
     np.testing.assert_allclose(hess, a, atol=0.3)
     assert value == pytest.approx(np.mean([f(p) for p in pts]))
 

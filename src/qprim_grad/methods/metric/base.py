@@ -153,6 +153,18 @@ def _means_variance(J: np.ndarray, g: np.ndarray, vg: np.ndarray, mask: np.ndarr
     return term + 2 * np.einsum("...c,...cp,...cq->...pq", vg, Ju, Ju, optimize=True)
 
 
+def _second_order(J: np.ndarray, vg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``tr(K V K V)`` of the phase fix's quadratic form ``g^T K g`` per entry ``(p, q)``
+    (``K_ab = mask_ab (J_ap J_bq + J_bp J_aq) / 2``, ``V = diag(vg)``): the part of its
+    variance the first-order rule misses, ``Var = 4 mu^T K V K mu + 2 tr(KVKV)`` for
+    Gaussian means."""
+    W = vg[..., :, None] * vg[..., None, :] * mask**2  # v_a v_b m_ab^2
+    J2 = J**2
+    squares = np.swapaxes(J2, -1, -2) @ W @ J2  # sum_ab W_ab J_ap^2 J_bq^2
+    cross = np.einsum("...ap,...aq,...ab,...bp,...bq->...pq", J, J, W, J, J, optimize=True)
+    return (squares + cross) / 2
+
+
 def _measured(variance: np.ndarray | None) -> np.ndarray | None:
     """``variance`` as floats if any of it is non-zero, else ``None``."""
     if variance is None or not np.any(variance):
@@ -165,8 +177,10 @@ def to_parameters(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(qgt, var_re, var_im)`` over the parameters: ``S + (P, P)`` each.
 
-    ``qgt = J^T (overlaps - mask * g g^T) J`` with first-order variances of its real and
-    imaginary parts (independent measured pieces; the phase-fix products included).
+    ``qgt = J^T (overlaps - mask * (g g^T - V)) J`` with ``V = diag(var_means)`` (the
+    unbiased product of measured means) and the variances of its real and imaginary parts:
+    first order for the measured overlaps, second order (exact for Gaussian means) for the
+    phase fix's quadratic form.
     """
     overlaps = np.asarray(tensor.overlaps, dtype=complex)
     g = np.asarray(tensor.means, dtype=float)
@@ -177,7 +191,11 @@ def to_parameters(
         J = np.broadcast_to(np.eye(num_slots), (1,) * ndim + (num_slots, num_slots))
     else:
         J = _dense_jacobian(jacobian, ndim)
+    vg = _measured(tensor.var_means)
     product = g[..., :, None] * g[..., None, :] * mask
+    if phase_fix and vg is not None:
+        # E[g_a^2] = <g_a>^2 + var: the unbiased square of a measured mean
+        product = product - np.eye(num_slots) * (vg * np.diagonal(mask))[..., None, :]
     inner = overlaps - product if phase_fix else overlaps
     qgt = np.swapaxes(J, -1, -2) @ inner @ J
     var_re = np.zeros(qgt.shape)
@@ -186,6 +204,9 @@ def to_parameters(
         var_re = var_re + _pair_variance(J, measured, 1.0)
     if (measured := _measured(tensor.var_im)) is not None:
         var_im = var_im + _pair_variance(J, measured, -1.0)
-    if phase_fix and (measured := _measured(tensor.var_means)) is not None:
-        var_re = var_re + _means_variance(J, g, measured, mask)
+    if phase_fix and vg is not None:
+        # Var(g^T K g) = 4 mu^T K V K mu + 2 tr(KVKV), mu mu^T estimated without bias by
+        # g g^T - V: 4 g^T K V K g - 2 tr(KVKV); never below its value at mu = 0
+        second = _second_order(J, vg, mask)
+        var_re = var_re + np.maximum(_means_variance(J, g, vg, mask) - 2 * second, 2 * second)
     return qgt, np.maximum(var_re, 0.0), np.maximum(var_im, 0.0)

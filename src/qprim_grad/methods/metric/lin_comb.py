@@ -20,7 +20,7 @@ from qiskit.circuit import QuantumCircuit
 from ...cache import BoundedCache
 from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
 from ..base import GradientMethodError, PubTask
-from ..hadamard import add_aux_qubit, controlled_paulis
+from ..hadamard import add_aux_qubit, controlled_paulis, find_coupling_map
 from ..lin_comb import LinComb, prepare_for_lin_comb
 from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (
@@ -116,6 +116,24 @@ def _combine(
     return SlotTensor(overlaps, means, var_re, var_im, var_means)
 
 
+def _checked_coupling_map(coupling_map: Any) -> Any:
+    """``None``, or something a coupling map comes from (a ``CouplingMap``, a list of qubit
+    pairs, a ``Target``, a backend or a pass manager), else a :class:`GradientMethodError`."""
+    if coupling_map is None or find_coupling_map(coupling_map) is not None:
+        return coupling_map
+    if isinstance(coupling_map, (list, tuple)):
+        from qiskit.transpiler import CouplingMap
+
+        try:
+            return CouplingMap([[int(a), int(b)] for a, b in coupling_map])
+        except (TypeError, ValueError):
+            pass
+    raise GradientMethodError(
+        f"metric 'lin_comb': coupling_map must be a CouplingMap, a list of qubit pairs "
+        f"[[0, 1], ...], a Target, a backend or a pass manager, got {coupling_map!r}"
+    )
+
+
 class LinCombMetric(CircuitMetric):
     """QGT from Hadamard tests; works on any estimator (and on hardware via ``pass_manager``).
 
@@ -136,6 +154,7 @@ class LinCombMetric(CircuitMetric):
         coupling_map: Any = None,
     ) -> None:
         super().__init__(derivative_type, phase_fix, pass_manager)
+        coupling_map = _checked_coupling_map(coupling_map)
         # the gradient method places the auxiliary qubit and maps the centre
         self._lin_comb = LinComb(pass_manager=pass_manager, coupling_map=coupling_map)
         self._cache: BoundedCache[list] = BoundedCache(size=64)
