@@ -158,7 +158,7 @@ def test_facade_in_qiskit_algorithms_vqe():
 def test_facade_lin_comb_sampler_imaginary_not_required_but_types():
     qc = circ()
     qc.measure_all()
-    shots = 20_000
+    shots = 10_000
     points = [[0.1, 0.2, 0.3], [0.7, -0.5, 1.1]]
     r = (
         qg.LinCombSamplerGradient(StatevectorSampler(seed=2, default_shots=shots))

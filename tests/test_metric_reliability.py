@@ -284,3 +284,18 @@ def test_metric_options_must_be_a_dict():
         GradientEstimator(StatevectorEstimator(), metric="diag", metric_options=[1])
     with pytest.raises(GradientMethodError, match="metric 'diag': phase_fix"):
         GradientEstimator(StatevectorEstimator(), metric="diag", metric_options={"phase_fix": 0})
+
+
+@pytest.mark.parametrize("face", ["gradient", "qgt", "gradient+metric"])
+def test_parameter_free_pub_with_rows_runs_once_on_aer(face):
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    wrapper = {
+        "gradient": lambda: GradientEstimator(AerEstimator()),
+        "qgt": lambda: QGTEstimator(AerEstimator(), "diag"),
+        "gradient+metric": lambda: GradientEstimator(AerEstimator(), metric="block_diag"),
+    }[face]()
+    result = wrapper.run([(qc, ["X", "Z"], np.zeros((3, 1, 0)))]).result()
+    np.testing.assert_allclose(result[0].data.evs, [[1.0, 0.0]] * 3, atol=1e-12)
+    assert result[0].data.evs.shape == (3, 2)
+    assert result.metadata["inner_rows"] == 2  # one row per observable, not per value row

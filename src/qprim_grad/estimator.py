@@ -86,6 +86,12 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     P)``). Nested estimators evaluate identical inner rows once; ``metadata["inner_rows"]``
     counts the rows sent, ``metadata["base_rows"]`` those the innermost primitive evaluated.
 
+    A pub's circuit must be unitary up to its final measurements: a reset of a qubit in use,
+    a mid-circuit measurement or classical control is refused, naming the instruction
+    (:class:`~qprim_grad.GradientSampler` differentiates the outcome distribution of such
+    circuits). An inner pub whose circuit has no parameters is evaluated once and broadcast
+    over the pub's value rows.
+
     ``max_job_rows`` (alias ``max_pub_rows``) splits a large run over several inner jobs,
     submitted together; results are identical to the unsplit run.
 

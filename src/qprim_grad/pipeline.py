@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 from qiskit.circuit import Parameter
 from qiskit.primitives import PrimitiveResult
+from qiskit.primitives.containers.bindings_array import BindingsArray
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from . import _merge
 from .errors import GradientJobError
@@ -154,7 +156,10 @@ def lay_out(face: Face, works: list[PubWork], run_kwargs: dict[str, Any]) -> Inn
         if not _center_is_direct(face, work, run_kwargs):
             evaluation = work.plan.center
             pub = work.pub if evaluation is None else face._inner_pub(work, evaluation)
-            work.center_slot = inner.add(work, pub, None)
+            once = _constant_pub(pub) if work.task.kind == "estimator" else None
+            work.center_slot = inner.add(work, pub if once is None else once, None)
+            if once is not None:
+                inner.broadcast[work.center_slot] = tuple(pub.shape)
     for work in works:
         work.eval_slots.extend(_add_evaluations(face, inner, work, work.plan.evaluations))
     for work in works:
@@ -181,6 +186,16 @@ def _add_evaluations(
             )
         slots.append(slot)
     return slots
+
+
+def _constant_pub(pub: Any) -> Any:
+    """An estimator pub of a circuit without parameters with several (identical) rows of
+    values as the pub with one row (its result is broadcast back), else ``None``."""
+    bindings = pub.parameter_values
+    if pub.circuit.num_parameters or all(n == 1 for n in bindings.shape):
+        return None
+    one = BindingsArray(shape=(1,) * len(bindings.shape))
+    return EstimatorPub(pub.circuit, pub.observables, one, pub.precision)
 
 
 def constant_once(evaluation: Evaluation) -> Evaluation:

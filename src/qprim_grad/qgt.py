@@ -44,7 +44,8 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
     ``qgt[..., i, j] = <d_i psi|d_j psi> - <d_i psi|psi><psi|d_j psi>`` (the second term
     with ``phase_fix=True``, the default), shape ``pub.shape + (P, P)``; complex for
     ``derivative_type="complex"`` (default), the real or imaginary part otherwise.
-    ``qgt_stds`` propagates the inner ``stds`` to first order (complex entries:
+    ``qgt_stds`` propagates the inner ``stds`` (first order; second order for the phase
+    fix's products of measured means, taken without bias) (complex entries:
     ``sqrt(Var Re + Var Im)``); ``qfi = 4 Re qgt``. Everything runs in one inner job per
     ``run`` (or several with ``max_job_rows``).
 

@@ -4,8 +4,8 @@ A metric plan lists extra evaluations (inner pubs) and a ``combine`` function th
 their ``(evs, variances)`` into a :class:`SlotTensor`: the overlaps ``<d_a psi|d_b psi>``
 over gate arguments ("slots"), the generator means ``g_a`` with ``<d_a psi|psi> = i g_a``
 and the variances of every measured piece. :func:`to_parameters` then applies the chain
-rule ``J^T G J`` (``J = d slot / d theta``), the phase fix ``- g g^T`` and first-order error
-propagation, once for every method.
+rule ``J^T G J`` (``J = d slot / d theta``), the phase fix ``- g g^T`` (unbiased for measured
+means) and error propagation (second order for the phase fix), once for every method.
 """
 
 from __future__ import annotations
