@@ -299,3 +299,12 @@ def test_parameter_free_pub_with_rows_runs_once_on_aer(face):
     np.testing.assert_allclose(result[0].data.evs, [[1.0, 0.0]] * 3, atol=1e-12)
     assert result[0].data.evs.shape == (3, 2)
     assert result.metadata["inner_rows"] == 2  # one row per observable, not per value row
+
+
+@pytest.mark.parametrize("facade", ["LinCombQGT", "ReverseQGT"])
+def test_seed_compatible_qgt_checks_phase_fix(facade):
+    import qprim_grad.gradients as qg
+
+    args = () if facade == "ReverseQGT" else (StatevectorEstimator(),)
+    with pytest.raises(GradientMethodError, match=f"{facade}: phase_fix must be True or False"):
+        getattr(qg, facade)(*args, phase_fix="False")

@@ -11,6 +11,7 @@ import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import StatevectorEstimator
 
+from ..options import check_bool
 from ..qgt import QGTEstimator
 from ._common import Facade, default_property, primitive_property, reported
 from ._derivative_type import DerivativeType, as_derivative_type
@@ -51,7 +52,7 @@ class BaseQGT(Facade):
         if self.method is None:
             raise TypeError(f"{type(self).__name__} is abstract; use LinCombQGT or ReverseQGT")
         super().__init__(estimator, precision, transpiler, transpiler_options)
-        self._phase_fix = bool(phase_fix)
+        self._phase_fix = check_bool(phase_fix, "phase_fix", type(self).__name__)
         self._type = as_derivative_type(derivative_type)
         self._built: dict[Any, QGTEstimator] = {}
 
