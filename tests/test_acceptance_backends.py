@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _reference import expectation_gradient
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives import (
@@ -12,7 +13,7 @@ from qiskit.primitives import (
     StatevectorEstimator,
     StatevectorSampler,
 )
-from qiskit.quantum_info import SparsePauliOp, Statevector
+from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qprim_grad import GradientEstimator, GradientSampler
@@ -31,11 +32,8 @@ def circ():
     return qc
 
 
-def exact_grad(qc, obs, x, eps=1e-6):
-    def f(v):
-        return float(np.real(Statevector(qc.assign_parameters(v)).expectation_value(obs)))
-
-    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(len(x))])
+def exact_grad(qc, obs, x):
+    return expectation_gradient(qc, obs, x)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import qiskit_algorithms.gradients as qa
 import qiskit_algorithms.optimizers as qao
-from _reference import probability_gradient
+from _reference import expectation_gradient, probability_gradient
 from qiskit import ClassicalRegister, QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives import StatevectorEstimator, StatevectorSampler
@@ -35,14 +35,9 @@ def ev(qc, obs, bind):
     return float(np.real(Statevector(qc.assign_parameters(bind)).expectation_value(obs)))
 
 
-def fd(qc, obs, bind, eps=1e-6):
-    out = []
-    for p in qc.parameters:
-        plus, minus = dict(bind), dict(bind)
-        plus[p] += eps
-        minus[p] -= eps
-        out.append((ev(qc, obs, plus) - ev(qc, obs, minus)) / (2 * eps))
-    return np.array(out)
+def fd(qc, obs, bind):
+    """The gradient at the values ``bind`` (a dict), in circuit parameter order."""
+    return expectation_gradient(qc, obs, [bind[p] for p in qc.parameters])
 
 
 def test_bindings_array_dict_in_other_order():
