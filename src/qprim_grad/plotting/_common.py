@@ -17,7 +17,7 @@ def pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            'plotting needs matplotlib; install it with: pip install "qprim-grad[plot]"'
+            'plotting needs matplotlib: install the "plot" extra of qprim-grad, or matplotlib itself'
         ) from exc
     return plt
 
