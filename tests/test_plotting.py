@@ -293,9 +293,11 @@ def test_plot_gradient_lays_out_any_number_of_parameters(count, name, tmp_path):
         DataBin(grads=grads, grad_stds=np.full(count, 0.05), shape=()),
         metadata={"parameters": params, "method": "param_shift"},
     )
-    ax = plot_gradient(result)
+    title = "parameter shift on FakeManilaV2, 4000 shots per point (reference: exact values)"
+    ax = plot_gradient(result, title=title)
     figure = ax.figure
     figure.savefig(tmp_path / "gradient.png", dpi=80)  # draws with the constrained layout
+    assert ax.get_title().replace("\n", " ") == title
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == [p.name for p in params]
     _inside(figure, [*ax.get_xticklabels(), ax.xaxis.label, ax.title])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -112,8 +113,9 @@ def _style_gradient_axes(ax: Any, x: np.ndarray, names: list[str], title: str | 
     ax.set_ylabel("gradient d⟨O⟩/dθ")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
+    if title:  # wrapped to the figure's width
+        columns = max(20, int((ax.figure.get_size_inches()[0] - 0.4) / _INCH_PER_CHARACTER))
+        ax.set_title(textwrap.fill(title, columns), fontsize="medium")
 
 
 def _gradient_title(title: str | None, metadata: Any) -> str | None:
