@@ -203,3 +203,24 @@ def test_api_reference_covers_public_names():
                 assert re.search(rf"^\.\. py:\w+:: {re.escape(public)}$", api, re.M), (
                     f"{name}.{public} needs an entry in docs/api.rst"
                 )
+
+
+def test_one_finite_difference_step_range_everywhere():
+    """The range ``SmallStepWarning`` recommends is the one docs/choosing_a_method.rst
+    measures and README.md's method table gives."""
+    from qiskit.circuit.library import real_amplitudes
+
+    from qprim_grad import GradientEstimator, SmallStepWarning
+
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    gradient = GradientEstimator(aer.EstimatorV2(), method="finite_diff")  # epsilon 1e-6
+    job = gradient.run([(real_amplitudes(2, reps=1), "ZZ", [0.1] * 4)], precision=0.01)
+    with pytest.warns(SmallStepWarning) as record:
+        job.result()
+    low, high = re.search(r"epsilon of about (\d\.\d+)-(\d\.\d+)", str(record[0].message)).groups()
+    page = (DOCS / "choosing_a_method.rst").read_text(encoding="utf-8")
+    assert f"``ε`` of ``{low}``–``{high}``" in page
+    assert f"``ε`` between ``{low}`` and ``{high}``" in page
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`epsilon` of {low}–{high}" in readme
+    assert f"about {low}-{high}" in SmallStepWarning.__doc__
