@@ -115,3 +115,17 @@ def test_the_check_finds_names_and_misses():
     assert not resolves("qprim_grad.NoSuchThing") and not resolves("qprim_grad.Missing")
     assert not resolves("qprim_grad.optimizers.SPSA.no_such_method")
     assert "qprim_grad.gradient_methods" in entry_point_groups()
+
+
+_HISTORY = re.compile(r"\bissue #?\d+|\brv_[a-z]+|\bhouse\b|\brooms?\b|\(#\d+\)|\breview\b", re.I)
+
+
+@pytest.mark.parametrize("page", PAGES + [ROOT / "CHANGELOG.md"], ids=lambda p: p.name)
+def test_pages_speak_to_users_not_to_the_tracker(page):
+    """No tracker numbers, branch names or development jargon on a page a user reads."""
+    hits = [
+        f"{number}: {line.strip()}"
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if _HISTORY.search(line)
+    ]
+    assert not hits, f"{page.name}: {hits}"
