@@ -129,3 +129,21 @@ def test_pages_speak_to_users_not_to_the_tracker(page):
         if _HISTORY.search(line)
     ]
     assert not hits, f"{page.name}: {hits}"
+
+
+def _guides() -> list[str]:
+    """Every page of docs/ except the landing page and getting started itself."""
+    return sorted(
+        p.stem for p in (ROOT / "docs").glob("*.rst") if p.stem not in {"index", "getting_started"}
+    )
+
+
+def test_getting_started_and_readme_list_every_guide():
+    """A new page appears in getting started's "Next steps" and in the README's list."""
+    text = (ROOT / "docs" / "getting_started.rst").read_text(encoding="utf-8")
+    next_steps = text[text.index("Next steps\n----------") :]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme_pages = readme[readme.index("## Documentation") :]
+    for guide in _guides():
+        assert f":doc:`{guide}`" in next_steps or f"<{guide}.html>`_" in next_steps, guide
+        assert f"(docs/{guide}.rst)" in readme_pages, guide
