@@ -1,9 +1,11 @@
 """Run every Python example of the documentation and of README.md.
 
-Each page's ``.. code-block:: python`` blocks (and ``>>>`` lines of ``.. doctest::`` blocks)
-run in order in one namespace per page, on local primitives (Statevector, Aer, runtime
-local testing mode with fake backends), with ``DeprecationWarning`` as an error.
-``docs/migration.rst`` is covered by ``test_docs_migration.py``.
+Each page's ``.. code-block:: python`` blocks (also ``python3``, ``py``, ``pycon``) and the
+``>>>`` lines of ``.. doctest::`` blocks run in order in one namespace per page, on local
+primitives (Statevector, Aer, runtime local testing mode with fake backends), with
+``DeprecationWarning`` as an error. A block that needs an IBM Quantum account says so with
+``:class: hardware``: it is compiled, not run. Every page of ``docs/*.rst`` is included
+(new pages too); ``docs/migration.rst`` is covered by ``test_docs_migration.py``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ DOCS = ROOT / "docs"
 SKIP = {"migration.rst"}
 
 _DIRECTIVE = re.compile(
-    r"^(\s*)\.\. (code-block|code|sourcecode):: python\s*$|^(\s*)\.\. doctest::"
+    r"^(\s*)\.\. (code-block|code|sourcecode):: (?:python3?|py|pycon)\s*$|^(\s*)\.\. doctest::"
 )
+#: the option that marks a block needing real hardware (an IBM Quantum account)
+HARDWARE = re.compile(r"^\s*:class:.*\bhardware\b", re.M)
 
 
 def rst_blocks(text: str) -> list[tuple[str, str]]:
-    """``(kind, source)`` of the python code blocks of an rst text; ``kind`` is ``"code"`` or
-    ``"doctest"``."""
+    """``(kind, source)`` of the python code blocks of an rst text; ``kind`` is ``"code"``,
+    ``"doctest"`` or ``"hardware"`` (compiled only)."""
     blocks = []
     lines = text.splitlines()
     i = 0
@@ -49,6 +53,8 @@ def rst_blocks(text: str) -> list[tuple[str, str]]:
             i += 1
         # drop the directive's options (":caption: ..."), then dedent
         source = textwrap.dedent("\n".join(body)).strip("\n")
+        if kind == "code" and HARDWARE.search(source.split("\n\n")[0]):
+            kind = "hardware"
         source = "\n".join(
             line for line in source.splitlines() if not re.match(r"^:\w[\w-]*:", line)
         )
@@ -73,7 +79,9 @@ def run_blocks(name: str, blocks: list[tuple[str, str]], workdir: Path) -> None:
             warnings.simplefilter("error", DeprecationWarning)
             for number, (kind, source) in enumerate(blocks):
                 label = f"{name}[block {number}]"
-                if kind == "doctest" or source.lstrip().startswith(">>>"):
+                if kind == "hardware":
+                    compile(source, label, "exec")  # needs an account: checked, not run
+                elif kind == "doctest" or source.lstrip().startswith(">>>"):
                     test = parser.get_doctest(source, namespace, label, name, 0)
                     result = runner.run(test, clear_globs=False)
                     assert result.failed == 0, f"doctest failures in {label}"
@@ -144,6 +152,23 @@ def test_block_extraction():
         """
     )
     assert rst_blocks(text) == [("code", "x = 1\n\ny = x + 1"), ("doctest", ">>> y\n2")]
+    hardware = ".. code-block:: python3\n   :class: hardware\n\n   run_on_device()\n"
+    assert rst_blocks(hardware) == [("hardware", "run_on_device()")]
+
+
+#: languages a code block may declare; python blocks run (above), the others are shell
+#: commands, configuration or plain text
+LANGUAGES = {"python", "python3", "py", "pycon", "bash", "console", "text", "toml", "ini"}
+
+
+@pytest.mark.parametrize("page", PAGES + [DOCS / "migration.rst"], ids=lambda p: p.stem)
+def test_every_code_block_declares_a_known_language(page):
+    """A python block under another name (``ipython``, ``python-console``) would silently
+    escape the run above."""
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        match = re.match(r"\s*\.\. (?:code-block|code|sourcecode)::\s*(\S*)", line)
+        if match:
+            assert match.group(1) in LANGUAGES, f"{page.name}:{number}: {line.strip()}"
 
 
 PUBLIC_MODULES = [
@@ -178,3 +203,24 @@ def test_api_reference_covers_public_names():
                 assert re.search(rf"^\.\. py:\w+:: {re.escape(public)}$", api, re.M), (
                     f"{name}.{public} needs an entry in docs/api.rst"
                 )
+
+
+def test_one_finite_difference_step_range_everywhere():
+    """The range ``SmallStepWarning`` recommends is the one docs/choosing_a_method.rst
+    measures and README.md's method table gives."""
+    from qiskit.circuit.library import real_amplitudes
+
+    from qprim_grad import GradientEstimator, SmallStepWarning
+
+    aer = pytest.importorskip("qiskit_aer.primitives")
+    gradient = GradientEstimator(aer.EstimatorV2(), method="finite_diff")  # epsilon 1e-6
+    job = gradient.run([(real_amplitudes(2, reps=1), "ZZ", [0.1] * 4)], precision=0.01)
+    with pytest.warns(SmallStepWarning) as record:
+        job.result()
+    low, high = re.search(r"epsilon of about (\d\.\d+)-(\d\.\d+)", str(record[0].message)).groups()
+    page = (DOCS / "choosing_a_method.rst").read_text(encoding="utf-8")
+    assert f"``ε`` of ``{low}``–``{high}``" in page
+    assert f"``ε`` between ``{low}`` and ``{high}``" in page
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`epsilon` of {low}–{high}" in readme
+    assert f"about {low}-{high}" in SmallStepWarning.__doc__

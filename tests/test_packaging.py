@@ -66,3 +66,36 @@ def test_docs_extra_builds_the_figures(pyproject):
     docs = " ".join(pyproject["project"]["optional-dependencies"]["docs"])
     for package in ("sphinx", "furo", "matplotlib", "qiskit-aer", "qiskit-ibm-runtime"):
         assert package in docs
+
+
+def test_user_extra_all_holds_what_the_examples_use(pyproject):
+    """``pip install ".[all]"`` is what the install docs tell a user: simulators, IBM
+    Runtime and plots, and none of the development tools."""
+    extras = pyproject["project"]["optional-dependencies"]
+    names = {requirement.split(">")[0].split("=")[0].split("[")[0] for requirement in extras["all"]}
+    assert names == {"qiskit-aer", "qiskit-ibm-runtime", "matplotlib"}
+    for extra in ("aer", "runtime", "plot"):
+        assert set(extras[extra]) <= set(extras["all"]), extra
+
+
+def test_release_check_builds_checks_and_runs_the_demo_from_the_wheel(pyproject):
+    """CI builds both distributions, checks them with twine, installs the wheel with [all]
+    into a clean venv and runs the demo outside the checkout (.ci/release)."""
+    release = " ".join(pyproject["project"]["optional-dependencies"]["release"])
+    assert "build" in release and "twine" in release
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert '.ci/release "$ROOT"' in ci and '".[release]"' in ci
+    script = (ROOT / ".ci" / "release").read_text(encoding="utf-8")
+    for step in ("python -m build", "twine check", "venv", '"$WHEEL[all]"', 'cd "$WORK/run"'):
+        assert step in script, step
+    assert "site-packages" in script  # the demo imports the installed wheel, not src/
+
+
+def test_version_is_the_changelogs_latest(pyproject):
+    import qprim_grad
+
+    version = pyproject["project"]["version"]
+    assert qprim_grad.__version__ == version
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    first = next(line for line in changelog.splitlines() if line.startswith("## "))
+    assert first.startswith(f"## [{version}] - "), first

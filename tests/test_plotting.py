@@ -109,6 +109,7 @@ def test_clear_error_without_matplotlib(calibrated_run, monkeypatch):
 
 
 from _reference import expectation_gradient, state_qgt  # noqa: E402
+from qiskit.circuit import Parameter  # noqa: E402
 from qiskit.primitives import PrimitiveResult, PubResult  # noqa: E402
 from qiskit.primitives.containers import DataBin  # noqa: E402
 
@@ -245,3 +246,61 @@ def test_docs_figures_are_built_not_checked_in():
     assert "make_figures.build" in (docs / "conf.py").read_text()
     assert "docs/_figures/" in (docs.parent / ".gitignore").read_text().splitlines()
     assert not list(docs.glob("_static/*.png"))
+
+
+def _inside(figure, artists) -> None:
+    """Every non-empty artist's drawn box lies inside the figure."""
+    renderer = figure.canvas.get_renderer()
+    box = figure.bbox
+    for artist in artists:
+        if not artist.get_visible() or not getattr(artist, "get_text", lambda: "x")():
+            continue
+        extent = artist.get_window_extent(renderer)
+        assert (
+            extent.x0 >= box.x0 - 0.5
+            and extent.x1 <= box.x1 + 0.5
+            and extent.y0 >= box.y0 - 0.5
+            and extent.y1 <= box.y1 + 0.5
+        ), f"{artist!r} at {extent} is outside the figure {box}"
+
+
+@pytest.mark.parametrize("name", ["θ", "theta_long_name"])
+@pytest.mark.parametrize("count", [3, 12, 13, 40])
+def test_plot_gradient_lays_out_any_number_of_parameters(count, name, tmp_path):
+    """Tick labels, the x label and the title stay inside the figure without overlapping,
+    and each parameter has its labelled tick; the figure grows with the parameters."""
+    params = [Parameter(f"{name}[{j}]") for j in range(count)]
+    grads = np.linspace(-1.0, 1.0, count)
+    result = PubResult(
+        DataBin(grads=grads, grad_stds=np.full(count, 0.05), shape=()),
+        metadata={"parameters": params, "method": "param_shift"},
+    )
+    title = "parameter shift on FakeManilaV2, 4000 shots per point (reference: exact values)"
+    ax = plot_gradient(result, title=title)
+    figure = ax.figure
+    figure.savefig(tmp_path / "gradient.png", dpi=80)  # draws with the constrained layout
+    assert ax.get_title().replace("\n", " ") == title
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [p.name for p in params]
+    _inside(figure, [*ax.get_xticklabels(), ax.xaxis.label, ax.title])
+    assert ax.xaxis.label.get_text() == "parameter"
+    renderer = figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+    for left, right in zip(boxes, boxes[1:]):  # no two labels overlap
+        assert left.x1 <= right.x0 + 0.5, (left, right)
+    if count > 12:
+        assert {t.get_rotation() for t in ax.get_xticklabels()} == {90.0}
+    assert figure.get_size_inches()[0] >= min(16.0, 0.32 * count + 2.0) - 1e-9
+
+
+def test_plot_gradient_thins_labels_of_very_many_parameters(tmp_path):
+    count = 300
+    ax = plot_gradient(np.zeros(count), stds=np.full(count, 0.1))
+    ax.figure.savefig(tmp_path / "gradient.png", dpi=80)
+    shown = [t.get_text() for t in ax.get_xticklabels()]
+    step = int(shown[1].split("_")[1]) - int(shown[0].split("_")[1])
+    assert step > 1 and shown == [f"θ_{j}" for j in range(0, count, step)]
+    ticks = {*ax.get_xticks(), *ax.get_xticks(minor=True)}  # every parameter keeps a tick
+    assert ticks == set(range(count))
+    _inside(ax.figure, [*ax.get_xticklabels(), ax.xaxis.label])
+    assert ax.figure.get_size_inches()[0] == 16.0

@@ -118,8 +118,7 @@ def gradient(path: Path, shots: int = 4000) -> str:
         reference=exact_grads,
         title=f"parameter shift on FakeManilaV2, {shots} shots (reference: exact)",
     )
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=110)
+    ax.figure.savefig(path, dpi=110)  # plot_gradient's figure lays itself out
     return f"max |noisy - exact| = {np.max(np.abs(result[0].data.grads - exact_grads)):.3f}"
 
 

@@ -25,7 +25,7 @@ from .job import GradientJob
 from .qgt import QGTEstimator
 from .sampler import GradientSampler, SamplerGradients
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AdjointError",

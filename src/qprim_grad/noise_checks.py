@@ -61,7 +61,7 @@ def warn_small_step(method: Any, noisy: bool) -> None:
         warnings.warn(
             f"method {method.name!r} with epsilon={epsilon:g} on a shot-based primitive: the "
             f"gradient's standard error grows like std/epsilon (see grad_stds); use an "
-            f"epsilon of about 0.01-0.2, or method='param_shift'",
+            f"epsilon of about 0.1-0.5 (the larger, the more shot noise), or method='param_shift'",
             SmallStepWarning,
             stacklevel=5,  # the line of GradientJob.result that combines,
         )

@@ -87,6 +87,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         method: Any = "lin_comb",
         *,
         max_job_rows: int | None = None,
+        allocation: str = "uniform",
         **options: Any,
     ) -> None:
         if method is None:
@@ -101,6 +102,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
             max_job_rows=max_job_rows,
             metric=method,
             metric_options=options,
+            allocation=allocation,
         )
 
     @property

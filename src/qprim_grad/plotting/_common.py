@@ -17,7 +17,8 @@ def pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            'plotting needs matplotlib; install it with: pip install "qprim-grad[plot]"'
+            "plotting needs matplotlib: python -m pip install matplotlib "
+            '(the "plot" extra, qprim-grad[plot])'
         ) from exc
     return plt
 

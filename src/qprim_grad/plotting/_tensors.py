@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -74,15 +75,47 @@ def _draw_reference(ax: Any, reference: Any, shape: tuple, index: Any, xs: np.nd
                 label="reference" if number == 0 else None)  # fmt: skip
 
 
+#: inches of figure width per parameter, the width's bounds, the room a vertical label
+#: takes, and the width of one character of a label (at matplotlib's default 10 pt)
+_INCH_PER_PARAMETER = 0.32
+_WIDTH = (4.0, 16.0)
+_INCH_PER_LABEL = 0.18
+_INCH_PER_CHARACTER = 0.085
+
+
+def _gradient_figsize(count: int) -> tuple[float, float]:
+    """A figure wide enough for ``count`` parameters, within ``_WIDTH``."""
+    low, high = _WIDTH
+    return (min(high, max(low, _INCH_PER_PARAMETER * count + 2.0)), 3.5)
+
+
+def _axes_width(ax: Any) -> float:
+    """The width of the axes, in inches."""
+    return max(float(ax.figure.get_size_inches()[0] * ax.get_position().width), 1e-9)
+
+
+def _set_parameter_ticks(ax: Any, x: np.ndarray, names: list[str]) -> None:
+    """Every parameter gets a tick. Labels are upright when at most 12 fit side by side,
+    else vertical, and thinned to every ``step``-th when even vertical ones would overlap."""
+    spacing = _axes_width(ax) / max(len(names), 1)
+    longest = max((len(name) for name in names), default=0) * _INCH_PER_CHARACTER
+    upright = len(names) <= 12 and longest <= 0.9 * spacing
+    step = max(1, int(np.ceil(_INCH_PER_LABEL / spacing)))
+    ax.set_xticks(x[::step], names[::step], rotation=0 if upright else 90)
+    if step > 1:
+        ax.set_xticks(x, minor=True)
+
+
 def _style_gradient_axes(ax: Any, x: np.ndarray, names: list[str], title: str | None) -> None:
     ax.axhline(0.0, color="0.6", lw=0.8)
-    ax.set_xticks(x, names, rotation=0 if len(names) <= 12 else 90)
+    _set_parameter_ticks(ax, x, names)
     ax.set_xlabel("parameter")
     ax.set_ylabel("gradient d⟨O⟩/dθ")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
+    if title:  # wrapped to the figure's width
+        columns = max(20, int((ax.figure.get_size_inches()[0] - 0.4) / _INCH_PER_CHARACTER))
+        ax.set_title(textwrap.fill(title, columns), fontsize="medium")
 
 
 def _gradient_title(title: str | None, metadata: Any) -> str | None:
@@ -118,12 +151,16 @@ def plot_gradient(
 
     Returns:
         The ``Axes``. The error bars are ±1 standard error; on exact primitives they are zero.
+        A new figure grows with the number of parameters (up to 16 inches wide) and keeps
+        every label inside it; labels that do not fit side by side (or more than 12) are
+        vertical, and every ``k``-th is shown when more would overlap.
     """
     grads, data, metadata = result_field(result, "grads")
     errors = _gradient_errors(grads, data, stds)
     names = parameter_labels(metadata, grads.shape[-1], labels)
     rows, error_rows, indices = _series(grads, errors, index)
-    ax = _new_axes((max(4.0, 0.5 * len(names) + 2.0), 3.5)) if ax is None else ax
+    if ax is None:  # constrained layout: the tick labels and the axis label stay inside
+        ax = _new_axes(_gradient_figsize(len(names)), layout="constrained")
     x = np.arange(len(names), dtype=float)
     xs = x + _offsets(len(rows))[:, None]  # the x positions of each series
     _draw_series(ax, xs, rows, error_rows, indices)
