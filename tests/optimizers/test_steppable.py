@@ -83,19 +83,19 @@ def test_any_object_with_eval_fun_and_step(x0, quadratic):
 
 def test_qnspsa_user_loop_names_the_fidelity_pairs(loss, circuit, x0):
     fidelity = QNSPSA.get_fidelity(circuit, StatevectorSampler(seed=3))
-    exact = QNSPSA.get_fidelity(circuit, StatevectorSampler(seed=3))
     for blocking in (False, True):
         qn = QNSPSA(fidelity, maxiter=5, seed=1, blocking=blocking, **GAINS)
         expected = qn.minimize(loss, x0)
 
-        def answer(ask: AskData) -> TellData:
+        exact = QNSPSA.get_fidelity(circuit, StatevectorSampler(seed=3))
+
+        def answer(ask: AskData, exact=exact) -> TellData:
             fun = None if ask.x_fun is None else loss.batch(ask.x_fun)
             fids = None
             if ask.x_fidelity is not None:
                 fids = exact(ask.x_fidelity[:, 0], ask.x_fidelity[:, 1])
             return TellData(eval_fun=fun, eval_fidelity=fids)
 
-        exact = QNSPSA.get_fidelity(circuit, StatevectorSampler(seed=3))
         got, asks = user_loop(qn, loss, x0, answer)
         same_run(got, expected)
         pairs = [a.x_fidelity for a in asks if a.x_fidelity is not None]
