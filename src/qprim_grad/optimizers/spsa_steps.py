@@ -245,9 +245,15 @@ class SPSASteps:
         return self._ask_sequential(state)
 
     def _ask_calibration(self, state: SPSAState) -> AskData:
+        """The calibration job, at the first iteration's precision."""
         rng = _generator_at(state.rng)
         points = calibration_points(rng, state.x, 0.2, CALIBRATION_STEPS)
-        return AskData(x_fun=points, groups=(len(points),), plan=dict(rng.bit_generator.state))
+        return AskData(
+            x_fun=points,
+            precision=self._precision(state, 1),
+            groups=(len(points),),
+            plan=dict(rng.bit_generator.state),
+        )
 
     def directions(self, state: SPSAState, k: int) -> tuple[Directions, dict[str, Any]]:
         """The directions of iteration ``k``, drawn from ``state.rng``; and the generator's
