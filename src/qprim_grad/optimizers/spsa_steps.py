@@ -363,7 +363,10 @@ class SPSASteps:
     # ---- tell ----------------------------------------------------------------------------
     def tell(self, state: SPSAState, ask: AskData, told: Any) -> Told:
         """The next state once ``told`` answered ``ask`` (counts excluded: the driver's)."""
-        state = replace(state, nfev=state.nfev + ask.nfev)
+        pairs = 0 if ask.x_fidelity is None else len(ask.x_fidelity)
+        state = replace(
+            state, nfev=state.nfev + ask.nfev, fidelity_nfev=state.fidelity_nfev + pairs
+        )
         if not self._calibrated(state):
             return self._tell_calibration(state, ask, told)
         if state.phase == "fidelity":
