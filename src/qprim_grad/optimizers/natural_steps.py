@@ -7,7 +7,8 @@ ask). The loss decides nothing (a natural-gradient step is always taken) but is 
 and termination checker get for the step. A run of ``n`` iterations submits ``n + 1`` jobs,
 the last measuring only the loss at the final point.
 
-The step is ``stepsize * natural_step(grad, g, ...)``, shortened to ``max_step`` (a warning
+With ``precision="adaptive"`` the precision follows the RMS of the loss changes between
+iterates (:mod:`.precision`). The step is ``stepsize * natural_step(grad, g, ...)``, shortened to ``max_step`` (a warning
 says so, once per run) when longer: the guard that keeps a nearly singular metric from
 throwing the iterate away.
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from ._warn import warn_user
 from .iteration import Step
-from .precision import FixedPrecision, PrecisionRule
+from .precision import FixedPrecision, PrecisionRule, update_statistics
 from .protocol import AskData
 from .spsa_steps import Told
 from .state import NaturalGradientState
@@ -92,13 +93,16 @@ class NaturalSteps:
         k = state.k + 1
         more = k <= self.maxiter and not state.stopped
         center = state.candidate if state.candidate is not None else state.x
+        precision = self.precision.at(k, state.precision)
         if not more:  # the final point: the loss only
-            return AskData(x_fun=center[None, :], nfev=1, iteration=state.k, plan=False)
+            return AskData(
+                x_fun=center[None, :], precision=precision, nfev=1, iteration=state.k, plan=False
+            )
         return AskData(
             x_fun=center[None, :],
             x_jac=center,
             x_metric=center,
-            precision=self.precision.at(k, state.precision),
+            precision=precision,
             nfev=1,
             iteration=k,
             plan=True,
@@ -121,6 +125,8 @@ class NaturalSteps:
         if state.candidate is not None:
             steps = (Step(state.k, state.candidate, fx, state.candidate_step, True),)
             changes.update(x=state.candidate, candidate=None)
+            if state.fx is not None:  # the adaptive precision follows the loss changes
+                changes["precision"] = update_statistics(state.precision, change=fx - state.fx)
         changes.update(fx=fx)
         decided = replace(state, **changes)
         decided = replace(decided, result_x=decided.x, result_fx=fx)
