@@ -7,10 +7,10 @@ ask). The loss decides nothing (a natural-gradient step is always taken) but is 
 and termination checker get for the step. A run of ``n`` iterations submits ``n + 1`` jobs,
 the last measuring only the loss at the final point.
 
-With ``precision="adaptive"`` the precision follows the RMS of the loss changes between
-iterates (:mod:`.precision`). The step is ``stepsize * natural_step(grad, g, ...)``, shortened to ``max_step`` (a warning
+The step is ``stepsize * natural_step(grad, g, ...)``, shortened to ``max_step`` (a warning
 says so, once per run) when longer: the guard that keeps a nearly singular metric from
-throwing the iterate away.
+throwing the iterate away. With ``precision="adaptive"`` the precision follows the RMS of
+the loss changes between iterates (:mod:`.precision`).
 
 >>> import numpy as np
 >>> from qprim_grad.optimizers.protocol import TellData
