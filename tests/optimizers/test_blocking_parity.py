@@ -75,3 +75,32 @@ def test_deferred_schedule_uses_up_an_iteration_per_rejection(ising_loss):
     assert exact.nfev > deferred.nfev
     with pytest.raises(ValueError, match="blocking_schedule='later'"):
         SPSA(blocking_schedule="later")
+
+
+@pytest.mark.parametrize("gains", [{"learning_rate": 0.5, "perturbation": 0.1}, {}], ids=str)
+def test_qnspsa_blocking_keeps_qiskit_algorithms_iterates(loss, circuit, x0, gains, mocker):
+    """QN-SPSA with a batched loss and blocking (its default): qiskit-algorithms' iterates,
+    rejections included, in one estimator job and one fidelity call per iteration."""
+    from qiskit.quantum_info import Statevector
+    from qiskit_algorithms.utils import algorithm_globals
+
+    from qprim_grad.optimizers import QNSPSA
+
+    def fidelity(xs, ys):
+        xs, ys = np.reshape(xs, (-1, 4)), np.reshape(ys, (-1, 4))
+        state = lambda x: Statevector(circuit.assign_parameters(x))  # noqa: E731
+        return np.array([abs(state(a).inner(state(b))) ** 2 for a, b in zip(xs, ys)])
+
+    theirs, ours = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        algorithm_globals.random_seed = 3
+        expected = qa.QNSPSA(fidelity, maxiter=15, callback=lambda *a: theirs.append(a), **gains)
+        expected = expected.minimize(lambda x: loss(x), x0)
+    spy = mocker.spy(loss.estimator, "run")
+    got = QNSPSA(fidelity, maxiter=15, seed=3, callback=lambda *a: ours.append(a), **gains)
+    got = got.minimize(loss, x0)
+    np.testing.assert_array_equal(got.x, expected.x)
+    assert got.nit == expected.nit and len(ours) == len(theirs) == 15
+    assert [a[4] for a in ours] == [a[4] for a in theirs] and not all(a[4] for a in ours)
+    assert spy.call_count == got.jobs == ("learning_rate" not in gains) + 15 + 1
