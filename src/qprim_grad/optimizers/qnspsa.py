@@ -8,9 +8,9 @@ the Hessian of ``-F(x, y) / 2`` at ``y = x``, where ``F`` is the state fidelity
 It runs on the same machinery as :class:`~.spsa.SPSA` (gains, seeded directions, state,
 checkpoints, blocking, the batched one-job-per-iteration schedule):
 
-* with a **plain callable** loss the evaluations happen in qiskit-algorithms' order, so with
-  the same seed (``algorithm_globals.random_seed`` there, ``seed=`` here) the iterates equal
-  qiskit-algorithms' ``QNSPSA``;
+* with a **plain callable** loss the evaluations happen in qiskit-algorithms' order; with the
+  same seed (``algorithm_globals.random_seed`` there, ``seed=`` here) the iterates equal
+  qiskit-algorithms' ``QNSPSA``, and so do those of a batched loss (blocking included);
 * with a **batched loss** (:class:`~.loss.EstimatorLoss`) and a fidelity from
   :meth:`QNSPSA.get_fidelity`, an iteration is one estimator job (centre point and loss
   perturbations, as for SPSA) and one sampler job (all fidelity pairs of all resamplings);
