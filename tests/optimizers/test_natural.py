@@ -16,7 +16,10 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qprim_grad.optimizers import EstimatorLoss, NaturalGradient, SPSAState, natural_step
+from qprim_grad.optimizers import EstimatorLoss, NaturalGradient, NaturalGradientState, natural_step
+
+#: the unguarded update x <- x - stepsize pinv(g + lam I) grad (cutoff 1e-10)
+PLAIN = {"rcond": 1e-10, "relative_lam": 0.0, "max_step": None}
 
 H = 1e-4
 
@@ -119,7 +122,7 @@ def test_iterates_equal_the_reference_update(circuit, observable, x0, lam):
     loss = EstimatorLoss(estimator, circuit, observable)
     seen = []
     result = NaturalGradient(
-        stepsize=0.2, lam=lam, maxiter=5, callback=lambda *a: seen.append(a)
+        stepsize=0.2, lam=lam, maxiter=5, **PLAIN, callback=lambda *a: seen.append(a)
     ).minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.2, lam, 5)
     assert len(seen) == 5
@@ -172,17 +175,17 @@ def test_termination_checker_and_maxiter_zero(circuit, observable, x0):
 
 def test_checkpoint_resume_is_bit_identical(circuit, observable, x0, tmp_path, mocker):
     path = tmp_path / "ng.json"
-    full = NaturalGradient(stepsize=0.2, maxiter=6).minimize(
+    full = NaturalGradient(stepsize=0.2, maxiter=6, **PLAIN).minimize(
         EstimatorLoss(ReferenceMetricEstimator(), circuit, observable), x0
     )
     estimator = ReferenceMetricEstimator()
     failing_at(estimator, mocker, 4)
     with pytest.raises(RuntimeError):
-        NaturalGradient(stepsize=0.2, maxiter=6, checkpoint=path).minimize(
+        NaturalGradient(stepsize=0.2, maxiter=6, **PLAIN, checkpoint=path).minimize(
             EstimatorLoss(estimator, circuit, observable), x0
         )
-    assert SPSAState.load(path).k == 3
-    resumed = NaturalGradient(stepsize=0.2, maxiter=6, checkpoint=path).resume(
+    assert NaturalGradientState.load(path).k == 3
+    resumed = NaturalGradient(stepsize=0.2, maxiter=6, **PLAIN, checkpoint=path).resume(
         EstimatorLoss(ReferenceMetricEstimator(), circuit, observable), path
     )
     np.testing.assert_array_equal(resumed.x, full.x)
@@ -266,7 +269,12 @@ def test_on_statevector_estimator_one_job_per_iteration(
     loss = EstimatorLoss(estimator, circuit, observable)
     seen = []
     ng = NaturalGradient(
-        stepsize=0.1, approx=approx, lam=0.01, maxiter=4, callback=lambda *a: seen.append(a)
+        stepsize=0.1,
+        approx=approx,
+        lam=0.01,
+        maxiter=4,
+        **PLAIN,
+        callback=lambda *a: seen.append(a),
     )
     result = ng.minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.1, 0.01, 4, mask=mask)
@@ -283,7 +291,7 @@ def test_gradient_estimator_with_a_metric_is_used_as_is(circuit, observable, x0,
 
     inner = StatevectorEstimator()
     mine = GradientEstimator(inner, method="finite_diff", epsilon=1e-6, metric="lin_comb")
-    ng = NaturalGradient(stepsize=0.1, approx="diag", maxiter=3)
+    ng = NaturalGradient(stepsize=0.1, approx="diag", maxiter=3, **PLAIN)
     assert ng.metric_estimator(mine) is mine
     spy = mocker.spy(mine, "run")
     result = ng.minimize(EstimatorLoss(mine, circuit, observable), x0)
@@ -311,3 +319,42 @@ def test_progress_line(circuit, observable, x0, capsys):
     NaturalGradient(stepsize=0.1, maxiter=2, progress=True).minimize(loss, x0)
     err = capsys.readouterr().err
     assert "NaturalGradient" in err and "2/2" in err
+
+
+def tfim_chain(n):
+    from qiskit.circuit.library import efficient_su2
+
+    terms = [
+        ("".join("Z" if j in (i, i + 1) else "I" for j in range(n)), -1.0) for i in range(n - 1)
+    ]
+    terms += [("".join("X" if j == i else "I" for j in range(n)), -1.0) for i in range(n)]
+    return efficient_su2(n, reps=2), SparsePauliOp.from_list(terms)
+
+
+@pytest.mark.parametrize("approx", [None, "block_diag", "diag"])
+def test_defaults_do_not_diverge_on_a_tfim_chain(approx):
+    """The full tensor of efficient_su2(4, reps=2) has eigenvalues down to ~1e-7: the
+    relative cutoff and regularisation and the step cap keep the steps short and the energy
+    falling (the plain pseudo-inverse takes steps of hundreds of radians there)."""
+    circuit, hamiltonian = tfim_chain(4)
+    x0 = np.random.default_rng(1).uniform(-np.pi, np.pi, circuit.num_parameters)
+    loss = EstimatorLoss(StatevectorEstimator(), circuit, hamiltonian)
+    steps = []
+    result = NaturalGradient(
+        approx=approx, maxiter=5, callback=lambda *a: steps.append(a)
+    ).minimize(loss, x0)
+    energies = [a[2] for a in steps]
+    assert result.fun < loss(x0) - 0.5
+    assert max(a[3] for a in steps) <= 0.5 + 1e-12
+    assert energies[-1] < energies[0]
+    plain = NaturalGradient(approx=approx, maxiter=2, **PLAIN)
+    if approx is None:  # the divergence the defaults prevent
+        big = []
+        plain.replace(callback=lambda *a: big.append(a[3])).minimize(loss, x0)
+        assert max(big) > 5  # vs at most 0.5 at the defaults
+
+
+def test_step_guard_warns_at_the_users_line(loss, x0):
+    with pytest.warns(UserWarning, match="shortened to max_step=0.01") as record:
+        NaturalGradient(stepsize=0.5, maxiter=2, max_step=0.01).minimize(loss, x0)
+    assert record[0].filename == __file__
