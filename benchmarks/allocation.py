@@ -26,7 +26,7 @@ from qprim_grad import GradientEstimator
 
 from . import hamiltonians
 
-__all__ = ["gradient_at_equal_error", "HAMILTONIANS"]
+__all__ = ["gradient_at_equal_error", "sampling_estimator", "HAMILTONIANS"]
 
 #: name -> (builder, ansatz repetitions)
 HAMILTONIANS: dict[str, tuple[Callable[[], SparsePauliOp], int]] = {
@@ -34,6 +34,25 @@ HAMILTONIANS: dict[str, tuple[Callable[[], SparsePauliOp], int]] = {
     "h2o": (hamiltonians.h2o, 1),
     "heisenberg": (lambda: hamiltonians.heisenberg(6), 1),
 }
+
+
+def sampling_estimator(seed: int) -> BackendEstimatorV2:
+    """``BackendEstimatorV2`` on an ``AerSimulator`` whose every ``run`` draws a fresh seed
+    from ``seed`` (a fixed ``seed_simulator`` restarts one random stream in each call, and
+    ``BackendEstimatorV2`` makes one call per distinct shot count: pubs of one job would
+    share random numbers, which real shots never do)."""
+    from qiskit_aer import AerSimulator
+
+    class ReseededSimulator(AerSimulator):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(max_parallel_threads=1, **options)
+            self._seeds = np.random.default_rng(seed)
+
+        def run(self, circuits: Any, **options: Any) -> Any:
+            options["seed_simulator"] = int(self._seeds.integers(2**31))
+            return super().run(circuits, **options)
+
+    return BackendEstimatorV2(backend=ReseededSimulator())
 
 
 def gradient_at_equal_error(
@@ -45,8 +64,6 @@ def gradient_at_equal_error(
 ) -> list[dict[str, Any]]:
     """One row per Hamiltonian and allocation: qubits, terms, groups, shots per gradient,
     MSE, ``shots_x_mse`` and (optimal rows) the ``ratio`` to uniform."""
-    from qiskit_aer import AerSimulator
-
     rows = []
     for name in names:
         build, reps = HAMILTONIANS[name]
@@ -63,8 +80,7 @@ def gradient_at_equal_error(
         groups = len(observable.group_commuting(qubit_wise=True))
         measured = {}
         for allocation in ("uniform", "optimal"):
-            backend = AerSimulator(seed_simulator=seed, max_parallel_threads=1)
-            grad = GradientEstimator(BackendEstimatorV2(backend=backend), allocation=allocation)
+            grad = GradientEstimator(sampling_estimator(seed), allocation=allocation)
             warm = rng.uniform(-np.pi, np.pi, circuit.num_parameters)
             grad.run([(circuit, observable, warm)], precision=precision).result()  # warm-up
             start = time.perf_counter()
