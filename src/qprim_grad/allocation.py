@@ -6,25 +6,33 @@ run's, else the estimator's default) as the target standard error of each result
 into its qubit-wise commuting measurement groups, and each (inner pub ``u``, group) unit
 gets its own precision ``1 / sqrt(n_u)``:
 
-* an entry ``j`` receives ``Var_j = sum_u W_uj**2 sigma_u**2 / n_u`` where ``W_uj`` is the
-  unit's weight in the entry (``sqrt`` of the sum of its squared combination weights over the
-  unit's points, the largest over the pub's rows) and ``sigma_u`` the per-shot standard
-  deviation of the group's estimate;
-* Neyman allocation with the unit's cost ``c_u`` (its parameter sets) meets ``Var_j = eps**2``
-  at the fewest shots: ``n_u = W_uj sigma_u / sqrt(c_u) * sum_u' W_u'j sigma_u' sqrt(c_u') /
-  eps**2``; a unit feeding several entries takes the largest;
+* an entry ``j`` receives ``Var_j = sum_u W_uj**2 s_u**2 / n_u`` where ``W_uj`` is the unit's
+  weight in the entry (``sqrt`` of the sum of its squared combination weights over the
+  unit's points, the largest over the pub's rows) and ``s_u`` the per-shot standard
+  deviation the estimator reports for the group;
+* Neyman allocation with the unit's cost ``c_u`` (its parameter sets): shots in proportion
+  to ``W_uj t_u / sqrt(c_u)``, ``t_u`` the group's true per-shot deviation, scaled so that
+  the reported variance of every entry is at most ``eps**2``:
+  ``n_u = W_uj t_u / sqrt(c_u) * sum_u' W_u'j s_u'**2 sqrt(c_u') / t_u' / eps**2`` (with
+  ``t = s``: ``Var_j = eps**2`` at the fewest shots); a unit feeding several entries takes
+  the largest;
 * shot counts are rounded up onto a geometric grid (ratio ``2**(1/4)``, at least
   :data:`MIN_SHOTS`) so that a job holds few distinct precisions.
 
-``sigma_u`` is learned: after each run, ``stds * sqrt(shots per basis)`` of the group's inner
-results (the largest over its rows) is kept per (circuit, group observable) in a bounded
-cache of the gradient primitive, and used by the next run. Before any is known it is
-bounded by ``sum |c_k|`` over the group's non-identity terms: each shot measures every term
-as ``+-1``, so one shot's estimate ``sum c_k s_k`` has standard deviation at most
-``sum |c_k| std(s_k) <= sum |c_k|``; the target is then met with room to spare. The group
-results are summed back into one result per inner pub (values added, variances added: the
-groups are measured independently), so the reported standard errors are the inner
-estimator's, propagated as for ``"uniform"``.
+``s_u`` and ``t_u`` are learned: a unit measures its group's part ``O`` of the observable
+and ``O**2`` (diagonal in the same basis: no extra circuit); after each run
+``stds * sqrt(shots per basis)`` and, on estimators that report real shots,
+``sqrt(<O**2> - <O>**2)`` (the largest over the unit's rows) are kept per (circuit, group
+observable) in a bounded cache of the gradient primitive and used by its next runs
+(``t`` kept within ``[s/4, s]``). The two differ where the estimator reports a
+conservative error: qiskit's ``BackendEstimatorV2`` adds the terms' deviations within a
+group, ignoring their covariances. Before any is known both are bounded by ``sum |c_k|``
+over the group's non-identity terms: each shot measures every term as ``+-1``, so one
+shot's estimate ``sum c_k s_k`` has standard deviation at most ``sum |c_k| std(s_k) <=
+sum |c_k|``; the target is then met with room to spare. The group results are summed back
+into one result per inner pub (values added, variances added: the groups are measured
+independently), so the reported standard errors are the inner estimator's, propagated as
+for ``"uniform"``.
 """
 
 from __future__ import annotations
@@ -37,13 +45,20 @@ from typing import Any
 import numpy as np
 from qiskit.primitives.containers import DataBin, ObservablesArray, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.quantum_info import SparsePauliOp
 
 from .cache import BoundedCache
 from .combine import combine_plan
 from .methods.base import Evaluation
 from .methods.metric.base import to_parameters
 from .pipeline import InnerPubs, PubWork
-from .shots import _labels, measurement_groups, parameter_sets, shots_per_basis
+from .shots import (
+    _labels,
+    _reported_shots,
+    measurement_groups,
+    parameter_sets,
+    shots_per_basis,
+)
 
 __all__ = ["MIN_SHOTS", "GRID_RATIO", "Allocation", "allocate", "grid_shots", "target_precision"]
 
@@ -115,10 +130,11 @@ class _Unit:
     pub: EstimatorPub  # the inner pub with the group's observables (precision set later)
     evaluation: Evaluation | None
     key: Hashable
-    bound: float  # the per-shot standard deviation before any is learned
+    bound: float  # the per-shot standard deviation the estimator reports (else its bound)
     offset: np.ndarray | None  # identity placeholders to subtract (entries without terms)
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     shots: int = 0
+    spread: float = -1.0  # the true per-shot standard deviation (-1: unknown, use bound)
 
 
 @dataclass
@@ -129,7 +145,7 @@ class Allocation:
     origin: list[int]  # the original slot of each sent pub
     units: dict[int, _Unit]  # sent slot -> its unit (allocated pubs only)
     num_original: int
-    sigmas: BoundedCache[list[float | None]]
+    sigmas: BoundedCache[list[Any]]
 
     def slice_pub(self, make: Callable[[int, Evaluation], Any]) -> Callable[[int, Any], Any]:
         """The packing phase's pub builder for a slice of a sent pub (its unit's precision)."""
@@ -139,13 +155,7 @@ class Allocation:
             unit = self.units.get(slot)
             if unit is None:
                 return pub
-            return EstimatorPub(
-                pub.circuit,
-                pub.observables,
-                pub.parameter_values,
-                unit.pub.precision,
-                validate=False,
-            )
+            return _with_squares(pub, unit.pub.precision)
 
         return build
 
@@ -172,11 +182,11 @@ class Allocation:
         var: Any = 0.0
         for slot, result in group:
             unit = self.units[slot]
-            values = np.asarray(result.data.evs, dtype=float)
+            values = np.asarray(result.data.evs, dtype=float)[..., 0]
             if unit.offset is not None:
                 values = values - unit.offset
             evs = evs + values
-            var = var + np.asarray(result.data.stds, dtype=float) ** 2
+            var = var + np.asarray(result.data.stds, dtype=float)[..., 0] ** 2
         evs_array = np.asarray(evs)
         metadata = dict(group[0][1].metadata)
         metadata.pop("shots", None)
@@ -186,19 +196,30 @@ class Allocation:
         return PubResult(data, metadata=metadata)
 
     def _learn(self, flat: list[Any]) -> None:
-        learned: dict[Hashable, tuple[Any, float]] = {}
+        """Per (circuit, group): the largest per-shot deviation the estimator reported
+        (``stds * sqrt(shots per basis)``) and, where it reports real shots, the largest
+        ``sqrt(<O**2> - <O>**2)``."""
+        learned: dict[Hashable, tuple[Any, float, float | None]] = {}
         for slot, unit in self.units.items():
             result = flat[slot]
-            stds = np.asarray(result.data.stds, dtype=float)
-            per_basis = shots_per_basis(result.metadata or {}, unit.pub.precision)
+            stds = np.asarray(result.data.stds, dtype=float)[..., 0]
+            metadata = result.metadata or {}
+            per_basis = shots_per_basis(metadata, unit.pub.precision)
             if not per_basis or not stds.size:
                 continue
-            sigma = float(np.max(stds)) * math.sqrt(per_basis)
+            reported = float(np.max(stds)) * math.sqrt(per_basis)
+            spread = None
+            if _reported_shots(metadata) is not None:  # real shots: the sample variance
+                evs = np.asarray(result.data.evs, dtype=float)
+                spread = math.sqrt(max(float(np.max(evs[..., 1] - evs[..., 0] ** 2)), 0.0))
             previous = learned.get(unit.key)
-            if previous is None or sigma > previous[1]:
-                learned[unit.key] = (unit.pub.circuit, sigma)
-        for key, (circuit, sigma) in learned.items():
-            self.sigmas.get(key, circuit, lambda: [None])[0] = sigma
+            if previous is not None:
+                reported = max(reported, previous[1])
+                if spread is not None and previous[2] is not None:
+                    spread = max(spread, previous[2])
+            learned[unit.key] = (unit.pub.circuit, reported, spread)
+        for key, (circuit, reported, spread) in learned.items():
+            self.sigmas.get(key, circuit, lambda: [None, None])[:] = [reported, spread]
 
 
 def allocate(
@@ -206,7 +227,7 @@ def allocate(
     works: list[PubWork],
     inner: InnerPubs,
     run_kwargs: dict[str, Any],
-    sigmas: BoundedCache[list[float | None]],
+    sigmas: BoundedCache[list[Any]],
 ) -> Allocation:
     """The run's inner pubs with every allocated pub split into (group, precision) units."""
     primitive = face._primitive
@@ -248,7 +269,10 @@ def _work_units(work: PubWork, inner: InnerPubs, sigmas: BoundedCache) -> list[_
 
 
 def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: Any) -> list:
-    """One unit per measurement group of the pub's observables."""
+    """One unit per measurement group of the pub's observables. A unit measures the group's
+    part ``O`` of each observable and ``O**2`` (diagonal in the same basis: no extra
+    circuit), on a trailing axis of length 2, so that the group's true per-shot variance
+    ``<O**2> - <O>**2`` can be learned."""
     observables = pub.observables
     flat = observables.ravel().tolist()
     identity = "I" * observables.num_qubits
@@ -267,15 +291,40 @@ def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: 
         )
         key = ("sigma", id(pub.circuit), tuple(tuple(sorted(p.items())) for p in parts))
         offset = empty.reshape(observables.shape).astype(float) if empty.any() else None
-        sent = EstimatorPub(pub.circuit, sub, pub.parameter_values, None, validate=False)
+        sent = _with_squares(EstimatorPub(pub.circuit, sub, pub.parameter_values, None))
         sub_evaluation = None
         if evaluation is not None:
             sub_evaluation = _with_observables(evaluation, sub)
-        units.append(_Unit(slot, sent, sub_evaluation, key, float(bound), offset))
-        known = sigmas.get(key, pub.circuit, lambda: [None])[0]
-        if known is not None:
-            units[-1].bound = min(float(known), float(bound)) if bound else float(known)
+        unit = _Unit(slot, sent, sub_evaluation, key, float(bound), offset)
+        reported, spread = sigmas.get(key, pub.circuit, lambda: [None, None])
+        if reported is not None:
+            unit.bound = min(float(reported), float(bound)) if bound else float(reported)
+        if spread is not None:  # never below a quarter of the reported one (noisy estimate)
+            unit.spread = float(np.clip(spread, unit.bound / 4, unit.bound))
+        units.append(unit)
     return units
+
+
+def _with_squares(pub: EstimatorPub, precision: float | None = None) -> EstimatorPub:
+    """The pub measuring ``[O, O**2]`` for each of its observables ``O`` (a trailing axis of
+    length 2; the parameter values get a trailing axis of length 1)."""
+    flat = pub.observables.ravel().tolist()
+    array = np.empty((len(flat), 2), dtype=object)
+    for index, observable in enumerate(flat):
+        array[index, 0] = observable
+        array[index, 1] = _square(tuple(sorted(observable.items())))
+    stacked = ObservablesArray.coerce(array.reshape(pub.observables.shape + (2,)))
+    bindings = pub.parameter_values.reshape(tuple(pub.parameter_values.shape) + (1,))
+    return EstimatorPub(pub.circuit, stacked, bindings, precision, validate=False)
+
+
+def _square(items: tuple[tuple[str, float], ...]) -> dict[str, float]:
+    """``O**2`` of ``O = sum c_k P_k`` (qubit-wise commuting terms: real coefficients)."""
+    operator = SparsePauliOp.from_list(list(items))
+    square = (operator @ operator).simplify(atol=1e-12)
+    labels = square.paulis.to_labels()
+    terms = {label: float(np.real(c)) for label, c in zip(labels, square.coeffs)}
+    return terms or {"I" * operator.num_qubits: 0.0}
 
 
 def _with_observables(evaluation: Evaluation, observables: ObservablesArray) -> Evaluation:
@@ -283,15 +332,18 @@ def _with_observables(evaluation: Evaluation, observables: ObservablesArray) -> 
 
 
 def _neyman(units: list[_Unit], target: float) -> None:
-    """Each unit's shots and precision (module docstring)."""
+    """Each unit's shots and precision (module docstring): shots in proportion to
+    ``W sigma_true / sqrt(c)``, scaled so that every entry's reported variance
+    ``sum W**2 sigma_reported**2 / n`` is at most ``target**2``."""
     if not units:
         return
     weights = np.stack([u.weights for u in units])  # (U, entries)
-    sigma = np.array([u.bound for u in units])
-    cost = np.array([float(parameter_sets(u.pub)) for u in units])
-    spend = weights * sigma[:, None]  # W_uj sigma_u
-    totals = np.sum(spend * np.sqrt(cost)[:, None], axis=0)  # per entry
-    need = spend / np.sqrt(cost)[:, None] * totals[None, :] / target**2
+    reported = np.array([u.bound for u in units])
+    spread = np.array([u.spread if u.spread >= 0 else u.bound for u in units])
+    cost = np.sqrt(np.array([float(parameter_sets(u.pub)) for u in units]))
+    ratio = np.divide(reported**2, spread, out=np.zeros_like(reported), where=spread > 0)
+    totals = np.sum(weights * (ratio * cost)[:, None], axis=0)  # per entry
+    need = weights * (spread / cost)[:, None] * totals[None, :] / target**2
     shots = grid_shots(np.max(need, axis=1))
     for unit, count in zip(units, shots):
         unit.shots = int(count)

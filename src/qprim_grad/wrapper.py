@@ -73,7 +73,7 @@ class GradientPrimitive:
         **options: Any,
     ) -> None:
         self._allocation = checked_allocation(allocation)
-        self._sigmas: BoundedCache[list[float | None]] = BoundedCache(size=256)  # learned
+        self._sigmas: BoundedCache[list[Any]] = BoundedCache(size=256)  # learned
         max_job_rows = _aliased(max_job_rows, options.pop("max_pub_rows", None))  # API.md's alias
         self._check_primitive(primitive)
         self._max_job_rows = _checked_job_rows(max_job_rows)
