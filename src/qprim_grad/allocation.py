@@ -22,9 +22,9 @@ gets its own precision ``1 / sqrt(n_u)``:
 ``s_u`` and ``t_u`` are learned: a unit measures its group's part ``O`` of the observable
 and ``O**2`` (diagonal in the same basis: no extra circuit); after each run
 ``stds * sqrt(shots per basis)`` and, on estimators that report real shots,
-``sqrt(<O**2> - <O>**2)`` (the largest over the unit's rows) are kept per (circuit, group
-observable) in a bounded cache of the gradient primitive and used by its next runs
-(``t`` kept within ``[s/4, s]``). The two differ where the estimator reports a
+``sqrt(<O**2> - <O>**2)`` (the largest, resp. the root mean square, over the unit's rows)
+are kept per (circuit, group observable) in a bounded cache of the gradient primitive and
+used by its next runs (``t`` kept within ``[s/4, s]``). The two differ where the estimator reports a
 conservative error: qiskit's ``BackendEstimatorV2`` adds the terms' deviations within a
 group, ignoring their covariances. Before any is known both are bounded by ``sum |c_k|``
 over the group's non-identity terms: each shot measures every term as ``+-1``, so one
@@ -197,8 +197,9 @@ class Allocation:
 
     def _learn(self, flat: list[Any]) -> None:
         """Per (circuit, group): the largest per-shot deviation the estimator reported
-        (``stds * sqrt(shots per basis)``) and, where it reports real shots, the largest
-        ``sqrt(<O**2> - <O>**2)``."""
+        (``stds * sqrt(shots per basis)``: the guarantee) and, where it reports real shots,
+        the root mean square of ``sqrt(<O**2> - <O>**2)`` over the rows (the shape: mean
+        squared errors add up the rows' variances)."""
         learned: dict[Hashable, tuple[Any, float, float | None]] = {}
         for slot, unit in self.units.items():
             result = flat[slot]
@@ -211,7 +212,8 @@ class Allocation:
             spread = None
             if _reported_shots(metadata) is not None:  # real shots: the sample variance
                 evs = np.asarray(result.data.evs, dtype=float)
-                spread = math.sqrt(max(float(np.max(evs[..., 1] - evs[..., 0] ** 2)), 0.0))
+                variance = np.maximum(evs[..., 1] - evs[..., 0] ** 2, 0.0)
+                spread = math.sqrt(float(np.mean(variance)))
             previous = learned.get(unit.key)
             if previous is not None:
                 reported = max(reported, previous[1])
