@@ -59,7 +59,7 @@ def sampling_estimator(seed: int) -> BackendEstimatorV2:
 def gradient_at_equal_error(
     names: tuple[str, ...] = ("lih", "h2o", "heisenberg"),
     *,
-    points: int = 6,
+    points: int = 12,
     precision: float | None = None,
     seed: int = 7,
 ) -> list[dict[str, Any]]:
