@@ -17,6 +17,7 @@ from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batc
 from .natural import NaturalGradient, natural_step
 from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
+from .shot_adaptive import ShotAdaptive
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .state import SPSAHistory, SPSAState
 
@@ -27,6 +28,7 @@ __all__ = [
     "SPSA",
     "QNSPSA",
     "NaturalGradient",
+    "ShotAdaptive",
     "natural_step",
     "CircuitFidelity",
     "FidelityJob",
