@@ -191,6 +191,7 @@ def told(state: ShotAdaptiveState, cfg: ShotAdaptive, tell: Any) -> tuple[ShotAd
         k=state.k,
         min_shots=cfg.min_shots,
         max_shots=cfg.max_shots,
+        levels=cfg.shot_levels,
     )
     size = float(np.linalg.norm(step))
     record = ShotAdaptiveRecord(
@@ -344,6 +345,10 @@ class ShotAdaptive(OptimizerInterface):
         mu: decay :math:`\mu` of the running means.
         bias: :math:`b`, keeps the first shots finite where the gradient is still near zero.
         max_shots: most shots per basis for one component (``None``: no cap).
+        shot_levels: round shots up to a grid of this many values per doubling (at most
+            19 % more shots with 4), so that a job has few distinct precisions: parameters
+            with equal shots share one pub and one loss evaluation, and ``BackendEstimatorV2``
+            runs each distinct precision separately. ``None``: the rule's shots exactly.
         termination_checker: ``checker(nfev, x, fx, stepsize, accepted) -> bool``; ``True``
             stops the run.
         checkpoint: JSON file the state is written to after every iteration.
@@ -378,10 +383,19 @@ class ShotAdaptive(OptimizerInterface):
         mu: float = 0.99,
         bias: float = 1e-6,
         max_shots: int | None = None,
+        shot_levels: int | None = 4,
         termination_checker: Callable[..., bool] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         _check_arguments(stepsize, rule, min_shots, maxiter, lipschitz, mu, bias, max_shots)
+        if shot_levels is not None and (
+            isinstance(shot_levels, bool)
+            or not isinstance(shot_levels, (int, np.integer))
+            or shot_levels < 1
+        ):
+            raise ValueError(
+                f"shot_levels must be None or a positive integer, got {shot_levels!r}."
+            )
         self.stepsize = None if stepsize is None else float(stepsize)
         self.rule = rule
         self.min_shots = int(min_shots)
@@ -392,6 +406,7 @@ class ShotAdaptive(OptimizerInterface):
         self.mu = float(mu)
         self.bias = float(bias)
         self.max_shots = None if max_shots is None else int(max_shots)
+        self.shot_levels = None if shot_levels is None else int(shot_levels)
         self.termination_checker = termination_checker
         self.checkpoint = checkpoint
         self._max_evals_grouped: int | None = None

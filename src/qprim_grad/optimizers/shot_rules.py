@@ -22,7 +22,8 @@ per step in component :math:`i`; the rules choose :math:`s_i` from it.
   given total), :math:`s_i = \lceil \frac{2L\alpha}{2-L\alpha}\,\sqrt{\xi_i}
   \sum_j \sqrt{\xi_j} / (\lVert\chi\rVert^2 + b\mu^k) \rceil`.
 
-Every rule then clips to ``[min_shots, max_shots]``. With zero variance (an exact
+Every rule then clips to ``[min_shots, max_shots]`` and may round up to a grid of few
+values (:func:`quantized`). With zero variance (an exact
 primitive) every rule gives ``min_shots``.
 
 >>> import numpy as np
@@ -36,6 +37,7 @@ primitive) every rule gives ``min_shots``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,7 @@ __all__ = [
     "icans_shots",
     "icans2_stepsizes",
     "next_shots",
+    "quantized",
     "running_means",
 ]
 
@@ -140,6 +143,23 @@ def icans2_stepsizes(
     return np.minimum(stepsize, best)
 
 
+def quantized(shots: np.ndarray, levels: int | None, base: int = 1) -> np.ndarray:
+    """``shots`` (each at least ``base``) rounded up to the grid
+    ``ceil(base * 2**(j / levels))``: ``levels`` values per doubling, so at most
+    ``2**(1/levels) - 1`` more shots, and few distinct shot counts per job (estimators such
+    as ``BackendEstimatorV2`` run each one separately). ``None``: unchanged.
+
+    >>> quantized(np.array([10, 11, 12, 100]), 4, base=10).tolist()
+    [10, 12, 15, 114]
+    """
+    shots = np.asarray(shots, dtype=np.int64)
+    if levels is None:
+        return shots
+    j = np.ceil(levels * np.log2(np.maximum(shots, base) / base) - 1e-9)
+    grid = np.ceil(base * 2.0 ** (j / levels) - 1e-9).astype(np.int64)
+    return np.maximum(grid, shots)
+
+
 def next_shots(
     rule: str,
     chi: np.ndarray,
@@ -152,18 +172,27 @@ def next_shots(
     k: int,
     min_shots: int,
     max_shots: int | None,
+    levels: int | None = None,
 ) -> ShotPlan:
     """The shots (and learning rates) of the next iteration from the bias-corrected means
     ``chi`` and ``xi`` after iteration ``k``."""
-    kwargs = {"lipschitz": lipschitz, "stepsize": stepsize, "bias": bias, "mu": mu, "k": k}
+    kwargs: dict[str, Any] = {
+        "lipschitz": lipschitz,
+        "stepsize": stepsize,
+        "bias": bias,
+        "mu": mu,
+        "k": k,
+    }
     upper = np.iinfo(np.int64).max if max_shots is None else max_shots
     if rule == "gcans":
         shots = np.clip(gcans_shots(chi, xi, **kwargs), min_shots, upper)
+        shots = np.minimum(quantized(shots, levels, min_shots), upper)
         return ShotPlan(shots, np.full(chi.shape, stepsize))
     raw = icans_shots(chi, xi, **kwargs)
     gain = expected_gain_per_shot(chi, xi, raw, lipschitz=lipschitz, stepsize=stepsize)
     cap = max(int(raw[int(np.argmax(gain))]), min_shots)
-    shots = np.clip(raw, min_shots, min(cap, upper))
+    clipped = np.clip(raw, min_shots, min(cap, upper))
+    shots = np.minimum(quantized(clipped, levels, min_shots), upper)
     if rule == "icans1":
         return ShotPlan(shots, np.full(chi.shape, stepsize))
     rates = icans2_stepsizes(chi, xi, shots, lipschitz=lipschitz, stepsize=stepsize)
