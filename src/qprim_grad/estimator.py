@@ -90,6 +90,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         max_job_rows: int | None = None,
         metric: Any = None,
         metric_options: dict[str, Any] | None = None,
+        allocation: str = "uniform",
         **options: Any,
     ) -> None:
         GradientPrimitive.__init__(
@@ -99,6 +100,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             max_job_rows=max_job_rows,
             metric=metric,
             metric_options=metric_options,
+            allocation=allocation,
             **options,
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import numpy as np
 from qiskit.circuit import Parameter
 from qiskit.primitives import PrimitiveResult
 
@@ -24,6 +25,7 @@ from .methods.base import Evaluation, GradientMethod, Plan, PubTask
 from .packing import Piece, check_result_count, num_rows
 from .params import binding_hint, check_finite, normalize_parameters
 from .pub_results import concatenate_pub_results, reshape_pub_result
+from .shots import pub_shots
 
 __all__ = [
     "Face",
@@ -62,6 +64,9 @@ class Face(Protocol):
     """What the pipeline asks of a gradient primitive (see :class:`~.wrapper.GradientPrimitive`)."""
 
     _metric_center: bool
+    _primitive: Any
+
+    def _inner_counts_shots(self) -> bool: ...
 
     def _coerce(self, pub: Any) -> Any: ...
 
@@ -187,11 +192,15 @@ def _center_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> 
 
 @dataclass(frozen=True)
 class Submission:
-    """The packed jobs, the inner jobs they were sent as, and the rows sent."""
+    """The packed jobs, the inner jobs they were sent as, and the rows sent; per job the
+    pubs actually sent, each with the index of a result carrying its metadata (merged rows
+    are sent once), and the precision or shots a pub without its own was sent with."""
 
     jobs: list[list[Piece]]
     inner_jobs: list[InnerJob]
     rows_sent: int
+    sent: list[list[tuple[Any, int]]] = field(default_factory=list)
+    default: float | int | None = None
 
 
 def submit(
@@ -206,19 +215,36 @@ def submit(
     evaluated once (:mod:`._merge`)."""
     inner_jobs = []
     rows_sent = 0
+    sent_pubs = []
     for job in jobs:
         pieces = [piece.pub for piece in job]
         if merge_rows:
             sent, layout = _merge.merge_rows(pieces)
             rows = sum(num_rows(pub) for pub in sent)
             submitted = _merge.MergedJob(face._inner_run(sent, **run_kwargs), pieces, layout, rows)
+            first = {slot: index for index, (slot, _) in reversed(list(enumerate(layout)))}
+            sent_pubs.append([(pub, first[slot]) for slot, pub in enumerate(sent)])
         else:
             rows = sum(num_rows(pub) for pub in pieces)
             submitted = face._inner_run(pieces, **run_kwargs)
+            sent_pubs.append([(pub, index) for index, pub in enumerate(pieces)])
         rows_sent += rows
         served = tuple(sorted({inner.works[piece.slot].task.index for piece in job}))
         inner_jobs.append(InnerJob(submitted, served))
-    return Submission(jobs, inner_jobs, rows_sent)
+    return Submission(jobs, inner_jobs, rows_sent, sent_pubs, _sent_default(face, run_kwargs))
+
+
+def _sent_default(face: Face, run_kwargs: dict[str, Any]) -> float | int | None:
+    """The precision (estimator) or shots (sampler) of a pub that sets none: the run's,
+    else the wrapped primitive's default."""
+    for key in ("precision", "shots"):
+        if run_kwargs.get(key) is not None:
+            return run_kwargs[key]
+    for name in ("default_precision", "default_shots"):
+        value = getattr(face._primitive, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    return None
 
 
 # --- combine -----------------------------------------------------------------------------
@@ -244,8 +270,32 @@ class Combination:
 
     def __call__(self, results: list[Any]) -> PrimitiveResult:
         flat = self.regroup(results)
+        per_slot, total = self.shots(results)
         pub_results = [self.pub_result(work, flat) for work in self.works]
-        return PrimitiveResult(pub_results, metadata=self.metadata(results))
+        for work, pub_result in zip(self.works, pub_results):
+            slots = [work.center_slot, *work.eval_slots, *work.metric_slots]
+            pub_result.metadata["pub_shots"] = int(sum(per_slot[s] for s in slots if s >= 0))
+        return PrimitiveResult(pub_results, metadata={**self.metadata(results), "shots": total})
+
+    def shots(self, results: list[Any]) -> tuple[list[int], int]:
+        """The shots of each inner pub (its pieces summed) and of the whole run
+        (:mod:`.shots`; around a gradient primitive, the counts its results carry). The
+        run's go to ``metadata["shots"]``, each pub's share to its ``metadata["pub_shots"]``
+        (its ``metadata["shots"]`` stays the inner primitive's, as for any V2 result)."""
+        per_slot = [0] * self.num_inner_pubs
+        total = 0
+        nested = self.face._inner_counts_shots()
+        submission = self.submission
+        for job, sent, result in zip(submission.jobs, submission.sent, results):
+            pieces = [_shots_of(p.pub, r, submission, nested) for p, r in zip(job, result)]
+            if nested:
+                job_total = int((getattr(result, "metadata", None) or {}).get("shots", 0))
+            else:
+                job_total = sum(_shots_of(pub, result[i], submission, False) for pub, i in sent)
+            for piece, shots in zip(job, _shares(pieces, job_total)):
+                per_slot[piece.slot] += shots
+            total += job_total
+        return per_slot, total
 
     def regroup(self, results: list[Any]) -> list[Any]:
         """One pub result per inner pub, its split pieces concatenated."""
@@ -292,3 +342,20 @@ class Combination:
             base_rows = sum(int(n) for n in nested if n is not None)
         extra = {"base_rows": base_rows}
         return {"version": 2, **self.meta, **extra, "inner_metadata": inner_metadata}
+
+
+def _shots_of(pub: Any, pub_result: Any, submission: Submission, nested: bool) -> int:
+    """One inner pub's shots: counted, or (from a gradient primitive) as its result says."""
+    if nested:
+        return int((getattr(pub_result, "metadata", None) or {}).get("pub_shots", 0))
+    return pub_shots(pub, pub_result, submission.default)
+
+
+def _shares(pieces: list[int], total: int) -> list[int]:
+    """The pieces' counts scaled to sum to the job's ``total`` (rows sent once for several
+    pieces are shared between them), rounded so that they still sum to it."""
+    requested = sum(pieces)
+    if requested == total or requested == 0:
+        return pieces
+    cumulative = np.rint(np.cumsum(pieces) * (total / requested)).astype(int)
+    return np.diff(cumulative, prepend=0).tolist()

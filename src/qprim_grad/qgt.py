@@ -81,6 +81,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         method: Any = "lin_comb",
         *,
         max_job_rows: int | None = None,
+        allocation: str = "uniform",
         **options: Any,
     ) -> None:
         GradientPrimitive.__init__(
@@ -90,6 +91,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
             max_job_rows=max_job_rows,
             metric=method,
             metric_options=options,
+            allocation=allocation,
         )
 
     @property

@@ -37,7 +37,12 @@ from .pipeline import (
 from .pub_results import indexable_pub, pub_tuple
 
 #: ``linear_combination``, ``normalize_parameters`` and the warnings stay importable from here
+#: how a run spends its shots (API.md, "Allocation within a run")
+ALLOCATIONS = ("uniform", "optimal")
+
 __all__ = [
+    "ALLOCATIONS",
+    "checked_allocation",
     "CorrelatedNoiseWarning",
     "GradientPrimitive",
     "SmallStepWarning",
@@ -62,8 +67,10 @@ class GradientPrimitive:
         max_job_rows: int | None = None,
         metric: Any = None,
         metric_options: dict[str, Any] | None = None,
+        allocation: str = "uniform",
         **options: Any,
     ) -> None:
+        self._allocation = checked_allocation(allocation)
         max_job_rows = _aliased(max_job_rows, options.pop("max_pub_rows", None))  # API.md's alias
         self._check_primitive(primitive)
         self._max_job_rows = _checked_job_rows(max_job_rows)
@@ -98,6 +105,11 @@ class GradientPrimitive:
                 f"GradientEstimator or QGTEstimator, not {type(self).__name__}"
             )
         return resolve_metric(metric, dict(metric_options or {}))
+
+    @property
+    def allocation(self) -> str:
+        """How a run spends its shots: ``"uniform"`` or ``"optimal"``."""
+        return self._allocation
 
     @property
     def method(self) -> GradientMethod:
@@ -144,6 +156,11 @@ class GradientPrimitive:
     #: (default: coerced pubs that also index and unpack like their tuple), ``"pub"`` (plain
     #: ``EstimatorPub`` / ``SamplerPub``) or ``"tuple"`` (plain tuples, re-coerced inside).
     _inner_pub_form: str = "indexable"
+
+    def _inner_counts_shots(self) -> bool:
+        """Whether the wrapped primitive's results carry their own ``metadata["shots"]``
+        (another gradient primitive): then those counts are summed, not recounted."""
+        return isinstance(self._primitive, GradientPrimitive)
 
     def _direct_center_ok(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
         """Whether a plan's ``direct_center`` may replace the inner centre evaluation."""
@@ -208,6 +225,17 @@ class GradientPrimitive:
             meta["metric"] = self._metric.name
             meta["metric_options"] = dict(self._metric.options)
         return meta
+
+
+def checked_allocation(allocation: Any) -> str:
+    """``allocation``: one of :data:`ALLOCATIONS`."""
+    if not isinstance(allocation, str) or allocation not in ALLOCATIONS:
+        raise ValueError(
+            f"allocation must be 'uniform' (every inner pub at the run's precision) or "
+            f"'optimal' (the fewest shots giving each result entry that precision), got "
+            f"{allocation!r}"
+        )
+    return allocation
 
 
 def _aliased(max_job_rows: int | None, alias: int | None) -> int | None:

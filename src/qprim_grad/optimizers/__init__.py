@@ -13,7 +13,15 @@
 
 from . import compat as _compat
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
-from .loss import BatchedLoss, EstimatorLoss, batched, evaluate_grouped, is_batched
+from .loss import (
+    BatchedLoss,
+    EstimatorLoss,
+    LossBatch,
+    LossGradient,
+    batched,
+    evaluate_grouped,
+    is_batched,
+)
 from .natural import NaturalGradient, natural_step
 from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
@@ -34,6 +42,8 @@ __all__ = [
     "FidelityJob",
     "FIDELITY",
     "EstimatorLoss",
+    "LossBatch",
+    "LossGradient",
     "BatchedLoss",
     "batched",
     "is_batched",
