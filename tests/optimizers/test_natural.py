@@ -16,7 +16,10 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qprim_grad.optimizers import EstimatorLoss, NaturalGradient, SPSAState, natural_step
+from qprim_grad.optimizers import EstimatorLoss, NaturalGradient, NaturalGradientState, natural_step
+
+#: the unguarded update x <- x - stepsize pinv(g + lam I) grad (cutoff 1e-10)
+PLAIN = {"rcond": 1e-10, "relative_lam": 0.0, "max_step": None}
 
 H = 1e-4
 
@@ -119,7 +122,7 @@ def test_iterates_equal_the_reference_update(circuit, observable, x0, lam):
     loss = EstimatorLoss(estimator, circuit, observable)
     seen = []
     result = NaturalGradient(
-        stepsize=0.2, lam=lam, maxiter=5, callback=lambda *a: seen.append(a)
+        stepsize=0.2, lam=lam, maxiter=5, **PLAIN, callback=lambda *a: seen.append(a)
     ).minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.2, lam, 5)
     assert len(seen) == 5
@@ -172,17 +175,17 @@ def test_termination_checker_and_maxiter_zero(circuit, observable, x0):
 
 def test_checkpoint_resume_is_bit_identical(circuit, observable, x0, tmp_path, mocker):
     path = tmp_path / "ng.json"
-    full = NaturalGradient(stepsize=0.2, maxiter=6).minimize(
+    full = NaturalGradient(stepsize=0.2, maxiter=6, **PLAIN).minimize(
         EstimatorLoss(ReferenceMetricEstimator(), circuit, observable), x0
     )
     estimator = ReferenceMetricEstimator()
     failing_at(estimator, mocker, 4)
     with pytest.raises(RuntimeError):
-        NaturalGradient(stepsize=0.2, maxiter=6, checkpoint=path).minimize(
+        NaturalGradient(stepsize=0.2, maxiter=6, **PLAIN, checkpoint=path).minimize(
             EstimatorLoss(estimator, circuit, observable), x0
         )
-    assert SPSAState.load(path).k == 3
-    resumed = NaturalGradient(stepsize=0.2, maxiter=6, checkpoint=path).resume(
+    assert NaturalGradientState.load(path).k == 3
+    resumed = NaturalGradient(stepsize=0.2, maxiter=6, **PLAIN, checkpoint=path).resume(
         EstimatorLoss(ReferenceMetricEstimator(), circuit, observable), path
     )
     np.testing.assert_array_equal(resumed.x, full.x)
@@ -266,7 +269,12 @@ def test_on_statevector_estimator_one_job_per_iteration(
     loss = EstimatorLoss(estimator, circuit, observable)
     seen = []
     ng = NaturalGradient(
-        stepsize=0.1, approx=approx, lam=0.01, maxiter=4, callback=lambda *a: seen.append(a)
+        stepsize=0.1,
+        approx=approx,
+        lam=0.01,
+        maxiter=4,
+        **PLAIN,
+        callback=lambda *a: seen.append(a),
     )
     result = ng.minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.1, 0.01, 4, mask=mask)
@@ -282,7 +290,7 @@ def test_gradient_estimator_with_a_metric_is_used_as_is(circuit, observable, x0,
 
     inner = StatevectorEstimator()
     mine = GradientEstimator(inner, method="finite_diff", epsilon=1e-6, metric="lin_comb")
-    ng = NaturalGradient(stepsize=0.1, approx="diag", maxiter=3)
+    ng = NaturalGradient(stepsize=0.1, approx="diag", maxiter=3, **PLAIN)
     assert ng.metric_estimator(mine) is mine
     spy = mocker.spy(mine, "run")
     result = ng.minimize(EstimatorLoss(mine, circuit, observable), x0)

@@ -118,6 +118,7 @@ MODES = {
     "resamplings=3": {"resamplings": 3},
     "resamplings_dict": {"resamplings": {1: 4, 3: 2}, "hessian_delay": 2},
     "pert_dims_last_avg": {"perturbation_dims": 2, "last_avg": 2},
+    "deferred": {"allowed_increase": 0.0, "blocking_schedule": "deferred"},
 }
 
 
@@ -130,9 +131,11 @@ def test_one_estimator_and_one_sampler_job_per_iteration(loss, circuit, x0, mock
     result = QNSPSA(fidelity, maxiter=MAXITER, seed=3, **GAINS, **options).minimize(loss, x0)
     assert result.nit == MAXITER
     assert est_spy.call_count == MAXITER + 1  # one per iteration + the final point
-    # one sampler job per iteration, none for an iteration skipped after a rejected step
+    # one sampler job per iteration; with the deferred schedule none for an iteration
+    # skipped after a rejected step
     history = result.history
-    skipped = [i + 1 for i, ok in zip(history.iteration, history.accepted) if not ok]
+    deferred = options.get("blocking_schedule") == "deferred"
+    skipped = [i + 1 for i, ok in zip(history.iteration, history.accepted) if not ok and deferred]
     used = [k for k in range(1, MAXITER + 1) if k not in skipped]
     assert smp_spy.call_count == len(used) == result.fidelity_jobs
     assert result.jobs == MAXITER + 1

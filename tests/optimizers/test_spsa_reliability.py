@@ -5,6 +5,7 @@ the gradient methods' ``epsilon`` validation."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -113,8 +114,7 @@ def test_resume_with_a_loss_of_another_dimension(tmp_path, loss):
     path = tmp_path / "run.json"
     SPSA(maxiter=2, seed=1, checkpoint=path, **GAINS).minimize(loss, np.zeros(4))
     SPSA(maxiter=3, seed=1, **GAINS).resume(loss, path)  # the same problem resumes
-    state = SPSAState.load(path)
-    state.x = np.zeros(3)  # a checkpoint of a three-parameter problem
+    state = replace(SPSAState.load(path), x=np.zeros(3))  # of a three-parameter problem
     state.save(path)
     with pytest.raises(ValueError, match=r"stores 3 parameters, but the given loss has 4"):
         SPSA(maxiter=3, seed=1, **GAINS).resume(loss, path)

@@ -22,12 +22,15 @@ from .loss import (
     evaluate_grouped,
     is_batched,
 )
-from .natural import NaturalGradient, natural_step
+from .natural import NaturalGradient
+from .natural_steps import natural_step
+from .precision import AdaptivePrecision
+from .protocol import AskData, TellData
 from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
 from .shot_adaptive import ShotAdaptive
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
-from .state import SPSAHistory, SPSAState
+from .state import History, NaturalGradientState, SPSAHistory, SPSAState, load_state
 
 # qiskit-algorithms / qiskit-machine-learning recognise our optimizers (see compat.py)
 _compat.install()
@@ -50,6 +53,12 @@ __all__ = [
     "evaluate_grouped",
     "SPSAState",
     "SPSAHistory",
+    "NaturalGradientState",
+    "History",
+    "load_state",
+    "AskData",
+    "TellData",
+    "AdaptivePrecision",
     "Gain",
     "Constant",
     "PowerSeries",

@@ -1,4 +1,4 @@
-"""What one SPSA iteration passes between its pure steps (:mod:`.schedule`) and the runner:
+"""What one SPSA iteration passes between its pure steps (:mod:`.spsa_steps`):
 the directions, the plan of a batched job, the estimate from the losses, a decided step.
 All frozen values."""
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from .steps import estimate, perturbation_points
 
-__all__ = ["BatchPlan", "Center", "Directions", "Estimate", "Step"]
+__all__ = ["BatchPlan", "Directions", "Estimate", "Step"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class Directions:
         """The perturbation points around ``center`` (with 2-SPSA's if ``hessian_points``)."""
         second = self.second if hessian_points else None
         return perturbation_points(center, self.eps, self.first, second)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "eps": self.eps, "first": self.first, "second": self.second}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Directions:
+        second = data["second"]
+        second = None if second is None else np.asarray(second, dtype=float)
+        return cls(int(data["k"]), float(data["eps"]), np.asarray(data["first"]), second)
 
 
 @dataclass(frozen=True)
@@ -66,29 +75,19 @@ class Step:
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """The points of one batched job: centre | final-point options | repeats | perturbations."""
+    """The points of one batched SPSA job, in order: centre | final-point options | repeats |
+    perturbations around the candidate | (``branches == 2``) perturbations around the
+    current iterate, used if the candidate is rejected."""
 
     k: int
     gradient_now: bool
-    center: np.ndarray
     num_finals: int
     repeats: int
     directions: Directions | None
-    points: np.ndarray
+    branch_size: int
+    branches: int
     rng: dict[str, Any]
 
-    @property
-    def where(self) -> str:
-        return f"iteration {self.k}" if self.gradient_now else "final evaluation"
-
-    def perturbation_values(self, values: np.ndarray) -> np.ndarray:
-        return values[1 + self.num_finals + self.repeats :]
-
-
-@dataclass(frozen=True)
-class Center:
-    """What the centre value of a batched job decided."""
-
-    step: Step | None
-    accepted: bool
-    final_value: float | None
+    def perturbation_values(self, values: np.ndarray, branch: int = 0) -> np.ndarray:
+        start = 1 + self.num_finals + self.repeats + branch * self.branch_size
+        return values[start : start + self.branch_size]

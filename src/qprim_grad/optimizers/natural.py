@@ -21,11 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from .driver import Driver, make_rng
+from .evaluators import MetricEvaluator, warn_frozen_noise
 from .interface import OptimizerInterface
-from .natural_run import NaturalRun, natural_step
+from .natural_steps import NaturalSteps, natural_step
+from .precision import as_precision_rule
 from .scipy_adapter import scipy_minimize
 from .spsa import CALLBACK, TERMINATIONCHECKER
-from .state import SPSAState
+from .state import NaturalGradientState
+from .steppable import Steppable, resume_state
+from .validation import check_callable, check_int, check_number, check_seed
 
 __all__ = ["NaturalGradient", "natural_step"]
 
@@ -43,7 +48,7 @@ def _has_metric(estimator: Any) -> bool:
     return getattr(estimator, "metric", None) is not None
 
 
-class NaturalGradient(OptimizerInterface):
+class NaturalGradient(Steppable, OptimizerInterface):
     r"""Quantum natural gradient descent (Stokes et al. 2020) on any V2 estimator.
 
     Args:
@@ -93,15 +98,21 @@ class NaturalGradient(OptimizerInterface):
         *,
         gradient_options: dict[str, Any] | None = None,
         metric_options: dict[str, Any] | None = None,
-        rcond: float = 1e-10,
+        rcond: float = 1e-4,
+        relative_lam: float = 1e-3,
+        max_step: float | None = 0.5,
         callback: CALLBACK | None = None,
         termination_checker: TERMINATIONCHECKER | None = None,
         seed: int | np.random.Generator | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        precision: float | Callable[[int], float] | str | None = None,
     ) -> None:
-        _check_arguments(approx, stepsize, lam, maxiter)
+        _check_arguments(locals())
         self.stepsize = float(stepsize)
+        self.relative_lam = float(relative_lam)
+        self.max_step = None if max_step is None else float(max_step)
+        self.precision = precision
         self.approx = approx
         self.lam = float(lam)
         self.maxiter = int(maxiter)
@@ -176,11 +187,11 @@ class NaturalGradient(OptimizerInterface):
         jac: Any = None,
         bounds: Any = None,
         *,
-        state: SPSAState | str | os.PathLike[str] | None = None,
+        state: NaturalGradientState | str | os.PathLike[str] | None = None,
         **scipy_arguments: Any,
     ) -> Any:
         """Minimise the :class:`~.loss.EstimatorLoss` ``fun`` from ``x0`` (``jac`` and
-        ``bounds`` are ignored). ``state`` (an :class:`~.state.SPSAState` or a checkpoint
+        ``bounds`` are ignored). ``state`` (a :class:`~.state.NaturalGradientState` or a checkpoint
         path) continues a run.
 
         Returns an ``OptimizerResult`` with ``x``, ``fun``, ``nfev``, ``njev``, ``nit``,
@@ -189,7 +200,52 @@ class NaturalGradient(OptimizerInterface):
         """
         if scipy_arguments:
             return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
-        return NaturalRun(self, fun, x0, state).run()
+        return self._driver(fun, x0, state).run()
+
+    label = "NaturalGradient"
+    resume_options = ("stepsize", "approx", "lam", "rcond", "relative_lam", "max_step")
+
+    def _steps(self) -> NaturalSteps:
+        return NaturalSteps(
+            stepsize=self.stepsize,
+            maxiter=self.maxiter,
+            lam=self.lam,
+            rcond=self.rcond,
+            relative_lam=self.relative_lam,
+            max_step=self.max_step,
+            precision=as_precision_rule(self.precision),
+        )
+
+    def _driver(self, fun: Any, x0: Any, state: Any) -> Driver:
+        _check_loss(fun)
+        steps = self._steps()
+        settings = {name: getattr(self, name) for name in self.resume_options}
+        if state is None:
+            if x0 is None:
+                raise ValueError("x0 is required unless a state is given.")
+            x = np.array(x0, dtype=float).reshape(-1)
+            if x.size != fun.num_parameters:
+                raise ValueError(
+                    f"x0 has {x.size} values, the circuit has {fun.num_parameters} parameters."
+                )
+            run_state = steps.init(x, make_rng(self.seed), settings=settings, optimizer=self.label)
+        else:
+            run_state = resume_state(
+                NaturalGradientState, state, x0, fun, self.label, settings, None, self.maxiter
+            )
+        warn_frozen_noise(fun, self.label)
+        evaluator = MetricEvaluator(fun, self.metric_estimator(fun.estimator))
+        return Driver(
+            steps,
+            evaluator,
+            run_state,
+            label=self.label,
+            maxiter=self.maxiter,
+            callback=self.callback,
+            termination_checker=self.termination_checker,
+            checkpoint=self.checkpoint,
+            progress=self.progress,
+        )
 
     def resume(self, fun: Any, path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""
@@ -207,14 +263,48 @@ class NaturalGradient(OptimizerInterface):
         return scipy_minimize(self, fun, x0, name="NaturalGradient", **kwargs)
 
 
-def _check_arguments(approx: Any, stepsize: float, lam: float, maxiter: int) -> None:
+def _check_loss(loss: Any) -> None:
+    for name in ("estimator", "circuit", "observable"):
+        if not hasattr(loss, name):
+            raise TypeError(
+                "NaturalGradient needs an EstimatorLoss(estimator, circuit, observable) "
+                f"(it measures gradient and metric on the circuit), not {type(loss).__name__}."
+            )
+
+
+def _check_arguments(options: dict[str, Any]) -> None:
+    """Every option's type and range, before anything runs."""
+    owner = "NaturalGradient"
+    approx = options["approx"]
     if approx not in _APPROX:
         raise ValueError(
-            f"approx={approx!r} is not one of None (the full tensor), 'block_diag', 'diag'."
+            f"{owner}(approx={approx!r}): give None (the full tensor), 'block_diag' or 'diag'."
         )
-    if not np.isfinite(stepsize) or stepsize <= 0:
-        raise ValueError(f"stepsize must be a positive number, got {stepsize!r}.")
-    if not np.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam must be a non-negative number, got {lam!r}.")
-    if int(maxiter) != maxiter or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}.")
+    check_number(owner, "stepsize", options["stepsize"], positive=True)
+    check_number(owner, "lam", options["lam"])
+    check_number(owner, "relative_lam", options["relative_lam"])
+    check_number(
+        owner,
+        "rcond",
+        options["rcond"],
+        need="the relative eigenvalue cutoff must be a finite number in [0, 1).",
+    )
+    if options["rcond"] >= 1:
+        raise ValueError(f"{owner}(rcond={options['rcond']!r}): give a number in [0, 1).")
+    check_number(owner, "max_step", options["max_step"], positive=True, none_ok=True)
+    check_int(owner, "maxiter", options["maxiter"])
+    for name in ("gradient_options", "metric_options"):
+        if options[name] is not None and not isinstance(options[name], dict):
+            raise ValueError(f"{owner}({name}={options[name]!r}): give a dict or None.")
+    gm = options["gradient_method"]
+    if not isinstance(gm, str) and not hasattr(gm, "plan") and not callable(gm):
+        raise ValueError(
+            f"{owner}(gradient_method={gm!r}): give a method name such as 'param_shift' or a "
+            "method object."
+        )
+    for name in ("callback", "termination_checker"):
+        check_callable(owner, name, options[name])
+    check_seed(owner, options["seed"])
+    if not isinstance(options["progress"], (bool, np.bool_)):
+        raise ValueError(f"{owner}(progress={options['progress']!r}): give True or False.")
+    as_precision_rule(options["precision"])

@@ -39,17 +39,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 from qiskit.circuit import ClassicalRegister, ParameterVector, QuantumCircuit
 
-from .iteration import BatchPlan, Directions, Estimate
-from .loss import num_calls
-from .runner import Run
+from .evaluators import FidelityEvaluator, LossEvaluator
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
-from .steps import estimate
+from .validation import check_qnspsa_options
 
 __all__ = ["QNSPSA", "FIDELITY", "CircuitFidelity", "FidelityJob"]
 
@@ -67,10 +64,13 @@ class FidelityJob:
     def __init__(self, job: Any, register: str) -> None:
         self.job = job
         self._register = register
+        #: the shots the sampler job ran (pairs x shots), known once :meth:`result` returned
+        self.shots = 0
 
     def result(self) -> np.ndarray:
         """The fidelities, one per pair of points (the all-zero outcome frequency)."""
         bits = getattr(self.job.result()[0].data, self._register)
+        self.shots = int(bits.num_shots * int(np.prod(bits.shape)))
         zero = np.all(bits.array == 0, axis=-1)  # (pairs, shots)
         return np.mean(zero, axis=-1).reshape(-1)
 
@@ -151,13 +151,6 @@ class CircuitFidelity:
         return f"CircuitFidelity({type(self.sampler).__name__}, {self.num_parameters} parameters)"
 
 
-def _one_fidelity(value: Any) -> float:
-    array = np.asarray(value)
-    if array.size != 1:
-        raise ValueError(f"The fidelity returned {array.size} values for one pair of points.")
-    return float(np.real(array.reshape(-1)[0]))
-
-
 class QNSPSA(SPSA):
     r"""The quantum natural SPSA optimizer (Gacon et al. 2021, arXiv:2103.09232).
 
@@ -212,6 +205,8 @@ class QNSPSA(SPSA):
         seed: int | np.random.Generator | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        precision: float | Callable[[int], float] | str | None = None,
+        blocking_schedule: str = "exact",
     ) -> None:
         if not callable(fidelity):
             raise TypeError(
@@ -221,6 +216,7 @@ class QNSPSA(SPSA):
         spsa_arguments = dict(locals())  # every other argument is SPSA's
         for name in ("self", "fidelity", "__class__"):
             spsa_arguments.pop(name, None)
+        check_qnspsa_options(spsa_arguments)
         # a natural-gradient step must not be rescaled
         super().__init__(trust_region=False, second_order=True, **spsa_arguments)
         self.fidelity = fidelity
@@ -261,79 +257,24 @@ class QNSPSA(SPSA):
             circuit, sampler, transpiler=transpiler, transpiler_options=transpiler_options
         )
 
-    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> Run:
-        return _QNRun(self, fun, x0, state)
+    # ---- the run: SPSA's steps with the curvature from the fidelity ----------------------
+    label = "QNSPSA"
+    curvature = "fidelity"
 
+    def _evaluator(self, fun: Any) -> Any:
+        grouped = self._max_evals_grouped
+        return FidelityEvaluator(LossEvaluator(fun, grouped), self.fidelity, grouped)
 
-class _QNRun(Run):
-    """One QN-SPSA ``minimize``: SPSA's run with the Hessian taken from the fidelity."""
-
-    cfg: QNSPSA
-    hessian_from_loss = False
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._fidelities: list[float] = []  # sequential mode, this iteration
-        self._pending: Callable[[], np.ndarray] | None = None  # batched mode
-
-    def _fidelity_calls(self, center: np.ndarray, targets: np.ndarray) -> Callable[[], Any]:
-        """Start evaluating ``F(centre, target)`` for every target; return a waiter.
-
-        A fidelity with ``submit`` (from :meth:`QNSPSA.get_fidelity`) gets every pair in one
-        job submitted now; any other is called as qiskit-algorithms calls it (one pair per
-        call, or chunks of ``max_evals_grouped`` pairs)."""
-        fidelity, grouped = self.cfg.fidelity, self.cfg._max_evals_grouped
-        centers = np.repeat(center[None, :], len(targets), axis=0)
-        submit = getattr(fidelity, "submit", None)
-        calls = 1 if callable(submit) else num_calls(len(targets), grouped)
-        st = self.state
-        self.state = replace(
-            st, nfev=st.nfev + len(targets), fidelity_jobs=st.fidelity_jobs + calls
-        )
-        if callable(submit):
-            return submit(centers, targets).result  # type: ignore[no-any-return]
-        if grouped is None or grouped <= 1:
-            values = [_one_fidelity(fidelity(a, b)) for a, b in zip(centers, targets)]
-        else:
-            values = []
-            for xs, ys in zip(np.array_split(centers, calls), np.array_split(targets, calls)):
-                values += [float(np.real(v)) for v in np.ravel(np.asarray(fidelity(xs, ys)))]
-        return lambda: np.asarray(values, dtype=float)
-
-    def _before_job(self, plan: BatchPlan) -> None:
-        if plan.directions is None:
+    def _check_problem(self, fun: Any, x0: Any) -> None:
+        super()._check_problem(fun, x0)
+        wanted = getattr(self.fidelity, "num_parameters", None)
+        if not isinstance(wanted, int):
             return
-        center, targets = plan.center, plan.directions.around(plan.center)
-        if self.cfg.blocking or self.cfg.termination_checker is not None:
-            # the estimator job may reject the centre or stop the run: only then send
-            # the sampler job, so a discarded iteration costs no fidelity circuits
-            self._pending = lambda: self._fidelity_calls(center, targets)()
-        else:  # the step is certain: the sampler job runs alongside the estimator job
-            self._pending = self._fidelity_calls(center, targets)
-
-    def _sample(self, x: np.ndarray, directions: Directions) -> list[float]:
-        values = super()._sample(x, directions)  # loss first, as qiskit-algorithms
-        self._fidelities += list(self._fidelity_calls(x, directions.around(x))())
-        return values
-
-    def _estimate(self, values: np.ndarray, directions: Directions) -> Estimate:
-        if self._pending is not None:
-            fidelities = np.asarray(self._pending(), dtype=float).reshape(-1)
-            self._pending = None
-        else:
-            fidelities = np.asarray(self._fidelities, dtype=float)
-        self._fidelities = []
-        d = directions
-        if fidelities.size != 4 * d.count:
-            raise ValueError(
-                f"The fidelity returned {fidelities.size} values for {4 * d.count} pairs."
-            )
-        value, gradient, _ = estimate(values, d.eps, d.first, None)
-        _, _, curvature = estimate(fidelities, d.eps, d.first, d.second)
-        assert curvature is not None
-        return Estimate(value, gradient, -0.5 * curvature)
-
-    def _finish(self, x: np.ndarray, fx: float) -> Any:
-        result = super()._finish(x, fx)
-        result.fidelity_jobs = self.state.fidelity_jobs
-        return result
+        for given, what in ((getattr(fun, "num_parameters", None), "the loss' circuit"),
+                            (None if x0 is None else np.size(x0), "x0")):  # fmt: skip
+            if isinstance(given, (int, np.integer)) and given != wanted:
+                raise ValueError(
+                    f"The fidelity was built for a circuit with {wanted} parameters, but "
+                    f"{what} has {given}. Build it from the loss' circuit: "
+                    "QNSPSA.get_fidelity(circuit, sampler)."
+                )

@@ -3,12 +3,11 @@ at import time."""
 
 from __future__ import annotations
 
-import copy
 import sys
 from enum import IntEnum
 from typing import Any
 
-__all__ = ["OptimizerSupportLevel", "OptimizerResult", "make_result", "result_from_state"]
+__all__ = ["OptimizerSupportLevel", "OptimizerResult", "make_result"]
 
 
 class OptimizerSupportLevel(IntEnum):
@@ -50,18 +49,3 @@ def make_result(**fields: Any) -> Any:
     for name, value in fields.items():
         setattr(result, name, value)
     return result
-
-
-def result_from_state(state: Any, x: Any, fun: float | None) -> Any:
-    """:func:`make_result` at ``x`` / ``fun`` with the counters of a run's ``state`` (an
-    :class:`~.state.SPSAState`), and copies of its ``history`` and of the state itself."""
-    return make_result(
-        x=x,
-        fun=fun,
-        nfev=state.nfev,
-        njev=state.njev,
-        nit=state.k,
-        jobs=state.jobs,
-        history=copy.deepcopy(state.history),
-        state=copy.deepcopy(state),
-    )

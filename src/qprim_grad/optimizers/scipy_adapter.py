@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .loss import is_batched
-
-if TYPE_CHECKING:
-    from .spsa import SPSA, TERMINATIONCHECKER
+from .loss import batched, is_batched
 
 __all__ = ["scipy_minimize", "scipy_stopper"]
 
 
 def scipy_minimize(
-    optimizer: SPSA | Any,
+    optimizer: Any,
     fun: Callable[..., float],
     x0: np.ndarray,
     args: tuple = (),
@@ -36,8 +33,6 @@ def scipy_minimize(
     ``termination_checker``) as scipy's custom method: ``options`` override its constructor
     arguments, ``callback`` becomes a termination checker; returns an ``OptimizeResult``
     whose message names ``name``."""
-    from .loss import batched
-
     options.pop("tol", None)
     options.pop("disp", None)
     objective: Any = fun
@@ -66,10 +61,11 @@ def _scipy_result(result: Any, name: str) -> Any:
         message=f"{name} finished",
         history=result.history,
         jobs=result.jobs,
+        shots=getattr(result, "shots", 0),
     )
 
 
-def scipy_stopper(callback: Callable[..., Any], inner: TERMINATIONCHECKER | None) -> Callable:
+def scipy_stopper(callback: Callable[..., Any], inner: Callable[..., Any] | None) -> Callable:
     """A termination checker that forwards to a scipy-style callback."""
     params = inspect.signature(callback).parameters
     new_style = "intermediate_result" in params

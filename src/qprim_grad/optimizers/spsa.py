@@ -22,24 +22,26 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, SupportsFloat
 
 import numpy as np
 
 from ..errors import NonFiniteLossError
+from ._warn import warn_user
 from .compat import global_generator
+from .driver import Driver, check_finite_loss, make_rng
+from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
 from .gains import PowerSeries, as_gain, check_gains
 from .interface import OptimizerInterface
-from .loss import evaluate
-from .runner import CALIBRATION_STEPS, Run, check_finite_loss
+from .loss import evaluate, is_batched
+from .precision import as_precision_rule
 from .scipy_adapter import scipy_minimize
+from .spsa_steps import CALIBRATION_STEPS, SCHEDULE_OPTIONS, SPSASteps, calibrated_gains
 from .state import SPSAState
-from .steps import (
-    calibration_points,
-    calibration_scale,
-)
+from .steppable import Steppable, resume_state
+from .steps import calibration_points
 
 __all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER", "NonFiniteLossError"]
 
@@ -56,7 +58,7 @@ _CALIBRATED = (
 )
 
 
-class SPSA(OptimizerInterface):
+class SPSA(Steppable, OptimizerInterface):
     r"""Simultaneous perturbation stochastic approximation (SPSA, and 2-SPSA).
 
     Arguments, defaults and meaning are those of ``qiskit_algorithms.optimizers.SPSA``:
@@ -127,8 +129,18 @@ class SPSA(OptimizerInterface):
         seed: int | np.random.Generator | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        precision: float | Callable[[int], float] | str | None = None,
+        blocking_schedule: str = "exact",
     ) -> None:
         check_gains(maxiter, learning_rate, perturbation)
+        as_precision_rule(precision)  # a bad precision fails here, not in the run
+        if blocking_schedule not in ("exact", "deferred"):
+            raise ValueError(
+                f"blocking_schedule={blocking_schedule!r} is not 'exact' (qiskit-algorithms' "
+                "iterates: the job also measures the perturbations around the current iterate) "
+                "or 'deferred' (a rejected step uses up the next iteration)."
+            )
+        self.precision, self.blocking_schedule = precision, blocking_schedule
         self.maxiter, self.blocking, self.allowed_increase = maxiter, blocking, allowed_increase
         self.learning_rate, self.perturbation = learning_rate, perturbation
         self.trust_region, self.last_avg = trust_region, last_avg
@@ -176,13 +188,13 @@ class SPSA(OptimizerInterface):
         points = calibration_points(rng, x0, c, CALIBRATION_STEPS)
         values = evaluate(loss, points, max_evals_grouped)
         check_finite_loss(values, "calibration")
-        target = 2 * np.pi / 10 if target_magnitude is None else target_magnitude
-        a = calibration_scale(values, c, target, modelspace)
-        if not np.isfinite(a) or a < 1e-10:
-            warnings.warn(f"Calibration failed, using {target} for `a`", stacklevel=2)
-            a = target
-        logger.info(_CALIBRATED, a, stability_constant, alpha, c, gamma)
-        return PowerSeries(a, alpha, stability_constant + 0.0), PowerSeries(c, gamma)
+        eta, eps, failed = calibrated_gains(
+            values, c, stability_constant, target_magnitude, alpha, gamma, modelspace
+        )
+        if failed:
+            warn_user(f"Calibration failed, using {eta.scale} for `a`")
+        logger.info(_CALIBRATED, eta.scale, stability_constant, alpha, c, gamma)
+        return eta, eps
 
     @staticmethod
     def estimate_stddev(
@@ -226,6 +238,8 @@ class SPSA(OptimizerInterface):
             "termination_checker": self.termination_checker,
             "last_avg": self.last_avg,
             "seed": self.seed,
+            "precision": self.precision,
+            "blocking_schedule": self.blocking_schedule,
         }
 
     def replace(self, **changes: Any) -> Any:
@@ -275,11 +289,93 @@ class SPSA(OptimizerInterface):
         if scipy_arguments:
             assert x0 is not None, "scipy always passes x0"
             return self._scipy_minimize(fun, x0, jac=jac, bounds=bounds, **scipy_arguments)
-        return self._new_run(fun, x0, state).run()
+        return self._driver(fun, x0, state).run()
 
-    def _new_run(self, fun: Callable[[np.ndarray], float], x0: Any, state: Any) -> Run:
-        """The object that runs one ``minimize`` (QN-SPSA supplies its own)."""
-        return Run(self, fun, x0, state)
+    # ---- the run: pure steps (spsa_steps) under the generic driver ----------------------
+    label = "SPSA"
+    #: 2-SPSA's Hessian from loss points; QN-SPSA's from the fidelity
+    curvature = "loss"
+
+    def _steps(self, batched: bool) -> SPSASteps:
+        eta = None if self.learning_rate is None else as_gain(self.learning_rate, "learning_rate")
+        eps = None if self.perturbation is None else as_gain(self.perturbation, "perturbation")
+        return SPSASteps(
+            maxiter=self.maxiter,
+            learning_rate=eta,
+            perturbation=eps,
+            batched=batched,
+            lse_solver=self.lse_solver,
+            curvature=self.curvature,
+            measure_proposal=self.blocking or self.callback is not None,
+            finals_every_job=self.termination_checker is not None,
+            fidelity_after_verdict=self.blocking or self.termination_checker is not None,
+            blocking_schedule=self.blocking_schedule,
+            precision=as_precision_rule(self.precision),
+            **{name: getattr(self, name) for name in SCHEDULE_OPTIONS},
+        )
+
+    def _evaluator(self, fun: Any) -> Any:
+        return LossEvaluator(fun, self._max_evals_grouped)
+
+    def _settings(self) -> dict[str, Any]:
+        settings = {}
+        for name in SCHEDULE_OPTIONS:
+            value = getattr(self, name)
+            is_dict = isinstance(value, dict)
+            settings[name] = {str(k): v for k, v in value.items()} if is_dict else value
+        return settings
+
+    def _check_problem(self, fun: Any, x0: Any) -> None:
+        """Checks of the loss against the optimizer, before anything runs."""
+        check_precision_support(fun, self.precision, self.label)
+
+    def _driver(self, fun: Any, x0: Any, state: Any) -> Driver:
+        """The run of ``minimize(fun, x0, state=state)``: steps, evaluator and state."""
+        if (self.learning_rate is None) != (self.perturbation is None):
+            raise ValueError("If one of learning rate or perturbation is set, both must be set.")
+        batched = is_batched(fun)
+        steps = self._steps(batched)
+        self._check_problem(fun, x0)
+        shared = None
+        if state is None:
+            if x0 is None:
+                raise ValueError("x0 is required unless a state is given.")
+            rng = make_rng(self.seed)
+            if self.seed is None and rng is global_generator():
+                shared = rng
+            x = np.asarray(x0, dtype=float)
+            hessian = None
+            if self.second_order:
+                given = self.initial_hessian
+                hessian = np.identity(x.size) if given is None else np.array(given, dtype=float)
+            run_state: SPSAState = steps.init(
+                x,
+                rng,
+                hessian=hessian,
+                allowed_increase=self.allowed_increase,
+                settings=self._settings(),
+                optimizer=self.label,
+            )
+        else:
+            mode = "batched" if batched else "sequential"
+            run_state = resume_state(
+                SPSAState, state, x0, fun, self.label, self._settings(), mode, self.maxiter
+            )
+            if run_state.allowed_increase is None and self.allowed_increase is not None:
+                run_state = replace(run_state, allowed_increase=self.allowed_increase)
+        warn_frozen_noise(fun, self.label)
+        return Driver(
+            steps,
+            self._evaluator(fun),
+            run_state,
+            label=self.label,
+            maxiter=self.maxiter,
+            callback=self.callback,
+            termination_checker=self.termination_checker,
+            checkpoint=self.checkpoint,
+            progress=self.progress,
+            shared_rng=shared,
+        )
 
     def resume(self, fun: Callable[[np.ndarray], float], path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""

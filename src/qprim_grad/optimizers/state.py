@@ -1,15 +1,19 @@
-"""The SPSA run state as a plain object that can be written to JSON and read back.
+"""The state of an optimizer run as plain frozen objects that can be written to JSON and
+read back.
 
-Everything a run needs to continue lives here: the iterate, the pending candidate (batched
-mode), the iteration counter ``k`` (the position in the gain sequences), the smoothed
-Hessian, the generator state (``Generator.bit_generator.state``), the calibrated gains and
-the history. JSON stores float64 values exactly, so a resumed run repeats the original bit
-for bit.
+Everything a run needs to continue lives in its state: the iterate, the pending candidate,
+the iteration counter ``k`` (the position in the gain sequences), the generator state
+(``Generator.bit_generator.state``), the counts and the history. :class:`SPSAState` holds
+SPSA's, 2-SPSA's and QN-SPSA's runs (smoothed Hessian, calibrated gains, blocking),
+:class:`NaturalGradientState` the natural gradient's. JSON stores float64 values exactly, so
+a resumed run repeats the original bit for bit.
 
 >>> import numpy as np
 >>> s = SPSAState.initial(np.zeros(2), np.random.default_rng(3), mode="batched")
 >>> SPSAState.from_dict(s.to_dict()).k
 0
+>>> load_state_dict(s.to_dict()).__class__.__name__
+'SPSAState'
 """
 
 from __future__ import annotations
@@ -17,25 +21,35 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-__all__ = ["SPSAState", "SPSAHistory", "generator_from_state"]
+__all__ = [
+    "RunState",
+    "SPSAState",
+    "NaturalGradientState",
+    "SPSAHistory",
+    "History",
+    "generator_from_state",
+    "load_state",
+    "load_state_dict",
+]
 
-_FORMAT = "qprim_grad.spsa_state/1"
+_S = TypeVar("_S", bound="RunState")
 
 
 @dataclass
-class SPSAHistory:
-    """One row per resolved step (one per iteration without blocking).
+class History:
+    """One row per decided step (one per iteration, rejected ones included).
 
     ``loss`` is the loss measured at the proposed point, ``accepted`` the blocking decision,
-    ``stepsize`` the norm of the update, ``nfev``/``jobs`` the running counts when the row
-    was written (``jobs`` counts calls of the loss' ``batch``, or of the loss itself for a
-    plain callable).
+    ``stepsize`` the norm of the update; ``nfev``, ``jobs`` (calls of the loss: estimator
+    jobs), ``fidelity_jobs`` (sampler jobs of QN-SPSA's fidelity) and ``shots`` (the shots
+    the run's jobs asked for, calibration included) are the running counts when the row was
+    written. ``resumed_at`` lists the iterations after which a run was resumed.
     """
 
     iteration: list[int] = field(default_factory=list)
@@ -44,9 +58,20 @@ class SPSAHistory:
     accepted: list[bool] = field(default_factory=list)
     nfev: list[int] = field(default_factory=list)
     jobs: list[int] = field(default_factory=list)
+    shots: list[int] = field(default_factory=list)
+    fidelity_jobs: list[int] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)
 
     def append(
-        self, iteration: int, loss: float, stepsize: float, accepted: bool, nfev: int, jobs: int
+        self,
+        iteration: int,
+        loss: float,
+        stepsize: float,
+        accepted: bool,
+        nfev: int,
+        jobs: int,
+        shots: int = 0,
+        fidelity_jobs: int = 0,
     ) -> None:
         self.iteration.append(int(iteration))
         self.loss.append(float(loss))
@@ -54,9 +79,23 @@ class SPSAHistory:
         self.accepted.append(bool(accepted))
         self.nfev.append(int(nfev))
         self.jobs.append(int(jobs))
+        self.shots.append(int(shots))
+        self.fidelity_jobs.append(int(fidelity_jobs))
 
     def __len__(self) -> int:
         return len(self.iteration)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        rows = len(data.get("iteration", []))
+        data = dict(data)
+        for name in ("shots", "fidelity_jobs"):  # absent from states of older format minors
+            data.setdefault(name, [0] * rows)
+        return cls(**data)
+
+
+#: the history of an SPSA (or any) run: see :class:`History`
+SPSAHistory = History
 
 
 def _encode(value: Any) -> Any:
@@ -88,54 +127,53 @@ def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
-@dataclass
-class SPSAState:
-    """Where an SPSA run stands after an iteration.
+@dataclass(frozen=True)
+class RunState:
+    """What every optimizer run records (frozen: steps return new states; only the history,
+    a log, grows in place).
 
     Attributes:
-        mode: ``"batched"`` (one job per iteration) or ``"sequential"`` (plain callable).
         x: the current (last accepted) iterate.
-        fx: the loss measured at ``x`` (``None`` until known).
-        k: iterations done; the next one uses gains ``a_{k+1}``, ``c_{k+1}``.
-        candidate: batched mode: the proposed next iterate, checked in the next job.
-        candidate_step: norm of the step that produced ``candidate``.
-        hessian: 2-SPSA's smoothed Hessian (``None`` for first-order SPSA).
         rng: ``Generator.bit_generator.state``.
-        last_steps: the last accepted iterates kept for ``last_avg``.
-        allowed_increase: blocking threshold (calibrated in the first job if not given).
-        gains: calibrated power series ``{"learning_rate": {...}, "perturbation": {...}}``.
-        nfev, njev, jobs: evaluation, gradient-estimate and job counts.
-        fidelity_jobs: QN-SPSA: calls of the fidelity (sampler jobs).
+        fx: the loss measured at ``x`` (``None`` until known).
+        k: iterations done.
+        phase: which request of an iteration comes next (``"iterate"`` at a boundary).
+        candidate: the proposed next iterate, measured by the next job.
+        candidate_step: norm of the step that produced ``candidate``.
+        nfev, njev, jobs, shots: evaluation, gradient, job and shot counts.
         stopped: the termination checker ended the run.
-        history: see :class:`SPSAHistory`.
+        done: the run is finished; ``result_x`` / ``result_fx`` are its answer.
+        result_x, result_fx: where the run ends if it ends now.
+        optimizer: the name of the optimizer that wrote the state.
+        precision: the adaptive precision rule's running statistics.
+        pending: data an iteration carries between two of its requests.
+        history: see :class:`History`.
+        settings: the optimizer options a resumed run must share.
     """
 
-    mode: str
+    FORMAT: ClassVar[str] = ""
+    LABEL: ClassVar[str] = "optimizer"
+
     x: np.ndarray
     rng: dict[str, Any]
     fx: float | None = None
     k: int = 0
+    phase: str = "iterate"
     candidate: np.ndarray | None = None
     candidate_step: float = 0.0
-    hessian: np.ndarray | None = None
-    last_steps: list[np.ndarray] = field(default_factory=list)
-    allowed_increase: float | None = None
-    gains: dict[str, dict[str, float]] | None = None
     nfev: int = 0
     njev: int = 0
     jobs: int = 0
-    fidelity_jobs: int = 0
+    shots: int = 0
     stopped: bool = False
-    history: SPSAHistory = field(default_factory=SPSAHistory)
+    done: bool = False
+    result_x: np.ndarray | None = None
+    result_fx: float | None = None
+    optimizer: str | None = None
+    precision: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, Any] = field(default_factory=dict)
+    history: History = field(default_factory=History)
     settings: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def initial(
-        cls, x0: np.ndarray, rng: np.random.Generator, mode: str, **kwargs: Any
-    ) -> SPSAState:
-        """A fresh state at ``x0`` (``rng``'s current state is recorded, not copied later)."""
-        x0 = np.array(x0, dtype=float)
-        return cls(mode=mode, x=x0, rng=dict(rng.bit_generator.state), last_steps=[x0], **kwargs)
 
     def generator(self) -> np.random.Generator:
         """A generator continuing from the saved state."""
@@ -144,21 +182,29 @@ class SPSAState:
     # ---- serialisation ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (arrays tagged so they come back as arrays)."""
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["history"] = asdict(self.history)
-        return {"format": _FORMAT, **_encode(data)}
+        return {"format": self.FORMAT, **_encode(data)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SPSAState:
+    def from_dict(cls: type[_S], data: dict[str, Any]) -> _S:
         data = dict(data)
-        fmt = data.pop("format", _FORMAT)
-        if fmt != _FORMAT:
-            raise ValueError(f"Unknown SPSA state format {fmt!r}; expected {_FORMAT!r}.")
+        fmt = data.pop("format", cls.FORMAT)
+        if fmt != cls.FORMAT:
+            raise ValueError(
+                f"This is a {fmt!r} state, not a {cls.__name__} ({cls.FORMAT!r}); resume it "
+                "with the optimizer that saved it."
+            )
         data = _decode(data)
-        data["history"] = SPSAHistory(**data["history"])
+        data["history"] = History.from_dict(data["history"])
         data["x"] = np.asarray(data["x"], dtype=float)
-        data["last_steps"] = [np.asarray(v, dtype=float) for v in data["last_steps"]]
-        return cls(**data)
+        for name in ("candidate", "result_x"):
+            if data.get(name) is not None:
+                data[name] = np.asarray(data[name], dtype=float)
+        if "last_steps" in data:
+            data["last_steps"] = [np.asarray(v, dtype=float) for v in data["last_steps"]]
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state as JSON (atomically: a crash never leaves a half-written file)."""
@@ -175,7 +221,7 @@ class SPSAState:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SPSAState:
+    def load(cls: type[_S], path: str | os.PathLike[str]) -> _S:
         """Read a state written by :meth:`save`; a file that is not one (corrupted,
         truncated, another format) gives a ``ValueError`` naming it."""
         try:
@@ -186,6 +232,73 @@ class SPSAState:
             return cls.from_dict(data)
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(
-                f"SPSA checkpoint {os.fspath(path)!r} cannot be read: it is corrupted, "
-                f"truncated or not an SPSA state ({type(exc).__name__}: {exc})"
+                f"{cls.LABEL} checkpoint {os.fspath(path)!r} cannot be read: it is "
+                f"corrupted, truncated or not an {cls.LABEL} state ({type(exc).__name__}: {exc})"
             ) from exc
+
+
+@dataclass(frozen=True)
+class SPSAState(RunState):
+    """Where an SPSA, 2-SPSA or QN-SPSA run stands (see :class:`RunState` for the rest).
+
+    Attributes:
+        mode: ``"batched"`` (one job per iteration) or ``"sequential"`` (plain callable).
+        hessian: 2-SPSA's (QN-SPSA's: the metric's) smoothed Hessian, else ``None``.
+        last_steps: the last accepted iterates kept for ``last_avg``.
+        allowed_increase: blocking threshold (calibrated in the first job if not given).
+        gains: calibrated power series ``{"learning_rate": {...}, "perturbation": {...}}``.
+        fidelity_jobs: QN-SPSA: calls of the fidelity (sampler jobs).
+    """
+
+    FORMAT: ClassVar[str] = "qprim_grad.spsa_state/1"
+    LABEL: ClassVar[str] = "SPSA"
+
+    mode: str = "batched"
+    hessian: np.ndarray | None = None
+    last_steps: list[np.ndarray] = field(default_factory=list)
+    allowed_increase: float | None = None
+    gains: dict[str, dict[str, float]] | None = None
+    fidelity_jobs: int = 0
+
+    @classmethod
+    def initial(
+        cls, x0: np.ndarray, rng: np.random.Generator, mode: str, **kwargs: Any
+    ) -> SPSAState:
+        """A fresh state at ``x0`` (``rng``'s current state is recorded, not copied later)."""
+        x0 = np.array(x0, dtype=float)
+        return cls(x=x0, rng=dict(rng.bit_generator.state), mode=mode, last_steps=[x0], **kwargs)
+
+
+@dataclass(frozen=True)
+class NaturalGradientState(RunState):
+    """Where a :class:`~qprim_grad.optimizers.NaturalGradient` run stands (see
+    :class:`RunState`); ``guarded`` counts the steps the step-length cap shortened."""
+
+    FORMAT: ClassVar[str] = "qprim_grad.natural_state/1"
+    LABEL: ClassVar[str] = "NaturalGradient"
+
+    guarded: int = 0
+
+    @classmethod
+    def initial(
+        cls, x0: np.ndarray, rng: np.random.Generator, **kwargs: Any
+    ) -> NaturalGradientState:
+        return cls(x=np.array(x0, dtype=float), rng=dict(rng.bit_generator.state), **kwargs)
+
+
+_STATES: dict[str, type[RunState]] = {s.FORMAT: s for s in (SPSAState, NaturalGradientState)}
+
+
+def load_state_dict(data: dict[str, Any]) -> RunState:
+    """The state a :meth:`RunState.to_dict` dictionary holds, of the class its format names."""
+    cls = _STATES.get(str(data.get("format")))
+    if cls is None:
+        raise ValueError(f"Unknown optimizer state format {data.get('format')!r}.")
+    return cls.from_dict(data)
+
+
+def load_state(path: str | os.PathLike[str]) -> RunState:
+    """Read any optimizer checkpoint (an :class:`SPSAState` or :class:`NaturalGradientState`)."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return load_state_dict(data)
