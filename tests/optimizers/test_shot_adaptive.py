@@ -12,6 +12,7 @@ import pytest
 from qiskit.primitives import BackendEstimatorV2, StatevectorEstimator
 from qiskit.quantum_info import Statevector
 
+from qprim_grad.errors import NonFiniteLossError
 from qprim_grad.optimizers import EstimatorLoss, ShotAdaptive
 from qprim_grad.optimizers.shot_adaptive import ShotAdaptiveState, precision_of
 from qprim_grad.optimizers.shot_rules import (
@@ -197,6 +198,9 @@ def test_tell_takes_qiskit_algorithms_tell_data(loss, x0):
     np.testing.assert_allclose(opt.state.x, x0 - 0.1 * mine.eval_jac)
     with pytest.raises(TypeError, match="eval_fun"):
         opt.tell(opt.ask(), object())
+    bad = steppable.TellData(eval_fun=0.0, eval_jac=np.array([0.0, np.nan, 0.0, 0.0]))
+    with pytest.raises(NonFiniteLossError, match="ShotAdaptive iteration 2: the gradient"):
+        opt.tell(opt.ask(), bad)
 
 
 def test_callback_and_termination_checker(loss, x0):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .driver import check_finite
 from .interface import OptimizerInterface
 from .result import make_result
 from .shot_rules import RULES, bias_corrected, next_shots, running_means
@@ -506,6 +507,11 @@ class ShotAdaptive(OptimizerInterface):
             raise TypeError(
                 f"tell_data must have eval_fun (a TellData), got {type(tell_data).__name__}."
             )
+        where = f"iteration {st.k + 1}"
+        check_finite([tell_data.eval_fun], "loss", where, "ShotAdaptive")
+        jac = getattr(tell_data, "eval_jac", None)
+        if jac is not None:
+            check_finite(jac, "gradient", where, "ShotAdaptive", "entries")
         if ask_data.x_jac is None:
             self._state = told_final(st, tell_data)
             self._save()
