@@ -318,3 +318,42 @@ def test_progress_line(circuit, observable, x0, capsys):
     NaturalGradient(stepsize=0.1, maxiter=2, progress=True).minimize(loss, x0)
     err = capsys.readouterr().err
     assert "NaturalGradient" in err and "2/2" in err
+
+
+def tfim_chain(n):
+    from qiskit.circuit.library import efficient_su2
+
+    terms = [
+        ("".join("Z" if j in (i, i + 1) else "I" for j in range(n)), -1.0) for i in range(n - 1)
+    ]
+    terms += [("".join("X" if j == i else "I" for j in range(n)), -1.0) for i in range(n)]
+    return efficient_su2(n, reps=2), SparsePauliOp.from_list(terms)
+
+
+@pytest.mark.parametrize("approx", [None, "block_diag", "diag"])
+def test_defaults_do_not_diverge_on_a_tfim_chain(approx):
+    """The full tensor of efficient_su2(4, reps=2) has eigenvalues down to ~1e-7: the
+    relative cutoff and regularisation and the step cap keep the steps short and the energy
+    falling (the plain pseudo-inverse takes steps of hundreds of radians there)."""
+    circuit, hamiltonian = tfim_chain(4)
+    x0 = np.random.default_rng(1).uniform(-np.pi, np.pi, circuit.num_parameters)
+    loss = EstimatorLoss(StatevectorEstimator(), circuit, hamiltonian)
+    steps = []
+    result = NaturalGradient(
+        approx=approx, maxiter=5, callback=lambda *a: steps.append(a)
+    ).minimize(loss, x0)
+    energies = [a[2] for a in steps]
+    assert result.fun < loss(x0) - 0.5
+    assert max(a[3] for a in steps) <= 0.5 + 1e-12
+    assert energies[-1] < energies[0]
+    plain = NaturalGradient(approx=approx, maxiter=2, **PLAIN)
+    if approx is None:  # the divergence the defaults prevent
+        big = []
+        plain.replace(callback=lambda *a: big.append(a[3])).minimize(loss, x0)
+        assert max(big) > 5  # vs at most 0.5 at the defaults
+
+
+def test_step_guard_warns_at_the_users_line(loss, x0):
+    with pytest.warns(UserWarning, match="shortened to max_step=0.01") as record:
+        NaturalGradient(stepsize=0.5, maxiter=2, max_step=0.01).minimize(loss, x0)
+    assert record[0].filename == __file__

@@ -127,3 +127,37 @@ def test_steps_before_start_and_after_the_end(loss, x0):
     with pytest.raises(RuntimeError, match="finished"):
         spsa.ask()
     assert spsa.state.done and spsa.create_result().nit == 1
+
+
+def test_plot_history_names_the_optimizer_counts_apart_and_marks_a_resume(
+    loss, circuit, x0, tmp_path
+):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from qprim_grad.plotting import plot_history
+
+    fidelity = QNSPSA.get_fidelity(circuit, StatevectorSampler(seed=3, default_shots=64))
+    path = tmp_path / "qn.json"
+    QNSPSA(fidelity, maxiter=2, seed=1, checkpoint=path, **GAINS).minimize(loss, x0)
+    result = QNSPSA(fidelity, maxiter=4, seed=1, **GAINS).resume(loss, path)
+    assert result.history.resumed_at == [2]
+    loss_ax, step_ax = plot_history(result)
+    title = loss_ax.get_title()
+    assert title.startswith("QNSPSA: 4 iterations")
+    fidelity_evals = 4 * 4  # four pairs per iteration
+    assert f"{result.nfev - fidelity_evals} loss evaluations" in title
+    assert f"{fidelity_evals} fidelity evaluations" in title
+    assert f"{result.jobs} estimator + {result.fidelity_jobs} sampler jobs" in title
+    assert f"{result.shots:,} shots" in title and result.shots == 4 * 4 * 64
+    assert any(t.get_text().strip() == "resumed" for t in loss_ax.texts)
+    shots_ax, _ = plot_history(result, x="shots")
+    line = shots_ax.get_lines()[0]
+    np.testing.assert_array_equal(
+        line.get_xdata(), np.asarray(result.history.shots)[np.asarray(result.history.accepted)]
+    )
+    ng = NaturalGradient(stepsize=0.1, maxiter=2, approx="diag").minimize(loss, x0)
+    assert plot_history(ng)[0].get_title().startswith("NaturalGradient: 2 iterations")
+    with pytest.raises(ValueError, match="x='time'"):
+        plot_history(ng, x="time")

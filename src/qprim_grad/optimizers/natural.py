@@ -61,7 +61,12 @@ class NaturalGradient(Steppable, OptimizerInterface):
         gradient_method: the gradient method of the ``GradientEstimator``.
         gradient_options: options of the gradient method (e.g. ``{"epsilon": 0.01}``).
         metric_options: options of the metric method (e.g. ``{"pass_manager": pm}``).
-        rcond: relative cutoff of the pseudo-inverse.
+        rcond: relative cutoff of the pseudo-inverse: eigenvalues below ``rcond`` times the
+            largest are dropped.
+        relative_lam: regularisation relative to the metric's largest eigenvalue (added to
+            ``lam``).
+        max_step: the longest step taken (Euclidean norm); a longer one is shortened to it,
+            with a warning. ``None``: no cap.
         callback: ``callback(nfev, x, fx, stepsize, accepted)`` once per step (``stepsize``
             is the norm of the step taken, ``fx`` the loss measured at ``x``).
         termination_checker: ``checker(nfev, x, fx, stepsize, accepted) -> bool``; ``True``
@@ -69,7 +74,12 @@ class NaturalGradient(Steppable, OptimizerInterface):
         seed: passed to a randomised gradient method (``"spsa"``) unless its options set one.
         checkpoint: JSON file the state is written to after every iteration; continue with
             :meth:`resume` (or ``minimize(loss, x0, state=path)``).
-        progress: show a progress bar.
+        progress: show a progress bar (jobs, shots, time left).
+        precision: each iteration's precision: ``None`` (the estimator's own), a number, a
+            callable ``iteration -> precision`` or ``"adaptive"`` (:mod:`.precision`).
+
+    The defaults of ``rcond``, ``relative_lam`` and ``max_step`` keep a nearly singular metric
+    from throwing the iterate away (docs: natural gradients).
 
     ``minimize(loss, x0)`` takes an :class:`~.loss.EstimatorLoss`. Its estimator is wrapped
     as ``GradientEstimator(estimator, method=gradient_method, metric=...)`` (a

@@ -134,9 +134,9 @@ class NaturalSteps:
         if guarded and not decided.guarded:
             warn_user(
                 f"NaturalGradient iteration {ask.iteration}: the step was {length:.3g} long "
-                f"and was shortened to max_step={self.max_step} (the metric is nearly "
-                "singular along the gradient). Raise relative_lam or rcond, or lower stepsize, "
-                "if this happens often."
+                f"and was shortened to max_step={self.max_step} (a large stepsize, or a metric "
+                "nearly singular along the gradient). Lower stepsize, or raise relative_lam or "
+                "rcond, if this happens often."
             )
         new = replace(
             decided,

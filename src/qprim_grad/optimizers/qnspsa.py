@@ -16,8 +16,7 @@ checkpoints, blocking, the batched one-job-per-iteration schedule):
   perturbations, as for SPSA) and one sampler job (all fidelity pairs of all resamplings);
   calibration is one estimator job. Without blocking and termination checker the sampler job
   is submitted together with the estimator job; otherwise it waits for the estimator's
-  verdict on the centre, so an iteration whose perturbations are discarded (rejected step,
-  stopped run) sends no sampler job.
+  verdict on the centre and measures the fidelities around the point that is kept only.
 
 >>> import numpy as np
 >>> from qiskit.circuit.library import real_amplitudes
@@ -177,7 +176,10 @@ class QNSPSA(SPSA):
         callback: ``callback(nfev, x, fx, stepsize, accepted)``.
         termination_checker: ``checker(nfev, x, fx, stepsize, accepted) -> bool``.
         last_avg: return the average of the last ``last_avg`` iterates (as :class:`SPSA`).
-        seed, checkpoint, progress: as for :class:`SPSA`.
+        seed, checkpoint, progress, precision, blocking_schedule: as for :class:`SPSA`.
+
+    Every option is checked at construction (a negative learning rate or regularization is
+    an error, not a run that never moves or diverges).
 
     ``nfev`` counts loss and fidelity evaluations (6 per direction), as qiskit-algorithms
     does; ``result.jobs`` counts loss calls (estimator jobs), ``result.fidelity_jobs``

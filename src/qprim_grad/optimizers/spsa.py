@@ -1,12 +1,14 @@
 """SPSA and 2-SPSA with one primitive job per iteration, seeded and resumable.
 
 A batched loss (``loss.batch(X)``, e.g. :class:`~.loss.EstimatorLoss`) gets one job per
-iteration; a plain callable is evaluated in qiskit-algorithms' order, so with the same seed
-the iterates equal its SPSA's. :mod:`.schedule` describes both schedules.
+iteration; a plain callable is evaluated in qiskit-algorithms' order. With the same seed the
+iterates equal qiskit-algorithms' SPSA's in both cases (blocking included).
+:mod:`.spsa_steps` describes the schedules.
 
-This module holds the configuration and ``minimize``; the pure steps of a run are in
-:mod:`.schedule`, its I/O in :mod:`.runner`, the qiskit-algorithms ``Optimizer`` shim in
-:mod:`.interface`, the scipy adapter in :mod:`.scipy_adapter`.
+This module holds the configuration; the pure steps of a run are in :mod:`.spsa_steps`, its
+I/O in the generic :mod:`.driver`, the steppable protocol in :mod:`.steppable`, the
+qiskit-algorithms ``Optimizer`` shim in :mod:`.interface`, the scipy adapter in
+:mod:`.scipy_adapter`.
 
 >>> import numpy as np
 >>> from qprim_grad.optimizers import SPSA, batched
@@ -90,11 +92,19 @@ class SPSA(Steppable, OptimizerInterface):
             entropy per run.
         checkpoint: path of a JSON file the state is written to after every iteration;
             continue with ``minimize(fun, x0, state=path)`` (or :meth:`resume`).
-        progress: show a progress bar (tqdm if installed, else a stderr line).
+        progress: show a progress bar with jobs, shots and time left (tqdm if installed,
+            else a stderr line).
+        precision: each iteration's precision (the target standard error of every loss
+            value): ``None`` (the estimator's own), a number, a callable
+            ``iteration -> precision`` or ``"adaptive"`` (:mod:`.precision`). Needs a loss that
+            takes a precision (:class:`~.loss.EstimatorLoss`).
+        blocking_schedule: with a batched loss and blocking, ``"exact"`` (each job also
+            measures the perturbations around the current iterate, so the iterates are
+            qiskit-algorithms') or ``"deferred"`` (a rejected step uses up the next iteration).
 
     ``minimize`` never changes these attributes; all run data live in an
-    :class:`~.state.SPSAState`. See the module docstring for the batched one-job-per-iteration
-    schedule.
+    :class:`~.state.SPSAState`. The optimizer is steppable (``start``, ``ask``, ``tell``, ...;
+    :mod:`.steppable`); :mod:`.spsa_steps` describes the one-job-per-iteration schedule.
 
     Example:
         >>> import numpy as np

@@ -245,9 +245,15 @@ class SPSASteps:
         return self._ask_sequential(state)
 
     def _ask_calibration(self, state: SPSAState) -> AskData:
+        """The calibration job, at the first iteration's precision."""
         rng = _generator_at(state.rng)
         points = calibration_points(rng, state.x, 0.2, CALIBRATION_STEPS)
-        return AskData(x_fun=points, groups=(len(points),), plan=dict(rng.bit_generator.state))
+        return AskData(
+            x_fun=points,
+            precision=self._precision(state, 1),
+            groups=(len(points),),
+            plan=dict(rng.bit_generator.state),
+        )
 
     def directions(self, state: SPSAState, k: int) -> tuple[Directions, dict[str, Any]]:
         """The directions of iteration ``k``, drawn from ``state.rng``; and the generator's
@@ -357,7 +363,10 @@ class SPSASteps:
     # ---- tell ----------------------------------------------------------------------------
     def tell(self, state: SPSAState, ask: AskData, told: Any) -> Told:
         """The next state once ``told`` answered ``ask`` (counts excluded: the driver's)."""
-        state = replace(state, nfev=state.nfev + ask.nfev)
+        pairs = 0 if ask.x_fidelity is None else len(ask.x_fidelity)
+        state = replace(
+            state, nfev=state.nfev + ask.nfev, fidelity_nfev=state.fidelity_nfev + pairs
+        )
         if not self._calibrated(state):
             return self._tell_calibration(state, ask, told)
         if state.phase == "fidelity":

@@ -248,6 +248,7 @@ class SPSAState(RunState):
         allowed_increase: blocking threshold (calibrated in the first job if not given).
         gains: calibrated power series ``{"learning_rate": {...}, "perturbation": {...}}``.
         fidelity_jobs: QN-SPSA: calls of the fidelity (sampler jobs).
+        fidelity_nfev: QN-SPSA: fidelity evaluations (pairs; ``nfev`` counts them too).
     """
 
     FORMAT: ClassVar[str] = "qprim_grad.spsa_state/1"
@@ -259,6 +260,7 @@ class SPSAState(RunState):
     allowed_increase: float | None = None
     gains: dict[str, dict[str, float]] | None = None
     fidelity_jobs: int = 0
+    fidelity_nfev: int = 0
 
     @classmethod
     def initial(
