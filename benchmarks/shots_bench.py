@@ -476,8 +476,8 @@ def _gradient_rows(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     for entry in measured if isinstance(measured, list) else [measured]:
         rows.append({"bench": "gradient_equal_error", **entry})
         name = str(entry.get("problem", entry.get("hamiltonian", ""))).lower()
-        ratio = entry.get("ratio", entry.get("gain"))
-        if name and ratio is not None:
+        ratio = entry.get("ratio")
+        if name and ratio is not None and entry.get("allocation", "optimal") == "optimal":
             found[name] = float(ratio)
     return found
 
