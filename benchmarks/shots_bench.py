@@ -405,6 +405,8 @@ def summarize(label: str, problem: Problem, traces: list[Trace], budget: int) ->
         med = median_or_none(shots)
         row[f"shots_to_{tag}_M"] = None if med is None else med / 1e6
         row[f"reached_{tag}"] = f"{sum(h is not None for h in hits)}/{len(traces)}"
+        got = [v for v in shots if v is not None]
+        row[f"reached_median_{tag}_M"] = statistics.median(got) / 1e6 if got else None
         qpu = [None if s is None else s * T_SHOT + j * T_JOB for s, j in zip(shots, jobs)]
         q = median_or_none(qpu)
         row[f"qpu_s_to_{tag}"] = q
