@@ -152,7 +152,7 @@ def run() -> list[dict[str, Any]]:
         if key not in best or row["error"] < best[key]["error"]:
             best[key] = row
     text = "; ".join(
-        f"{k}: lowest error {v['optimizer']} {v['error']:.3f} at {v['shots_M']:.2f} M shots"
+        f"{k}: lowest error {v['optimizer']} {v['error']:.2%} at {v['shots_M']:.2f} M shots"
         for k, v in best.items()
     )
     rows.append({"summary": f"optimizers ({MAXITER} iterations, {SEEDS} seeds): {text}"})
