@@ -16,7 +16,7 @@ per step in component :math:`i`; the rules choose :math:`s_i` from it.
 * ``icans2`` — the same shots; each component's learning rate is also lowered to the one
   that maximises its expected gain for the shots it gets,
   :math:`\alpha_i = \min(\alpha, \chi_i^2 / (L(\chi_i^2 + \xi_i / s_i)))`.
-* ``gcans`` — Gu, Lowe, Holmes, Coles, Cincio, Sornborger, Arrasmith, arXiv:2108.10434
+* ``gcans`` — Gu et al., arXiv:2108.10434
   (2021): one allocation for the whole gradient, shots in proportion to each component's
   per-shot standard deviation (the split that minimises the variance of the step for a
   given total), :math:`s_i = \lceil \frac{2L\alpha}{2-L\alpha}\,\sqrt{\xi_i}
