@@ -30,7 +30,9 @@ and ``T_JOB = 1000 * T_SHOT = 0.25 s`` (per-job compilation, loading and queuein
 ``default.qubit``, counting the shots it executes: ``2 * P * max(s)`` per iteration (it runs
 ``max(s)`` single shots per shifted circuit for every parameter); PennyLane's own
 ``total_shots_used`` reports ``2 * sum(s)``. It evaluates one term per shot on a simulator
-in Python, so it runs few iterations; its target is the error it reaches.
+in Python, so it runs few iterations (``SHOTS_BENCH_PL_ITERS``, default 25); the target is
+the error its runs sustain at their end (mean of their last 10 iterates), and both it and
+ShotAdaptive (gCANS, same starts) are counted at their first iterate within it.
 
 **Gradient at equal error**: ``benchmarks.allocation.gradient_at_equal_error()`` when present.
 
