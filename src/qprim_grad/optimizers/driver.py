@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import NonFiniteLossError
-from .compat import global_generator
+from ..compat import global_generator
 from .iteration import Step
 from .progress import Progress
 from .protocol import AskData

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import NonFiniteLossError
 from ._warn import warn_user
-from .compat import global_generator
+from ..compat import global_generator
 from .driver import Driver, check_finite_loss, make_rng
 from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
 from .gains import PowerSeries, as_gain, check_gains
