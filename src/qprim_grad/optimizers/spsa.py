@@ -30,9 +30,9 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
+from ..compat import global_generator
 from ..errors import NonFiniteLossError
 from ._warn import warn_user
-from ..compat import global_generator
 from .driver import Driver, check_finite_loss, make_rng
 from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
 from .gains import PowerSeries, as_gain, check_gains
