@@ -13,15 +13,12 @@ from qiskit.circuit import Parameter
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
 from .circuits import parameter_names
-from .combine import linear_combination
-from .errors import CorrelatedNoiseWarning, SmallStepWarning
 from .job import GradientJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .methods.metric import resolve_metric
 from .noise_checks import warn_seeded_noise
 from .packing import pack
-from .params import normalize_parameters
 from .pipeline import (
     Combination,
     InnerPubs,
@@ -36,19 +33,10 @@ from .pipeline import (
 )
 from .pub_results import indexable_pub, pub_tuple
 
-#: ``linear_combination``, ``normalize_parameters`` and the warnings stay importable from here
 #: how a run spends its shots (API.md, "Allocation within a run")
 ALLOCATIONS = ("uniform", "optimal")
 
-__all__ = [
-    "ALLOCATIONS",
-    "checked_allocation",
-    "CorrelatedNoiseWarning",
-    "GradientPrimitive",
-    "SmallStepWarning",
-    "linear_combination",
-    "normalize_parameters",
-]
+__all__ = ["ALLOCATIONS", "GradientPrimitive", "checked_allocation"]
 
 
 class GradientPrimitive:

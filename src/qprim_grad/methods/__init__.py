@@ -7,7 +7,8 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from .base import Evaluation, GradientMethod, GradientMethodError, Plan, PubTask
+from ..errors import GradientMethodError
+from .base import Evaluation, GradientMethod, Plan, PubTask
 
 __all__ = [
     "BUILTIN_METHODS",

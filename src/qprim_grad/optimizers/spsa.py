@@ -31,7 +31,6 @@ from typing import Any, SupportsFloat
 import numpy as np
 
 from ..compat import global_generator
-from ..errors import NonFiniteLossError
 from ._warn import warn_user
 from .driver import Driver, check_finite_loss, make_rng
 from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
@@ -45,7 +44,7 @@ from .state import SPSAState
 from .steppable import Steppable, resume_state
 from .steps import calibration_points
 
-__all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER", "NonFiniteLossError"]
+__all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER"]
 
 logger = logging.getLogger("qprim_grad.optimizers")
 
