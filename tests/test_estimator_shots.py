@@ -81,7 +81,7 @@ def test_grad_stds_are_consistent_with_errors_on_aer_shots(method):
 
 
 def test_tiny_epsilon_on_a_noisy_primitive_warns():
-    from qprim_grad.wrapper import SmallStepWarning
+    from qprim_grad import SmallStepWarning
 
     circuit = efficient_su2(2, reps=1)
     estimator = GradientEstimator(aer.EstimatorV2(), method="finite_diff")  # epsilon 1e-6

@@ -19,7 +19,7 @@ from qprim_grad.options import (
     check_scheme,
     derivative_type_name,
 )
-from qprim_grad.rules import GATE_FREQUENCIES, finite_difference_rule, rule_for_gate
+from qprim_grad.rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 
 
 def _gate(name: str, values) -> Any:
@@ -159,6 +159,8 @@ def test_bounded_cache_by_value_alone():
     assert len(cache) == 0
 
 
-def test_finite_difference_rule_is_the_same_rule_for_the_same_step():
-    assert finite_difference_rule("central", 1e-3) is finite_difference_rule("central", 0.001)
-    assert finite_difference_rule("forward", 0.1).shifts == (0.1, 0.0)
+def test_finite_difference_rules_for_each_scheme():
+    assert finite_difference_rule("central", 1e-3) == finite_difference_rule("central", 0.001)
+    assert finite_difference_rule("central", 0.1) == ShiftRule((0.1, -0.1), (5.0, -5.0))
+    assert finite_difference_rule("forward", 0.1) == ShiftRule((0.1, 0.0), (10.0, -10.0))
+    assert finite_difference_rule("backward", 0.1) == ShiftRule((0.0, -0.1), (10.0, -10.0))

@@ -179,3 +179,12 @@ def test_cli_strict_exit_code(broken, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(broken))
     assert main(["plugins", "--strict"]) == 1
     assert "broken_method" in capsys.readouterr().err
+
+
+def test_builtin_names_resolve_without_reading_entry_points(mocker):
+    scan = mocker.spy(plugins, "entry_points_of")
+    GradientEstimator(StatevectorEstimator(), method="finite_diff", metric="block_diag")
+    assert scan.call_count == 0
+    with pytest.raises(GradientMethodError, match="unknown gradient method 'no_such'"):
+        GradientEstimator(StatevectorEstimator(), method="no_such")
+    assert scan.call_count == 1  # an unknown name is looked up among the plugins

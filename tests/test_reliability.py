@@ -199,7 +199,7 @@ def test_wrong_number_of_inner_results_is_a_gradient_job_error(mocker, change):
 )
 def test_seeded_aer_estimator_warns_once_when_noise_is_correlated(method, options, warns):
     aer = pytest.importorskip("qiskit_aer.primitives")
-    from qprim_grad.wrapper import CorrelatedNoiseWarning
+    from qprim_grad import CorrelatedNoiseWarning
 
     qc = one_qubit()
     qc.rx(B, 0)

@@ -1,9 +1,8 @@
 """Every exception and warning of qprim_grad, in one place (the lowest layer: imports nothing
 from the package).
 
-The classes are re-exported from :mod:`qprim_grad` and, for compatibility, from the modules
-that defined them before (``qprim_grad.job``, ``qprim_grad.wrapper``, ``qprim_grad.plugins``,
-``qprim_grad.methods.base``, ``qprim_grad.optimizers.spsa``).
+The classes are public as :mod:`qprim_grad`'s names; :mod:`qprim_grad.methods` (for method
+authors) and :mod:`qprim_grad.plugins` also export the ones they raise.
 """
 
 from __future__ import annotations

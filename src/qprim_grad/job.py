@@ -13,7 +13,7 @@ from qiskit.providers import JobStatus
 
 from .errors import GradientJobError
 
-__all__ = ["ForwardingJob", "GradientJob", "GradientJobError", "InnerJob", "job_id_of"]
+__all__ = ["ForwardingJob", "GradientJob", "InnerJob", "job_id_of"]
 
 
 def job_id_of(job: Any) -> str:

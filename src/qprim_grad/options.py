@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .compat import peer_derivative_type_value
 from .errors import GradientMethodError
 
 __all__ = [
@@ -27,11 +28,11 @@ __all__ = [
 class DerivativeType(Enum):
     """Which part of ``2 <psi|O|d psi>`` a linear-combination gradient returns.
 
-    Interchangeable with qiskit-algorithms' (and qiskit-machine-learning's) ``DerivativeType``
-    without importing either: members compare and hash equal to the same-named members of any
-    enum called ``DerivativeType`` (in both orders, and they are one key in a dict), and the
-    constructor accepts our members, theirs and the strings ``"real"``, ``"imag"``,
-    ``"complex"`` (any case)::
+    Interchangeable with qiskit-algorithms' and qiskit-machine-learning's ``DerivativeType``
+    without importing either (:func:`qprim_grad.compat.peer_derivative_type_value`): members
+    compare and hash equal to the same-named members of those two enums (in both orders, and
+    they are one key in a dict), and the constructor accepts our members, theirs and the
+    strings ``"real"``, ``"imag"``, ``"complex"`` (any case)::
 
         >>> DerivativeType("IMAG") is DerivativeType.IMAG
         True
@@ -44,9 +45,8 @@ class DerivativeType(Enum):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, DerivativeType):
             return self is other
-        if isinstance(other, Enum) and type(other).__name__ == "DerivativeType":
-            return bool(getattr(other, "value", None) == self.value)
-        return NotImplemented
+        theirs = peer_derivative_type_value(other)
+        return NotImplemented if theirs is None else theirs == self.value
 
     # Enum hashes a member by its name, as qiskit-algorithms' enum does: equal members of
     # the two enums are one dict key.
@@ -54,9 +54,8 @@ class DerivativeType(Enum):
 
     @classmethod
     def _missing_(cls, value: object) -> DerivativeType:
-        """Members of another ``DerivativeType`` enum and strings in any case."""
-        if isinstance(value, Enum) and type(value).__name__ == "DerivativeType":
-            value = value.value
+        """Members of the peers' ``DerivativeType`` enums and strings in any case."""
+        value = peer_derivative_type_value(value) or value
         if isinstance(value, str) and value.lower() in {member.value for member in cls}:
             return cls(value.lower())
         raise ValueError(

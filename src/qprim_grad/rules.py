@@ -21,7 +21,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from .cache import BoundedCache
 from .gates import GATE_FREQUENCIES
 from .options import check_scheme
 
@@ -79,19 +78,9 @@ def rule_for_gate(name: str) -> tuple[ShiftRule, ...] | None:
     return tuple(rule_for_frequencies(f) for f in frequencies)
 
 
-# Keyed by the step, a float: bounded like every cache keyed by values.
-_FINITE_DIFFERENCE_RULES: BoundedCache[ShiftRule] = BoundedCache(size=64)
-
-
 def finite_difference_rule(scheme: str, epsilon: float) -> ShiftRule:
     """First-order finite differences; ``scheme`` is central, forward or backward."""
     check_scheme(scheme)
-    return _FINITE_DIFFERENCE_RULES.get(
-        (scheme, epsilon), None, lambda: _finite_difference_rule(scheme, epsilon)
-    )
-
-
-def _finite_difference_rule(scheme: str, epsilon: float) -> ShiftRule:
     if scheme == "central":
         return ShiftRule((epsilon, -epsilon), (0.5 / epsilon, -0.5 / epsilon))
     if scheme == "forward":

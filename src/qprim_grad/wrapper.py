@@ -15,15 +15,12 @@ from qiskit.primitives.containers.bindings_array import BindingsArray
 from .allocation import allocate
 from .cache import BoundedCache
 from .circuits import parameter_names
-from .combine import linear_combination
-from .errors import CorrelatedNoiseWarning, SmallStepWarning
 from .job import GradientJob
 from .methods import resolve_method
 from .methods.base import Evaluation, GradientMethod, PubTask
 from .methods.metric import resolve_metric
 from .noise_checks import warn_seeded_noise
 from .packing import pack
-from .params import normalize_parameters
 from .pipeline import (
     Combination,
     InnerPubs,
@@ -36,21 +33,12 @@ from .pipeline import (
     plan_pubs,
     submit,
 )
-from .pub_results import indexable_pub, pub_tuple
+from .pub_results import indexable_pub
 
-#: ``linear_combination``, ``normalize_parameters`` and the warnings stay importable from here
 #: how a run spends its shots (API.md, "Allocation within a run")
 ALLOCATIONS = ("uniform", "optimal")
 
-__all__ = [
-    "ALLOCATIONS",
-    "checked_allocation",
-    "CorrelatedNoiseWarning",
-    "GradientPrimitive",
-    "SmallStepWarning",
-    "linear_combination",
-    "normalize_parameters",
-]
+__all__ = ["ALLOCATIONS", "GradientPrimitive", "checked_allocation"]
 
 
 class GradientPrimitive:
@@ -161,11 +149,6 @@ class GradientPrimitive:
     def _inner_pub(self, work: PubWork, evaluation: Evaluation) -> Any:
         raise NotImplementedError
 
-    #: how inner pubs are sent (see docs/migration.rst, "Inner pubs"): ``"indexable"``
-    #: (default: coerced pubs that also index and unpack like their tuple), ``"pub"`` (plain
-    #: ``EstimatorPub`` / ``SamplerPub``) or ``"tuple"`` (plain tuples, re-coerced inside).
-    _inner_pub_form: str = "indexable"
-
     def _inner_counts_shots(self) -> bool:
         """Whether the wrapped primitive's results carry their own ``metadata["shots"]``
         (another gradient primitive): then those counts are summed, not recounted."""
@@ -176,13 +159,11 @@ class GradientPrimitive:
         return False
 
     def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
-        """The submit phase's call of the wrapped primitive, once per packed job, with the
-        inner pubs in :attr:`_inner_pub_form`. A hook: ``GradientEstimator`` hands the jobs
-        of a nested gradient estimator to that estimator's own pipeline (rows merged)."""
-        form = {"indexable": indexable_pub, "tuple": pub_tuple}.get(self._inner_pub_form)
-        if form is not None:
-            pubs = [form(pub) for pub in pubs]
-        return self._primitive.run(pubs, **kwargs)
+        """The submit phase's call of the wrapped primitive, once per packed job, with coerced
+        pubs that also index and unpack like their tuple (see docs/architecture.rst, "Inner
+        pubs"). A hook: ``GradientEstimator`` hands the jobs of a nested gradient estimator
+        to that estimator's own pipeline (rows merged)."""
+        return self._primitive.run([indexable_pub(pub) for pub in pubs], **kwargs)
 
     def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         raise NotImplementedError

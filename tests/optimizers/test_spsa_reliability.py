@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from qiskit.primitives import StatevectorEstimator
 
-from qprim_grad import GradientEstimator, GradientMethodError
+from qprim_grad import GradientEstimator, GradientMethodError, NonFiniteLossError
 from qprim_grad.optimizers import SPSA, SPSAState, batched
-from qprim_grad.optimizers.spsa import NonFiniteLossError
 
 GAINS = {"learning_rate": 0.1, "perturbation": 0.1}
 

@@ -80,8 +80,7 @@ def test_resume_sequential(x0, tmp_path, quadratic):
 
 
 def test_resume_in_new_process(tmp_path, x0):
-    """The saved file alone (plus the same settings) is enough in a fresh interpreter, and
-    importing the package does not import qiskit-algorithms."""
+    """The saved file alone (plus the same settings) is enough in a fresh interpreter."""
     path = tmp_path / "state.json"
     circuit = real_amplitudes(2, reps=1)
 
@@ -93,19 +92,17 @@ def test_resume_in_new_process(tmp_path, x0):
         """
         import json, sys
         from qprim_grad.optimizers import SPSA, EstimatorLoss
-        loaded = "qiskit_algorithms" in sys.modules
         from qiskit.circuit.library import real_amplitudes
         from qiskit.primitives import StatevectorEstimator
         loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
         res = SPSA(maxiter=9, seed=3, blocking=True).resume(loss, sys.argv[1])
-        print(json.dumps({"x": res.x.tolist(), "loaded": loaded}))
+        print(json.dumps({"x": res.x.tolist()}))
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
     )
     resumed = json.loads(out.stdout.strip().splitlines()[-1])
-    assert resumed["loaded"] is False
     full = spsa(9).minimize(EstimatorLoss(StatevectorEstimator(), circuit, "ZZ"), x0)
     np.testing.assert_array_equal(resumed["x"], full.x)
 

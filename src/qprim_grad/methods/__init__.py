@@ -1,13 +1,15 @@
-"""Gradient methods: built-in ones by name, third-party ones through entry points."""
+"""Gradient methods: built-in ones by name from :data:`BUILTIN_METHODS` (no entry-point scan),
+third-party ones through the ``qprim_grad.gradient_methods`` entry points."""
 
 from __future__ import annotations
 
 import inspect
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .base import Evaluation, GradientMethod, GradientMethodError, Plan, PubTask
+from ..errors import GradientMethodError
+from .base import Evaluation, GradientMethod, Plan, PubTask
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -20,8 +22,8 @@ __all__ = [
     "resolve_method",
 ]
 
-#: name -> "module:attribute" of the methods shipped with qprim_grad (imported lazily); the
-#: same as the package's own entry points, so they work from a source tree too.
+#: name -> "module:attribute" of the methods shipped with qprim_grad (imported lazily). Names
+#: are resolved here first; the package's own entry points (the same table) serve listing.
 BUILTIN_METHODS: dict[str, str] = {
     "param_shift": "qprim_grad.methods.shift:ParamShift",
     "finite_diff": "qprim_grad.methods.shift:FiniteDiff",
@@ -46,7 +48,13 @@ def resolve_method(method: Any, options: dict[str, Any]) -> GradientMethod:
     """A method object from a name (built-in or plugin) or an object; options go to the
     method's constructor."""
     return resolve_plugin(
-        method, options, available_methods, "gradient method", "options", known_name="methods"
+        method,
+        options,
+        available_methods,
+        "gradient method",
+        "options",
+        known_name="methods",
+        builtin=BUILTIN_METHODS,
     )
 
 
@@ -58,10 +66,13 @@ def resolve_plugin(
     options_name: str,
     *,
     known_name: str = "",
+    builtin: Mapping[str, str] | None = None,
 ) -> Any:
-    """A ``kind`` object (it has ``plan(task)``) from a name among ``available()``, a class
-    or an object; ``options`` (called ``options_name`` in messages) go to the constructor;
-    ``known_name`` names the list of known ones in messages (default: ``kind`` + "s")."""
+    """A ``kind`` object (it has ``plan(task)``) from a name in ``builtin`` (name ->
+    ``"module:attribute"``, looked up without scanning entry points) or among ``available()``,
+    a class or an object; ``options`` (called ``options_name`` in messages) go to the
+    constructor; ``known_name`` names the list of known ones in messages (default: ``kind`` +
+    "s")."""
     if not isinstance(method, str):
         if inspect.isclass(method):
             return _construct(method, getattr(method, "name", method.__name__), options)
@@ -73,6 +84,8 @@ def resolve_plugin(
         if not callable(getattr(method, "plan", None)):
             raise GradientMethodError(f"{method!r} is not a {kind}: it needs a plan(task) method")
         return method
+    if builtin is not None and method in builtin:
+        return _construct(pkgutil.resolve_name(builtin[method]), method, options)
     known = available()
     if method not in known:
         raise GradientMethodError(

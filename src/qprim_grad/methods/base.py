@@ -21,9 +21,7 @@ import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives.containers import ObservablesArray
 
-from ..errors import GradientMethodError
-
-__all__ = ["PubTask", "Evaluation", "Plan", "GradientMethod", "GradientMethodError"]
+__all__ = ["PubTask", "Evaluation", "Plan", "GradientMethod"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from qiskit.circuit import ClassicalRegister, QuantumCircuit, QuantumRegister, Qubit
 from qiskit.primitives.containers import ObservablesArray
 
-from .base import GradientMethodError
+from ..errors import GradientMethodError
 
 __all__ = [
     "AUX",

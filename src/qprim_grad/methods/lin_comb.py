@@ -30,9 +30,10 @@ from ..chain_rule import (
     slot_jacobian,
 )
 from ..circuits import parameter_names, prepare_circuit
+from ..errors import GradientMethodError
 from ..gates import DECOMPOSITIONS, GENERATORS
 from ..options import DERIVATIVE_TYPES, derivative_type_name
-from .base import Evaluation, GradientMethodError, Plan, PubTask
+from .base import Evaluation, Plan, PubTask
 from .hadamard import (
     AUX,
     AuxPlacement,

@@ -22,9 +22,10 @@ from ..chain_rule import (
     slot_jacobian,
 )
 from ..circuits import prepare_circuit
+from ..errors import GradientMethodError
 from ..options import check_epsilon, check_scheme
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
-from .base import Evaluation, GradientMethodError, Plan, PubTask
+from .base import Evaluation, Plan, PubTask
 
 __all__ = ["ParamShift", "FiniteDiff", "SPSADirections", "ShiftTerms"]
 

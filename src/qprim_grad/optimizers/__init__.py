@@ -11,7 +11,7 @@
 (20, 21)
 """
 
-from . import compat as _compat
+from ..compat import register_optimizers
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
 from .loss import (
     BatchedLoss,
@@ -32,8 +32,9 @@ from .shot_adaptive import ShotAdaptive
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .state import History, NaturalGradientState, SPSAHistory, SPSAState, load_state
 
-# qiskit-algorithms / qiskit-machine-learning recognise our optimizers (see compat.py)
-_compat.install()
+# qiskit-algorithms' and qiskit-machine-learning's isinstance checks pass for ours
+# (qprim_grad.compat: imports those packages when installed)
+register_optimizers({"SPSA": SPSA, "QNSPSA": QNSPSA})
 
 __all__ = [
     "SPSA",

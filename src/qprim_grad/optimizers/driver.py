@@ -32,8 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..compat import global_generator
 from ..errors import NonFiniteLossError
-from .compat import global_generator
 from .iteration import Step
 from .progress import Progress
 from .protocol import AskData

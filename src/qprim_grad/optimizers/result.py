@@ -1,11 +1,12 @@
-"""Result object and support levels, compatible with qiskit-algorithms without importing it
-at import time."""
+"""Optimizer results (qiskit-algorithms' ``OptimizerResult`` when installed, else ours with the
+same fields) and support levels."""
 
 from __future__ import annotations
 
-import sys
 from enum import IntEnum
 from typing import Any
+
+from ..compat import peer_optimizer_result
 
 __all__ = ["OptimizerSupportLevel", "OptimizerResult", "make_result"]
 
@@ -35,17 +36,10 @@ class OptimizerResult:
 
 
 def make_result(**fields: Any) -> Any:
-    """A qiskit-algorithms ``OptimizerResult`` if that package is in use (already imported,
-    so that a plain run never pays for importing it), else ours; extra fields (``history``,
+    """A qiskit-algorithms ``OptimizerResult`` when that package is installed
+    (:func:`qprim_grad.compat.peer_optimizer_result`), else ours; extra fields (``history``,
     ``state``, ``jobs``) are set as attributes."""
-    result: Any = OptimizerResult()
-    if "qiskit_algorithms" in sys.modules:
-        try:
-            from qiskit_algorithms.optimizers import OptimizerResult as QAResult
-
-            result = QAResult()
-        except ImportError:  # pragma: no cover - broken installation
-            pass
+    result: Any = (peer_optimizer_result() or OptimizerResult)()
     for name, value in fields.items():
         setattr(result, name, value)
     return result

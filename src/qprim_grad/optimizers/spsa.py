@@ -30,9 +30,8 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
-from ..errors import NonFiniteLossError
+from ..compat import global_generator
 from ._warn import warn_user
-from .compat import global_generator
 from .driver import Driver, check_finite_loss, make_rng
 from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
 from .gains import PowerSeries, as_gain, check_gains
@@ -45,7 +44,7 @@ from .state import SPSAState
 from .steppable import Steppable, resume_state
 from .steps import calibration_points
 
-__all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER", "NonFiniteLossError"]
+__all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER"]
 
 logger = logging.getLogger("qprim_grad.optimizers")
 

@@ -1,5 +1,6 @@
-"""Metric methods (the quantum geometric tensor): built-in ones by name, third-party ones
-through the ``qprim_grad.metric_methods`` entry points."""
+"""Metric methods (the quantum geometric tensor): built-in ones by name from
+:data:`BUILTIN_METRICS` (no entry-point scan), third-party ones through the
+``qprim_grad.metric_methods`` entry points."""
 
 from __future__ import annotations
 
@@ -42,4 +43,11 @@ def resolve_metric(metric: Any, options: dict[str, Any]) -> Any:
     constructor."""
     from .. import resolve_plugin
 
-    return resolve_plugin(metric, options, available_metrics, "metric method", "metric_options")
+    return resolve_plugin(
+        metric,
+        options,
+        available_metrics,
+        "metric method",
+        "metric_options",
+        builtin=BUILTIN_METRICS,
+    )

@@ -16,9 +16,10 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import PubResult
 
+from ...errors import GradientMethodError
 from ...options import check_bool
 from ..adjoint import AdjointProgram, observable_matrix
-from ..base import GradientMethodError, PubTask
+from ..base import PubTask
 from ..reverse import (
     check_noiseless_precision,
     compile_task,
