@@ -19,7 +19,7 @@ from qiskit.circuit.library import efficient_su2
 from qiskit.primitives import StatevectorEstimator
 
 from qprim_grad import GradientEstimator
-from qprim_grad.pub_results import indexable_pub, pub_tuple
+from qprim_grad.pipeline.results import indexable_pub, pub_tuple
 
 try:
     from ._common import ZeroWorkEstimator, paired_ratio, print_table

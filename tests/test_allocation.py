@@ -15,8 +15,8 @@ from qiskit.quantum_info import SparsePauliOp  # noqa: E402
 from qiskit_aer import AerSimulator  # noqa: E402
 
 from qprim_grad import GradientEstimator, QGTEstimator  # noqa: E402
-from qprim_grad.allocation import MIN_SHOTS, Allocation, grid_shots, precision_for  # noqa: E402
 from qprim_grad.optimizers import EstimatorLoss  # noqa: E402
+from qprim_grad.pipeline.allocation import MIN_SHOTS, Allocation, grid_shots, precision_for  # noqa: E402
 
 #: one term per measurement group: BackendEstimatorV2's reported stds are then exact
 #: (within a group it adds the terms' stds, an upper bound), so coverage can be checked

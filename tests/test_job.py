@@ -12,7 +12,7 @@ from qiskit.primitives import StatevectorEstimator
 from qiskit.providers import JobStatus
 
 from qprim_grad import GradientEstimator, GradientJobError
-from qprim_grad.job import GradientJob, InnerJob
+from qprim_grad.pipeline.job import GradientJob, InnerJob
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from .errors import (
     SmallStepWarning,
 )
 from .estimator import GradientEstimator
-from .job import GradientJob
+from .pipeline.job import GradientJob
 from .qgt import QGTEstimator
 from .sampler import GradientSampler, SamplerGradients
 

@@ -13,13 +13,13 @@ from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from .circuits import bound_values, check_unitary
-from .combine import combine_with_errors, nested_derivatives
-from .job import GradientJob
-from .methods.base import Evaluation, GradientMethod, PubTask
+from .methods.base import GradientMethod
 from .methods.metric.results import metric_fields
-from .noise_checks import warn_small_step
-from .pipeline import PubWork
-from .wrapper import GradientPrimitive
+from .pipeline.combine import combine_with_errors, nested_derivatives
+from .pipeline.job import GradientJob
+from .pipeline.noise_checks import warn_small_step
+from .pipeline.primitive import GradientPrimitive
+from .pipeline.types import Evaluation, PubTask, PubWork
 
 __all__ = ["GradientEstimator"]
 

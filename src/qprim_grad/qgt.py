@@ -18,11 +18,10 @@ from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 
 from .errors import GradientMethodError
 from .estimator import GradientEstimator, _observable_free
-from .job import GradientJob
-from .methods.base import Plan, PubTask
 from .methods.metric.results import metric_fields
-from .pipeline import PubWork
-from .wrapper import GradientPrimitive
+from .pipeline.job import GradientJob
+from .pipeline.primitive import GradientPrimitive
+from .pipeline.types import Plan, PubTask, PubWork
 
 __all__ = ["QGTEstimator"]
 

@@ -13,13 +13,13 @@ from qiskit.primitives.containers import DataBin, SamplerPubLike, SamplerPubResu
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from .circuits import bound_values
-from .combine import combine_with_errors
-from .distributions import bitstrings, distribution
-from .job import GradientJob
-from .methods.base import Evaluation, GradientMethod, PubTask
-from .noise_checks import warn_small_step
-from .pipeline import PubWork
-from .wrapper import GradientPrimitive
+from .methods.base import GradientMethod
+from .pipeline.combine import combine_with_errors
+from .pipeline.distributions import bitstrings, distribution
+from .pipeline.job import GradientJob
+from .pipeline.noise_checks import warn_small_step
+from .pipeline.primitive import GradientPrimitive
+from .pipeline.types import Evaluation, PubTask, PubWork
 
 __all__ = ["GradientSampler", "SamplerGradients"]
 

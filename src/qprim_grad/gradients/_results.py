@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..job import ForwardingJob, GradientJob
+from ..pipeline.job import ForwardingJob, GradientJob
 
 __all__ = [
     "EstimatorGradientResult",

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import GradientMethodError
-from .base import Evaluation, GradientMethod, Plan, PubTask
+from ..pipeline.types import Evaluation, Plan, PubTask
+from .base import GradientMethod
 
 __all__ = [
     "BUILTIN_METHODS",

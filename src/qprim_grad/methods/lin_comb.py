@@ -33,7 +33,7 @@ from ..circuits import parameter_names, prepare_circuit
 from ..errors import GradientMethodError
 from ..gates import DECOMPOSITIONS, GENERATORS
 from ..options import DERIVATIVE_TYPES, derivative_type_name
-from .base import Evaluation, Plan, PubTask
+from ..pipeline.types import Evaluation, Plan, PubTask
 from .hadamard import (
     AUX,
     AuxPlacement,

@@ -26,11 +26,11 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
-from ..backends import aer_estimator
 from ..errors import GradientMethodError
 from ..options import derivative_type_name
+from ..pipeline.types import Plan, PubTask
 from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, observable_matrix
-from .base import Plan, PubTask
+from .backends import aer_estimator
 from .shift import evaluation_circuit
 
 __all__ = ["Reverse", "check_noiseless_precision", "is_exact_statevector_estimator"]

@@ -24,8 +24,8 @@ from ..chain_rule import (
 from ..circuits import prepare_circuit
 from ..errors import GradientMethodError
 from ..options import check_epsilon, check_scheme
+from ..pipeline.types import Evaluation, Plan, PubTask
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
-from .base import Evaluation, Plan, PubTask
 
 __all__ = ["ParamShift", "FiniteDiff", "SPSADirections", "ShiftTerms"]
 

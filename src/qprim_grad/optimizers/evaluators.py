@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import aer_estimator
 from ..errors import CorrelatedNoiseWarning
+from ..methods.backends import aer_estimator
 from ._warn import warn_user
 from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .protocol import AskData, TellData

@@ -34,8 +34,8 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 
 from ..estimator import GradientEstimator
+from ..pipeline.primitive import GradientPrimitive, checked_allocation
 from ..shots import estimator_pub_shots
-from ..wrapper import GradientPrimitive, checked_allocation
 
 __all__ = [
     "BatchedLoss",

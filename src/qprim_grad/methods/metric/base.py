@@ -18,7 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from ...options import check_bool, check_pass_manager, derivative_type_name
-from ..base import Evaluation, PubTask
+from ...pipeline.types import Evaluation, PubTask
 
 __all__ = [
     "DERIVATIVE_TYPES",

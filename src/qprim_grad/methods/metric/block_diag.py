@@ -21,7 +21,7 @@ from qiskit.quantum_info import Pauli, Statevector
 
 from ...cache import BoundedCache
 from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
-from ..base import PubTask
+from ...pipeline.types import PubTask
 from ..lin_comb import LinComb
 from .base import CircuitMetric, MetricPlan, SlotTensor
 from .circuits import (

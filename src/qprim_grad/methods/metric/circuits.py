@@ -12,7 +12,7 @@ from qiskit.primitives.containers import ObservablesArray
 from ...chain_rule import PreparedCircuit
 from ...circuits import parameter_names
 from ...gates import GENERATORS
-from ..base import Evaluation
+from ...pipeline.types import Evaluation
 
 __all__ = [
     "Generator",

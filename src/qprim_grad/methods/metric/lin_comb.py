@@ -20,7 +20,7 @@ from qiskit.circuit import QuantumCircuit
 from ...cache import BoundedCache
 from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
 from ...errors import GradientMethodError
-from ..base import PubTask
+from ...pipeline.types import PubTask
 from ..hadamard import add_aux_qubit, controlled_paulis, find_coupling_map
 from ..lin_comb import LinComb, prepare_for_lin_comb
 from .base import CircuitMetric, MetricPlan, SlotTensor

@@ -18,8 +18,8 @@ from qiskit.primitives.containers import PubResult
 
 from ...errors import GradientMethodError
 from ...options import check_bool
+from ...pipeline.types import PubTask
 from ..adjoint import AdjointProgram, observable_matrix
-from ..base import PubTask
 from ..reverse import (
     check_noiseless_precision,
     compile_task,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from qiskit.primitives.containers import BitArray
 
-from .pub_results import object_array
+from .results import object_array
 
 __all__ = [
     "SampledDistribution",

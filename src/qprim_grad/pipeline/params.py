@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 
-from .methods.base import PubTask
+from .types import PubTask
 
 __all__ = ["normalize_parameters", "check_finite", "binding_hint"]
 

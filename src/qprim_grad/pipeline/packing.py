@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GradientJobError
-from .methods.base import Evaluation
+from ..errors import GradientJobError
+from .types import Evaluation
 
 __all__ = ["Piece", "pack", "slice_evaluation", "check_result_count", "num_rows"]
 

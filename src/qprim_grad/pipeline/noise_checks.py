@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from .backends import aer_estimator
-from .errors import CorrelatedNoiseWarning, SmallStepWarning
+from ..errors import CorrelatedNoiseWarning, SmallStepWarning
+from ..methods.backends import aer_estimator
 
 __all__ = ["warn_seeded_noise", "warn_small_step"]
 

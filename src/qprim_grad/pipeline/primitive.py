@@ -12,16 +12,16 @@ from typing import Any
 from qiskit.circuit import Parameter
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
+from ..cache import BoundedCache
+from ..circuits import parameter_names
+from ..methods import resolve_method
+from ..methods.base import GradientMethod
+from ..methods.metric import resolve_metric
 from .allocation import allocate
-from .cache import BoundedCache
-from .circuits import parameter_names
 from .job import GradientJob
-from .methods import resolve_method
-from .methods.base import Evaluation, GradientMethod, PubTask
-from .methods.metric import resolve_metric
 from .noise_checks import warn_seeded_noise
 from .packing import pack
-from .pipeline import (
+from .phases import (
     Combination,
     InnerPubs,
     PubWork,
@@ -33,7 +33,8 @@ from .pipeline import (
     plan_pubs,
     submit,
 )
-from .pub_results import indexable_pub
+from .results import indexable_pub
+from .types import Evaluation, PubTask
 
 #: how a run spends its shots (API.md, "Allocation within a run")
 ALLOCATIONS = ("uniform", "optimal")
@@ -180,7 +181,7 @@ class GradientPrimitive:
         """coerce -> tasks -> plan -> lay out -> pack -> submit; the returned job combines.
 
         ``merge_rows``: evaluate identical rows of each inner job once (see
-        :mod:`qprim_grad._merge`); set by an outer gradient estimator around this one."""
+        :mod:`qprim_grad.pipeline.merge`); set by an outer gradient estimator around this one."""
         coerced = coerce_pubs(self, pubs)
         self._check_precisions(coerced, run_kwargs)
         tasks = build_tasks(self, coerced, parameters)

@@ -11,7 +11,7 @@ from typing import Any
 from qiskit.primitives import BasePrimitiveJob, PrimitiveResult
 from qiskit.providers import JobStatus
 
-from .errors import GradientJobError
+from ..errors import GradientJobError
 
 __all__ = ["ForwardingJob", "GradientJob", "InnerJob", "job_id_of"]
 

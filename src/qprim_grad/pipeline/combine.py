@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .methods.base import Plan
+from .types import Plan
 
 __all__ = [
     "linear_combination",

@@ -20,18 +20,18 @@ from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
-from . import _merge
-from .errors import GradientJobError
+from ..errors import GradientJobError
+from ..methods.base import GradientMethod
+from ..shots import pub_shots
+from . import merge
 from .job import InnerJob
-from .methods.base import Evaluation, GradientMethod, Plan, PubTask
 from .packing import Piece, check_result_count, num_rows
 from .params import binding_hint, check_finite, normalize_parameters
-from .pub_results import broadcast_pub_result, concatenate_pub_results, reshape_pub_result
-from .shots import pub_shots
+from .results import broadcast_pub_result, concatenate_pub_results, reshape_pub_result
+from .types import Evaluation, Plan, PubTask, PubWork
 
 __all__ = [
     "Face",
-    "PubWork",
     "InnerPubs",
     "Submission",
     "Combination",
@@ -42,24 +42,6 @@ __all__ = [
     "lay_out",
     "submit",
 ]
-
-
-@dataclass
-class PubWork:
-    """One pub on its way through a run: its task and plan(s), and where its inner pubs sit
-    in the run's flat list of inner pubs (filled in by :func:`lay_out`)."""
-
-    task: PubTask
-    pub: Any  # the coerced user pub
-    plan: Plan
-    center_slot: int = -1  # -1: the plan computes the centre itself
-    eval_slots: list[int] = field(default_factory=list)
-    # the metric family (QGTEstimator, GradientEstimator(..., metric=...))
-    metric: Any = None
-    metric_plan: Any = None
-    metric_slots: list[int] = field(default_factory=list)
-    metric_results: list[Any] = field(default_factory=list)  # filled in by Combination
-    metric_direct: bool = False  # the metric plan computes its evaluations itself
 
 
 class Face(Protocol):
@@ -259,9 +241,9 @@ def submit(
     for job in jobs:
         pieces = [piece.pub for piece in job]
         if merge_rows:
-            sent, layout = _merge.merge_rows(pieces)
+            sent, layout = merge.merge_rows(pieces)
             rows = sum(num_rows(pub) for pub in sent)
-            submitted = _merge.MergedJob(face._inner_run(sent, **run_kwargs), pieces, layout, rows)
+            submitted = merge.MergedJob(face._inner_run(sent, **run_kwargs), pieces, layout, rows)
             first = {slot: index for index, (slot, _) in reversed(list(enumerate(layout)))}
             sent_pubs.append([(pub, first[slot]) for slot, pub in enumerate(sent)])
         else:

@@ -47,18 +47,18 @@ from qiskit.primitives.containers import DataBin, ObservablesArray, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 
-from .cache import BoundedCache
-from .combine import combine_plan
-from .methods.base import Evaluation
-from .methods.metric.base import to_parameters
-from .pipeline import InnerPubs, PubWork
-from .shots import (
+from ..cache import BoundedCache
+from ..methods.metric.base import to_parameters
+from ..shots import (
     _labels,
     _reported_shots,
     measurement_groups,
     parameter_sets,
     shots_per_basis,
 )
+from .combine import combine_plan
+from .phases import InnerPubs
+from .types import Evaluation, PubWork
 
 __all__ = ["MIN_SHOTS", "GRID_RATIO", "Allocation", "allocate", "grid_shots", "target_precision"]
 
