@@ -10,15 +10,15 @@ from qiskit import QuantumCircuit
 
 from qprim_grad import GradientMethodError
 from qprim_grad.cache import BoundedCache
-from qprim_grad.circuits import REWRITTEN_GATES
-from qprim_grad.gates import GATES, GateInfo
-from qprim_grad.methods.lin_comb import GENERATORS
-from qprim_grad.options import (
+from qprim_grad.circuit.gates import GATES, GateInfo
+from qprim_grad.circuit.options import (
     DerivativeType,
     check_epsilon,
     check_scheme,
     derivative_type_name,
 )
+from qprim_grad.circuit.prepare import REWRITTEN_GATES
+from qprim_grad.methods.lin_comb import GENERATORS
 from qprim_grad.rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 
 

@@ -12,7 +12,7 @@ from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
-from .circuits import bound_values, check_unitary
+from .circuit.prepare import bound_values, check_unitary
 from .methods.base import GradientMethod
 from .methods.metric.results import metric_fields
 from .pipeline.combine import combine_with_errors, nested_derivatives

@@ -4,8 +4,8 @@ A :class:`ShiftRule` is a frozen record of shifts ``s_k`` and coefficients ``c_k
 ``f'(x) = sum_k c_k f(x + s_k)`` for every function ``f`` that is a trigonometric
 polynomial with the rule's frequencies. Gates map to the frequencies of each of their
 arguments (:data:`GATE_FREQUENCIES`, derived from the gate table
-:data:`qprim_grad.gates.GATES`); rules follow from frequencies by a small cached linear solve,
-so a new gate is one row of that table.
+:data:`qprim_grad.circuit.gates.GATES`); rules follow from frequencies by a small cached linear
+solve, so a new gate is one row of that table.
 
 Example:
     >>> from qprim_grad.rules import rule_for_gate
@@ -21,8 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .gates import GATE_FREQUENCIES
-from .options import check_scheme
+from .circuit.gates import GATE_FREQUENCIES
+from .circuit.options import check_scheme
 
 __all__ = [
     "ShiftRule",

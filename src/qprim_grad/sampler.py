@@ -12,7 +12,7 @@ from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
 from qiskit.primitives.containers import DataBin, SamplerPubLike, SamplerPubResult
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from .circuits import bound_values
+from .circuit.prepare import bound_values
 from .methods.base import GradientMethod
 from .pipeline.combine import combine_with_errors
 from .pipeline.distributions import bitstrings, distribution

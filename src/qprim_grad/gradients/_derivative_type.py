@@ -1,11 +1,11 @@
 """``DerivativeType``: which part of ``2 <psi|O|d psi>`` a gradient or QGT returns (the one
-enum of :mod:`qprim_grad.options`, under its seed-compatible name)."""
+enum of :mod:`qprim_grad.circuit.options`, under its seed-compatible name)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..options import DerivativeType
+from ..circuit.options import DerivativeType
 
 __all__ = ["DerivativeType", "as_derivative_type"]
 

@@ -11,7 +11,7 @@ import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import StatevectorEstimator
 
-from ..options import check_bool
+from ..circuit.options import check_bool
 from ..qgt import QGTEstimator
 from ._common import Facade, default_property, primitive_property, reported
 from ._derivative_type import DerivativeType, as_derivative_type

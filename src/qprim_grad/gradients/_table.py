@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..options import FINITE_DIFFERENCE_SCHEMES
+from ..circuit.options import FINITE_DIFFERENCE_SCHEMES
 from ._derivative_type import DerivativeType, as_derivative_type
 
 __all__ = ["Arg", "Kind", "MethodSpec", "SETTING", "signature", "bind"]

@@ -7,9 +7,9 @@ For a gate ``exp(-i theta G)`` with ``G = sum_k c_k P_k`` (Paulis on the gate's 
 
 where circuit ``k`` starts the auxiliary qubit in ``|+>`` and applies ``P_k`` controlled
 by it right after the gate. The generators are data (:data:`GENERATORS`, from the gate table
-:data:`qprim_grad.gates.GATES`), taken traceless: a gate's global phase does not enter, so the
-imaginary part follows the phase convention of qiskit-algorithms' ``LinCombEstimatorGradient``
-(and equals it).
+:data:`qprim_grad.circuit.gates.GATES`), taken traceless: a gate's global phase does not enter,
+so the imaginary part follows the phase convention of qiskit-algorithms'
+``LinCombEstimatorGradient`` (and equals it).
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from qiskit.circuit import QuantumCircuit
 from scipy import sparse
 
 from ..cache import BoundedCache
-from ..chain_rule import (
+from ..circuit.chain_rule import (
     PreparedCircuit,
     chain_rule,
     parameter_map,
     prepared_values,
     slot_jacobian,
 )
-from ..circuits import parameter_names, prepare_circuit
+from ..circuit.gates import DECOMPOSITIONS, GENERATORS
+from ..circuit.options import DERIVATIVE_TYPES, derivative_type_name
+from ..circuit.prepare import parameter_names, prepare_circuit
 from ..errors import GradientMethodError
-from ..gates import DECOMPOSITIONS, GENERATORS
-from ..options import DERIVATIVE_TYPES, derivative_type_name
 from ..pipeline.types import Evaluation, Plan, PubTask
 from .hadamard import (
     AUX,

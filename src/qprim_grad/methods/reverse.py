@@ -26,8 +26,8 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import DataBin, PubResult
 
+from ..circuit.options import derivative_type_name
 from ..errors import GradientMethodError
-from ..options import derivative_type_name
 from ..pipeline.types import Plan, PubTask
 from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, observable_matrix
 from .backends import aer_estimator

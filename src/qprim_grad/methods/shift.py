@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ..chain_rule import (
+from ..circuit.chain_rule import (
     PreparedCircuit,
     affine_jacobian,
     chain_rule,
@@ -21,9 +21,9 @@ from ..chain_rule import (
     prepared_values,
     slot_jacobian,
 )
-from ..circuits import prepare_circuit
+from ..circuit.options import check_epsilon, check_scheme
+from ..circuit.prepare import prepare_circuit
 from ..errors import GradientMethodError
-from ..options import check_epsilon, check_scheme
 from ..pipeline.types import Evaluation, Plan, PubTask
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 
@@ -140,7 +140,7 @@ def evaluation_circuit(
     task: PubTask, method: str
 ) -> tuple[Any, Evaluation | None, tuple[str, ...]]:
     """The user's circuit, or an equivalent one without gates simulators mis-handle
-    (:data:`~qprim_grad.circuits.REWRITTEN_GATES`), then also evaluated as the centre; and
+    (:data:`~qprim_grad.circuit.prepare.REWRITTEN_GATES`), then also evaluated as the centre; and
     its parameter names (kept with the cached preparation, not rebuilt per run)."""
     prepared = prepare_circuit(task.circuit, (), (), method=method)
     names = prepared.parameter_names

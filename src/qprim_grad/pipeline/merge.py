@@ -20,7 +20,7 @@ from qiskit.primitives.containers import DataBin, PubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
-from ..circuits import parameter_names
+from ..circuit.prepare import parameter_names
 from .job import ForwardingJob, job_id_of
 
 __all__ = ["MergedJob", "merge_rows"]

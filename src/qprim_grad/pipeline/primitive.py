@@ -13,7 +13,7 @@ from qiskit.circuit import Parameter
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
 from ..cache import BoundedCache
-from ..circuits import parameter_names
+from ..circuit.prepare import parameter_names
 from ..methods import resolve_method
 from ..methods.base import GradientMethod
 from ..methods.metric import resolve_metric

@@ -1,7 +1,7 @@
 """The chain rule from circuit parameters to gate arguments, for the adjoint engine.
 
 Affine arguments (the usual case) map as one matrix product ``values @ linear + const``,
-with the coefficients from the shared chain rule of :mod:`qprim_grad.circuits`; other
+with the coefficients from the shared chain rule of :mod:`qprim_grad.circuit.prepare`; other
 expressions and their derivatives are bound per row.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import Parameter, ParameterExpression
 
-from ...chain_rule import affine_form, bound_real
+from ...circuit.chain_rule import affine_form, bound_real
 
 __all__ = ["GateArguments"]
 

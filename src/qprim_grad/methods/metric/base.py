@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from scipy import sparse
 
-from ...options import check_bool, check_pass_manager, derivative_type_name
+from ...circuit.options import check_bool, check_pass_manager, derivative_type_name
 from ...pipeline.types import Evaluation, PubTask
 
 __all__ = [

@@ -20,7 +20,7 @@ from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import Pauli, Statevector
 
 from ...cache import BoundedCache
-from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
+from ...circuit.chain_rule import PreparedCircuit, prepared_values, slot_jacobian
 from ...pipeline.types import PubTask
 from ..lin_comb import LinComb
 from .base import CircuitMetric, MetricPlan, SlotTensor

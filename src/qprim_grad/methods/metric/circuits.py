@@ -9,9 +9,9 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives.containers import ObservablesArray
 
-from ...chain_rule import PreparedCircuit
-from ...circuits import parameter_names
-from ...gates import GENERATORS
+from ...circuit.chain_rule import PreparedCircuit
+from ...circuit.gates import GENERATORS
+from ...circuit.prepare import parameter_names
 from ...pipeline.types import Evaluation
 
 __all__ = [

@@ -18,7 +18,7 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit
 
 from ...cache import BoundedCache
-from ...chain_rule import PreparedCircuit, prepared_values, slot_jacobian
+from ...circuit.chain_rule import PreparedCircuit, prepared_values, slot_jacobian
 from ...errors import GradientMethodError
 from ...pipeline.types import PubTask
 from ..hadamard import add_aux_qubit, controlled_paulis, find_coupling_map

@@ -16,8 +16,8 @@ import numpy as np
 from qiskit.primitives import StatevectorEstimator
 from qiskit.primitives.containers import PubResult
 
+from ...circuit.options import check_bool
 from ...errors import GradientMethodError
-from ...options import check_bool
 from ...pipeline.types import PubTask
 from ..adjoint import AdjointProgram, observable_matrix
 from ..reverse import (

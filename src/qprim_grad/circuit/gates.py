@@ -10,7 +10,7 @@ The per-method views (:data:`GATE_FREQUENCIES`, :data:`GENERATORS`, :data:`DECOM
 :data:`REWRITTEN_GATES`) are derived from the table.
 
 Example:
-    >>> from qprim_grad.gates import GATES
+    >>> from qprim_grad.circuit.gates import GATES
     >>> GATES["rx"].frequencies, GATES["rx"].generators
     (((1.0,),), (((0.5, 'X'),),))
 """

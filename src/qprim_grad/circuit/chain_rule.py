@@ -1,9 +1,9 @@
 """The chain rule from the user's parameters to gate arguments ("slots").
 
-A :class:`PreparedCircuit` (made by :func:`qprim_grad.circuits.prepare_circuit`) lists the gate
-arguments that depend on the differentiated parameters. This module maps parameter values to
-those arguments and differentiates the map: exactly and once per circuit when every argument
-is affine in the parameters (a sparse matrix and an offset, :func:`affine_form`), else by
+A :class:`PreparedCircuit` (made by :func:`qprim_grad.circuit.prepare.prepare_circuit`) lists
+the gate arguments that depend on the differentiated parameters. This module maps parameter
+values to those arguments and differentiates the map: exactly and once per circuit when every
+argument is affine in the parameters (a sparse matrix and an offset, :func:`affine_form`), else by
 evaluating the expressions' derivatives at every row of values.
 """
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .compat import peer_derivative_type_value
-from .errors import GradientMethodError
+from ..compat import peer_derivative_type_value
+from ..errors import GradientMethodError
 
 __all__ = [
     "DERIVATIVE_TYPES",

@@ -7,7 +7,7 @@ already has that form — each differentiated parameter is the bare argument of 
 supported gate — the user's circuit is used unchanged. Otherwise a copy is made with the
 same gates, qubits, registers and layout in which each such argument is a fresh parameter
 (and gates outside the method's table are replaced by their definitions). The map from the
-user's parameters to the slots, and its derivatives, are in :mod:`qprim_grad.chain_rule`.
+user's parameters to the slots, and its derivatives, are in :mod:`qprim_grad.circuit.chain_rule`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from qiskit.circuit import (
     QuantumCircuit,
 )
 
-from .cache import BoundedCache
+from ..cache import BoundedCache
+from ..errors import GradientMethodError
 from .chain_rule import PreparedCircuit, Slot, affine_form
-from .errors import GradientMethodError
 from .gates import REWRITTEN_GATES, Decomposer
 
 __all__ = [
