@@ -18,10 +18,10 @@ from .methods.metric.results import metric_fields
 from .pipeline.combine import combine_with_errors, nested_derivatives
 from .pipeline.job import GradientJob
 from .pipeline.noise_checks import warn_small_step
-from .pipeline.primitive import GradientPrimitive
+from .pipeline.primitive import BaseFace, GradientPrimitive, bindings, result_metadata
 from .pipeline.types import Evaluation, PubTask, PubWork
 
-__all__ = ["GradientEstimator"]
+__all__ = ["EstimatorFace", "GradientEstimator"]
 
 
 def _is_values(field: Any) -> bool:
@@ -121,10 +121,6 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         -0.479426
     """
 
-    _kind = "estimator"
-    _other_kind = BaseSamplerV2
-    _other_wrapper = "GradientSampler"
-
     def __init__(
         self,
         estimator: BaseEstimatorV2,
@@ -138,6 +134,7 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
     ) -> None:
         GradientPrimitive.__init__(
             self,
+            EstimatorFace,
             estimator,
             method,
             max_job_rows=max_job_rows,
@@ -163,16 +160,26 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
         kwargs = {} if precision is None else {"precision": precision}
         return self._submit(pubs, parameters, kwargs)
 
-    def _coerce(self, pub: Any) -> EstimatorPub:
+
+class EstimatorFace(BaseFace):
+    """The estimator's face of a gradient primitive: :class:`EstimatorPub` in, ``evs``,
+    ``stds``, ``grads``, ``grad_stds`` (and nested or metric fields) out."""
+
+    kind = "estimator"
+    other_kind = BaseSamplerV2
+    other_wrapper = "GradientSampler"
+
+    def coerce(self, pub: Any) -> EstimatorPub:
         return EstimatorPub.coerce(pub)
 
-    def _task(self, index: int, pub: EstimatorPub, parameters: tuple[Parameter, ...]) -> PubTask:
+    def task(self, index: int, pub: EstimatorPub, parameters: tuple[Parameter, ...]) -> PubTask:
         shape = tuple(pub.shape)
-        bindings = pub.parameter_values
+        parameter_values = pub.parameter_values
         circuit = pub.circuit
-        check_unitary(circuit, f"pub {index}: {self._differentiated_by()}")
-        values = bound_values(circuit, bindings)
-        values = values.reshape(_padded(bindings.shape, len(shape)) + (circuit.num_parameters,))
+        check_unitary(circuit, f"pub {index}: {self.differentiated_by()}")
+        values = bound_values(circuit, parameter_values)
+        padded = _padded(parameter_values.shape, len(shape))
+        values = values.reshape(padded + (circuit.num_parameters,))
         observables = pub.observables.reshape(_padded(pub.observables.shape, len(shape)))
         return PubTask(
             index=index,
@@ -182,44 +189,45 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             observables=observables,
             shape=shape,
             parameters=parameters,
-            inner=self._primitive,
+            inner=self.primitive,
         )
 
-    def _differentiated_by(self) -> str:
+    def differentiated_by(self) -> str:
         """``method 'x'`` and/or ``metric 'y'``, for error messages."""
-        names = [] if self._method.name == "none" else [f"method {self._method.name!r}"]
-        if self._metric is not None:
-            names.append(f"metric {self._metric.name!r}")
+        names = [] if self.method.name == "none" else [f"method {self.method.name!r}"]
+        if self.metric is not None:
+            names.append(f"metric {self.metric.name!r}")
         return " and ".join(names)
 
-    def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any:
-        inner = self._primitive
+    def inner_run(self, pubs: list[Any], **run_kwargs: Any) -> Any:
+        inner = self.primitive
         if isinstance(inner, GradientEstimator) and type(inner).run is GradientEstimator.run:
             # nested: the inner gradient estimator evaluates identical rows once
-            return inner._submit(pubs, None, kwargs, merge_rows=True)
-        return super()._inner_run(pubs, **kwargs)
+            return inner.run_merged(pubs, **run_kwargs)
+        return super().inner_run(pubs, **run_kwargs)
 
-    def _direct_center_ok(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
+    def exact_center(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
         # exact values only: the pub's precision (else the run's, else the inner default) is 0
         precision = work.pub.precision
         if precision is None:
             precision = run_kwargs.get("precision")
         if precision is None:
-            precision = getattr(self._primitive, "default_precision", None)
+            precision = getattr(self.primitive, "default_precision", None)
         return precision == 0
 
-    def _inner_pub(self, work: PubWork, evaluation: Evaluation) -> EstimatorPub:
+    def inner_pub(self, work: PubWork, evaluation: Evaluation) -> EstimatorPub:
         observables = evaluation.observables
         if observables is None:
             assert work.task.observables is not None
             observables = work.task.observables.reshape((1,) + work.task.observables.shape)
-        bindings = self._bindings(evaluation)
-        return EstimatorPub(evaluation.circuit, observables, bindings, work.pub.precision)
+        return EstimatorPub(
+            evaluation.circuit, observables, bindings(evaluation), work.pub.precision
+        )
 
-    def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def result_row(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         task = work.task
         evs, stds = np.asarray(center.data.evs), np.asarray(center.data.stds)
-        warn_small_step(self._method, bool(np.any(stds > 0)))
+        warn_small_step(self.method, bool(np.any(stds > 0)))
 
         def pair(values: Any, errors: Any) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(values)[..., None], np.asarray(errors)[..., None] ** 2
@@ -244,4 +252,4 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             **nested,
             shape=task.shape,
         )
-        return PubResult(data, metadata=self._metadata(work, center, meta))
+        return PubResult(data, metadata=result_metadata(work, center, meta))

@@ -13,17 +13,17 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import Parameter
-from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2
+from qiskit.primitives import BaseEstimatorV2
 from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
 
 from .errors import GradientMethodError
-from .estimator import GradientEstimator, _observable_free
+from .estimator import EstimatorFace, _observable_free
 from .methods.metric.results import metric_fields
 from .pipeline.job import GradientJob
-from .pipeline.primitive import GradientPrimitive
+from .pipeline.primitive import GradientPrimitive, result_metadata
 from .pipeline.types import Plan, PubTask, PubWork
 
-__all__ = ["QGTEstimator"]
+__all__ = ["QGTEstimator", "QGTFace"]
 
 
 class _CenterOnly:
@@ -75,11 +75,6 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
                [0.    , 0.9127]])
     """
 
-    _kind = "estimator"
-    _other_kind = BaseSamplerV2
-    _other_wrapper = "GradientSampler"
-    _metric_center = True
-
     def __init__(
         self,
         estimator: BaseEstimatorV2,
@@ -96,6 +91,7 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
             )
         GradientPrimitive.__init__(
             self,
+            QGTFace,
             estimator,
             _CenterOnly(),
             max_job_rows=max_job_rows,
@@ -125,20 +121,23 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         kwargs = {} if precision is None else {"precision": precision}
         return self._submit(pubs, parameters, kwargs)
 
-    def _coerce(self, pub: Any) -> Any:
+
+class QGTFace(EstimatorFace):
+    """The QGT estimator's face: the estimator's, with pubs that may leave their observable
+    out, the metric's centre allowed to replace the pub's, and ``evs``, ``stds`` and the
+    metric's fields as the result row."""
+
+    metric_center = True
+
+    def coerce(self, pub: Any) -> Any:
         # the metric is a property of the state: a pub may leave its observable out
-        return GradientEstimator._coerce(self, _observable_free(pub))
+        return super().coerce(_observable_free(pub))
 
-    _task = GradientEstimator._task
-    _differentiated_by = GradientEstimator._differentiated_by
-    _inner_pub = GradientEstimator._inner_pub
-    _direct_center_ok = GradientEstimator._direct_center_ok
-
-    def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def result_row(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         data = DataBin(
             evs=np.asarray(center.data.evs),
             stds=np.asarray(center.data.stds),
             **metric_fields(work),
             shape=work.task.shape,
         )
-        return PubResult(data, metadata=self._metadata(work, center, meta))
+        return PubResult(data, metadata=result_metadata(work, center, meta))

@@ -18,10 +18,10 @@ from .pipeline.combine import combine_with_errors
 from .pipeline.distributions import bitstrings, distribution
 from .pipeline.job import GradientJob
 from .pipeline.noise_checks import warn_small_step
-from .pipeline.primitive import GradientPrimitive
+from .pipeline.primitive import BaseFace, GradientPrimitive, bindings, result_metadata
 from .pipeline.types import Evaluation, PubTask, PubWork
 
-__all__ = ["GradientSampler", "SamplerGradients"]
+__all__ = ["GradientSampler", "SamplerFace", "SamplerGradients"]
 
 
 class SamplerGradients:
@@ -122,10 +122,6 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         ['0', '1']
     """
 
-    _kind = "sampler"
-    _other_kind = BaseEstimatorV2
-    _other_wrapper = "GradientEstimator"
-
     def __init__(
         self,
         sampler: BaseSamplerV2,
@@ -134,7 +130,9 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         max_job_rows: int | None = None,
         **options: Any,
     ) -> None:
-        GradientPrimitive.__init__(self, sampler, method, max_job_rows=max_job_rows, **options)
+        GradientPrimitive.__init__(
+            self, SamplerFace, sampler, method, max_job_rows=max_job_rows, **options
+        )
 
     @property
     def sampler(self) -> BaseSamplerV2:
@@ -154,7 +152,16 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
         kwargs = {} if shots is None else {"shots": int(shots)}
         return self._submit(pubs, parameters, kwargs)
 
-    def _coerce(self, pub: Any) -> SamplerPub:
+
+class SamplerFace(BaseFace):
+    """The sampler's face of a gradient primitive: :class:`SamplerPub` in, the registers
+    sampled at the centre plus ``grads`` and ``grad_stds`` (:class:`SamplerGradients`) out."""
+
+    kind = "sampler"
+    other_kind = BaseEstimatorV2
+    other_wrapper = "GradientEstimator"
+
+    def coerce(self, pub: Any) -> SamplerPub:
         coerced = SamplerPub.coerce(pub)
         if coerced.shots is not None and coerced.shots <= 0:
             raise ValueError(f"shots must be a positive integer, got {coerced.shots}")
@@ -166,10 +173,9 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
             )
         return coerced
 
-    def _task(self, index: int, pub: SamplerPub, parameters: tuple[Parameter, ...]) -> PubTask:
+    def task(self, index: int, pub: SamplerPub, parameters: tuple[Parameter, ...]) -> PubTask:
         circuit = pub.circuit
-        bindings = pub.parameter_values
-        values = bound_values(circuit, bindings)
+        values = bound_values(circuit, pub.parameter_values)
         return PubTask(
             index=index,
             kind="sampler",
@@ -178,13 +184,13 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
             observables=None,
             shape=tuple(pub.shape),
             parameters=parameters,
-            inner=self._primitive,
+            inner=self.primitive,
         )
 
-    def _inner_pub(self, work: PubWork, evaluation: Evaluation) -> SamplerPub:
-        return SamplerPub(evaluation.circuit, self._bindings(evaluation), work.pub.shots)
+    def inner_pub(self, work: PubWork, evaluation: Evaluation) -> SamplerPub:
+        return SamplerPub(evaluation.circuit, bindings(evaluation), work.pub.shots)
 
-    def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def result_row(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
         task, plan = work.task, work.plan
         registers = [register.name for register in task.circuit.cregs]
         num_bits = sum(register.size for register in task.circuit.cregs)
@@ -193,7 +199,7 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
             distribution(result, registers, evaluation.aux_register, num_bits)
             for evaluation, result in zip(plan.evaluations, evaluated)
         ]
-        warn_small_step(self._method, noisy=not all(d.exact for d in [center_dist, *dists]))
+        warn_small_step(self.method, noisy=not all(d.exact for d in [center_dist, *dists]))
         everything = [center_dist.outcome_keys()] + [d.outcome_keys() for d in dists]
         outcomes = np.unique(np.concatenate(everything))
         center_p, center_var = center_dist.frequencies(outcomes)
@@ -212,4 +218,4 @@ class GradientSampler(GradientPrimitive, BaseSamplerV2):
             grad_stds=SamplerGradients(grad_stds, labels, num_bits),
             shape=task.shape,
         )
-        return SamplerPubResult(data, metadata=self._metadata(work, center, meta))
+        return SamplerPubResult(data, metadata=result_metadata(work, center, meta))

@@ -109,9 +109,9 @@ def _is_number(value: Any) -> bool:
 def check_follows_precision(primitive: Any) -> None:
     """A ``ValueError`` if the estimator's shots do not follow the precision it is sent
     (``options.default_shots`` set, as IBM Runtime's estimators allow)."""
-    inner = getattr(primitive, "_primitive", None)
-    if inner is not None and hasattr(primitive, "_inner_counts_shots"):
-        check_follows_precision(inner)  # a gradient primitive around an estimator
+    face = getattr(primitive, "face", None)
+    if face is not None:
+        check_follows_precision(face.primitive)  # a gradient primitive around an estimator
     shots = getattr(getattr(primitive, "options", None), "default_shots", None)
     if _is_number(shots):
         raise ValueError(
@@ -232,7 +232,7 @@ def allocate(
     sigmas: BoundedCache[list[Any]],
 ) -> Allocation:
     """The run's inner pubs with every allocated pub split into (group, precision) units."""
-    primitive = face._primitive
+    primitive = face.primitive
     targets = {id(work): target_precision(primitive, work.pub, run_kwargs) for work in works}
     if any(target for target in targets.values()):
         check_follows_precision(primitive)

@@ -17,19 +17,21 @@ def _aer_estimator_seed(primitive: Any) -> Any:
     return None if aer is None else aer.options.run_options.get("seed_simulator")
 
 
-def warn_seeded_noise(wrapper: Any, works: list[Any], run_kwargs: dict[str, Any]) -> bool:
-    """Warn (true: once per wrapper) when a seeded qiskit-aer ``EstimatorV2`` would give
-    correlated noise to the pubs one gradient combines.
+def warn_seeded_noise(
+    primitive: Any, method: Any, works: list[Any], run_kwargs: dict[str, Any]
+) -> bool:
+    """Warn (true: warned) when ``primitive``, a seeded qiskit-aer ``EstimatorV2``, would give
+    correlated noise to the pubs one gradient of ``method`` combines.
 
     qiskit-aer draws the Gaussian noise of ``precision > 0`` from a generator seeded with
     ``seed_simulator`` afresh for every pub, so pubs of equal shape get identical noise.
     ``lin_comb`` (one pub per Hadamard test) and forward/backward ``finite_diff`` (centre and
     shifted pub) then combine correlated estimates.
     """
-    seed = _aer_estimator_seed(wrapper._primitive)
+    seed = _aer_estimator_seed(primitive)
     if seed is None:
         return False
-    default = getattr(wrapper._primitive.options, "default_precision", 0.0) or 0.0
+    default = getattr(primitive.options, "default_precision", 0.0) or 0.0
     run_precision = run_kwargs.get("precision")
     for work in works:
         plan = work.plan
@@ -41,7 +43,7 @@ def warn_seeded_noise(wrapper: Any, works: list[Any], run_kwargs: dict[str, Any]
         if combined >= 2 and precision > 0:
             warnings.warn(
                 f"qiskit-aer's EstimatorV2 with seed_simulator={seed!r} draws the same noise "
-                f"for every pub of equal shape; method {wrapper._method.name!r} combines "
+                f"for every pub of equal shape; method {method.name!r} combines "
                 f"{combined} pubs into each gradient of pub {work.task.index}, so their noise "
                 "is correlated and grad_stds (which assume independent estimates) can be off "
                 "by about sqrt(2) or hide a real error. Drop seed_simulator, or use "

@@ -45,24 +45,44 @@ __all__ = [
 
 
 class Face(Protocol):
-    """What the pipeline asks of a gradient primitive (see :class:`~.wrapper.GradientPrimitive`)."""
+    """What differs between the estimator, the sampler and the QGT estimator: the object a
+    :class:`~qprim_grad.pipeline.primitive.GradientPrimitive` is composed with, asked by
+    each phase (e.g. :class:`qprim_grad.estimator.EstimatorFace`)."""
 
-    _metric_center: bool
-    _primitive: Any
+    #: "estimator" or "sampler"
+    kind: str
+    #: the wrapped primitive
+    primitive: Any
+    #: whether a metric's plan may replace the gradient plan's centre (the QGT estimator)
+    metric_center: bool
 
-    def _inner_counts_shots(self) -> bool: ...
+    def coerce(self, pub: Any) -> Any:
+        """The user's pub-like as a coerced pub (``ValueError``/``TypeError`` if invalid)."""
+        ...
 
-    def _coerce(self, pub: Any) -> Any: ...
+    def task(self, index: int, pub: Any, parameters: tuple[Parameter, ...]) -> PubTask:
+        """The coerced pub as the method sees it."""
+        ...
 
-    def _task(self, index: int, pub: Any, parameters: tuple[Parameter, ...]) -> PubTask: ...
+    def inner_pub(self, work: PubWork, evaluation: Evaluation) -> Any:
+        """The inner primitive's pub of one evaluation."""
+        ...
 
-    def _inner_pub(self, work: PubWork, evaluation: Evaluation) -> Any: ...
+    def exact_center(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
+        """Whether a plan's directly computed centre may replace the inner one."""
+        ...
 
-    def _direct_center_ok(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool: ...
+    def inner_run(self, pubs: list[Any], **run_kwargs: Any) -> Any:
+        """One call of the inner primitive (one packed job)."""
+        ...
 
-    def _inner_run(self, pubs: list[Any], **kwargs: Any) -> Any: ...
+    def inner_counts_shots(self) -> bool:
+        """Whether the inner results carry their own shot counts (a nested gradient)."""
+        ...
 
-    def _pub_result(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any: ...
+    def result_row(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+        """The result of one user pub from its centre and evaluated inner results."""
+        ...
 
 
 # --- coerce, tasks, plan ---------------------------------------------------------------
@@ -73,7 +93,7 @@ def coerce_pubs(face: Face, pubs: Iterable[Any]) -> list[Any]:
     coerced = []
     for index, pub in enumerate(pubs):
         try:
-            coerced.append(face._coerce(pub))
+            coerced.append(face.coerce(pub))
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"pub {index}: {exc}{binding_hint(pub, exc)}") from exc
     return coerced
@@ -83,7 +103,7 @@ def build_tasks(face: Face, coerced: list[Any], parameters: Any) -> list[PubTask
     """One checked :class:`PubTask` per pub, with the parameters it differentiates."""
     chosen = normalize_parameters(parameters, [pub.circuit for pub in coerced])
     return [
-        check_finite(face._task(index, pub, params))
+        check_finite(face.task(index, pub, params))
         for index, (pub, params) in enumerate(zip(coerced, chosen))
     ]
 
@@ -141,7 +161,7 @@ def lay_out(face: Face, works: list[PubWork], run_kwargs: dict[str, Any]) -> Inn
     for work in works:
         if not _center_is_direct(face, work, run_kwargs):
             evaluation = work.plan.center
-            pub = work.pub if evaluation is None else face._inner_pub(work, evaluation)
+            pub = work.pub if evaluation is None else face.inner_pub(work, evaluation)
             once = _constant_pub(pub) if work.task.kind == "estimator" else None
             work.center_slot = inner.add(work, pub if once is None else once, None)
             if once is not None:
@@ -164,7 +184,7 @@ def _add_evaluations(
     slots = []
     for evaluation in evaluations:
         sent = constant_once(evaluation) if work.task.kind == "estimator" else evaluation
-        pub = face._inner_pub(work, sent)
+        pub = face.inner_pub(work, sent)
         slot = inner.add(work, pub, sent)
         if sent is not evaluation:
             inner.broadcast[slot] = np.broadcast_shapes(
@@ -195,15 +215,15 @@ def constant_once(evaluation: Evaluation) -> Evaluation:
 
 def _metric_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
     """Whether the metric plan computes its evaluations itself (exact values only)."""
-    return work.metric_plan.direct is not None and face._direct_center_ok(work, run_kwargs)
+    return work.metric_plan.direct is not None and face.exact_center(work, run_kwargs)
 
 
 def _center_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
     """Whether the plan's ``direct_center`` replaces the inner centre evaluation."""
     return (
         work.plan.direct_center is not None
-        and (work.metric_plan is None or face._metric_center)
-        and face._direct_center_ok(work, run_kwargs)
+        and (work.metric_plan is None or face.metric_center)
+        and face.exact_center(work, run_kwargs)
     )
 
 
@@ -233,7 +253,7 @@ def submit(
 ) -> Submission:
     """One inner ``run`` per packed job (none for a job without pubs: every value computed
     directly); with ``merge_rows`` identical rows of a job are evaluated once
-    (:mod:`._merge`)."""
+    (:mod:`.merge`)."""
     jobs = [job for job in jobs if job]
     inner_jobs = []
     rows_sent = 0
@@ -243,12 +263,12 @@ def submit(
         if merge_rows:
             sent, layout = merge.merge_rows(pieces)
             rows = sum(num_rows(pub) for pub in sent)
-            submitted = merge.MergedJob(face._inner_run(sent, **run_kwargs), pieces, layout, rows)
+            submitted = merge.MergedJob(face.inner_run(sent, **run_kwargs), pieces, layout, rows)
             first = {slot: index for index, (slot, _) in reversed(list(enumerate(layout)))}
             sent_pubs.append([(pub, first[slot]) for slot, pub in enumerate(sent)])
         else:
             rows = sum(num_rows(pub) for pub in pieces)
-            submitted = face._inner_run(pieces, **run_kwargs)
+            submitted = face.inner_run(pieces, **run_kwargs)
             sent_pubs.append([(pub, index) for index, pub in enumerate(pieces)])
         rows_sent += rows
         served = tuple(sorted({inner.works[piece.slot].task.index for piece in job}))
@@ -263,7 +283,7 @@ def _sent_default(face: Face, run_kwargs: dict[str, Any]) -> float | int | None:
         if run_kwargs.get(key) is not None:
             return run_kwargs[key]
     for name in ("default_precision", "default_shots"):
-        value = getattr(face._primitive, name, None)
+        value = getattr(face.primitive, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
     return None
@@ -313,7 +333,7 @@ class Combination:
         (its ``metadata["shots"]`` stays the inner primitive's, as for any V2 result)."""
         per_slot = [0] * self.num_inner_pubs
         total = 0
-        nested = self.face._inner_counts_shots()
+        nested = self.face.inner_counts_shots()
         submission = self.submission
         for job, sent, result in zip(submission.jobs, submission.sent, results):
             pieces = [_shots_of(p.pub, r, submission, nested) for p, r in zip(job, result)]
@@ -344,9 +364,7 @@ class Combination:
         center = self.center(work, flat)
         work.metric_results = [flat[i] for i in work.metric_slots]
         try:
-            return self.face._pub_result(
-                work, center, [flat[i] for i in work.eval_slots], self.meta
-            )
+            return self.face.result_row(work, center, [flat[i] for i in work.eval_slots], self.meta)
         except Exception as exc:
             raise GradientJobError(
                 f"pub {work.task.index}: could not combine the inner results into "
