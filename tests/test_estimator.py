@@ -335,3 +335,11 @@ def test_evs_and_stds_are_the_inner_estimators_own_with_a_seeded_primitive():
     for mine, theirs in zip(wrapped, alone):
         np.testing.assert_array_equal(mine.data.evs, theirs.data.evs)
         np.testing.assert_array_equal(mine.data.stds, theirs.data.stds)
+
+
+def test_only_named_primitive_attributes_are_forwarded():
+    estimator = GradientEstimator(StatevectorEstimator(default_precision=0.01, seed=3))
+    assert estimator.default_precision == 0.01
+    assert estimator.face.primitive is estimator.estimator
+    with pytest.raises(AttributeError, match="'GradientEstimator' object has no attribute 'seed'"):
+        _ = estimator.seed  # an attribute of the wrapped estimator, not forwarded
