@@ -1,4 +1,5 @@
-"""The gate table, the shared options and the bounded cache (issue 12)."""
+"""The gate table, the shift and finite-difference rules, the shared options and the bounded
+cache."""
 
 from __future__ import annotations
 

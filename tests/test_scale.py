@@ -1,4 +1,4 @@
-"""Scale (issue 16): block order and diagonal runs of the adjoint engine, evs from its forward
+"""Scale: block order and diagonal runs of the adjoint engine, evs from its forward
 pass, Pauli-action observables, memory, the reverse Hessian and merged rows in nested shift
 plans (Dask-driven inner primitives: test_dask.py)."""
 
