@@ -32,9 +32,6 @@ from .errors import GradientMethodError
 from .gates import REWRITTEN_GATES, Decomposer
 
 __all__ = [
-    "Slot",
-    "PreparedCircuit",
-    "REWRITTEN_GATES",
     "bound_values",
     "check_unitary",
     "parameter_names",
