@@ -11,8 +11,7 @@ from qiskit import QuantumCircuit
 
 from qprim_grad import GradientMethodError
 from qprim_grad.cache import BoundedCache
-from qprim_grad.gates import GATES, REWRITTEN_GATES, GateInfo
-from qprim_grad.methods.lin_comb import GENERATORS
+from qprim_grad.gates import GATES, GENERATORS, REWRITTEN_GATES, GateInfo
 from qprim_grad.options import (
     DerivativeType,
     check_epsilon,

@@ -111,7 +111,7 @@ class GradientPrimitive:
         return self._method
 
     def __getattr__(self, name: str) -> Any:
-        # Attributes old code reads from a primitive (options, default_precision,
+        # Attributes client code reads from a primitive (options, default_precision,
         # default_shots, mode, backend) come from the wrapped one.
         if name.startswith("_"):
             raise AttributeError(name)

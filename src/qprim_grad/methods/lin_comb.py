@@ -6,8 +6,8 @@ For a gate ``exp(-i theta G)`` with ``G = sum_k c_k P_k`` (Paulis on the gate's 
 * imaginary part: ``-2 Im<d psi|O|psi> = -sum_k 2 c_k <X_aux (x) O>_k``,
 
 where circuit ``k`` starts the auxiliary qubit in ``|+>`` and applies ``P_k`` controlled
-by it right after the gate. The generators are data (:data:`GENERATORS`, from the gate table
-:data:`qprim_grad.gates.GATES`), taken traceless: a gate's global phase does not enter, so the
+by it right after the gate. The generators are data (:data:`~qprim_grad.gates.GENERATORS`,
+from the gate table :data:`qprim_grad.gates.GATES`), taken traceless: a gate's global phase does not enter, so the
 imaginary part follows the phase convention of qiskit-algorithms' ``LinCombEstimatorGradient``
 (and equals it).
 """
@@ -32,7 +32,7 @@ from ..chain_rule import (
 from ..circuits import parameter_names, prepare_circuit
 from ..errors import GradientMethodError
 from ..gates import DECOMPOSITIONS, GENERATORS
-from ..options import DERIVATIVE_TYPES, derivative_type_name
+from ..options import derivative_type_name
 from .base import Evaluation, Plan, PubTask
 from .hadamard import (
     AUX,
@@ -45,9 +45,7 @@ from .hadamard import (
     observable_support,
 )
 
-__all__ = ["LinComb", "GENERATORS", "DERIVATIVE_TYPES"]
-
-# The old name, still imported by methods/reverse.py (moved in parallel; removed at integration).
+__all__ = ["LinComb"]
 
 #: the auxiliary qubit's Pauli measured for each derivative type
 _LETTERS = {"real": "Y", "imag": "X", "complex": "YX"}
