@@ -8,8 +8,8 @@ For a gate ``exp(-i theta G)`` with ``G = sum_k c_k P_k`` (Paulis on the gate's 
 where circuit ``k`` starts the auxiliary qubit in ``|+>`` and applies ``P_k`` controlled
 by it right after the gate. The generators are data (:data:`~qprim_grad.gates.GENERATORS`,
 from the gate table :data:`qprim_grad.gates.GATES`), taken traceless: a gate's global phase
-does not enter, so the imaginary part follows the phase convention of qiskit-algorithms' ``LinCombEstimatorGradient``
-(and equals it).
+does not enter, so the imaginary part follows the phase convention of qiskit-algorithms'
+``LinCombEstimatorGradient`` (and equals it).
 """
 
 from __future__ import annotations
