@@ -3,6 +3,7 @@ cache."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,12 @@ def test_options_are_validated_in_one_place():
     assert derivative_type_name("COMPLEX") == "complex"
     with pytest.raises(GradientMethodError, match="unknown derivative_type 'both'"):
         derivative_type_name("both")
+
+    class Kind(Enum):  # an enum with the same values is not a derivative type
+        REAL = "real"
+
+    with pytest.raises(GradientMethodError, match="unknown derivative_type"):
+        derivative_type_name(Kind.REAL)
 
 
 def test_derivative_type_matches_qiskit_algorithms():
