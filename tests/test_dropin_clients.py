@@ -496,10 +496,10 @@ def test_registration_and_result_type_do_not_depend_on_import_order():
     code = (
         "import sys\n"
         "from qprim_grad.optimizers import SPSA\n"
+        "result = SPSA(maxiter=1, seed=1).minimize(lambda x: float(x @ x), [0.5, 0.5])\n"
         "from qiskit_algorithms.optimizers import SPSA as QA, OptimizerResult\n"
         "from qiskit_machine_learning.optimizers import SPSA as QML\n"
         "assert isinstance(SPSA(), QA) and isinstance(SPSA(), QML)\n"
-        "result = SPSA(maxiter=1, seed=1).minimize(lambda x: float(x @ x), [0.5, 0.5])\n"
         "assert type(result) is OptimizerResult, type(result)\n"
     )
     for first in ["", "import qiskit_algorithms.optimizers\n"]:
@@ -515,5 +515,10 @@ def test_derivative_type_equals_only_the_peers_enums():
 
     assert ours.DerivativeType.REAL != DerivativeType.REAL
     assert DerivativeType.REAL != ours.DerivativeType.REAL
+    qml_type = pytest.importorskip("qiskit_machine_learning.gradients").DerivativeType
+    for member in ours.DerivativeType:
+        assert (
+            member == qml_type[member.name] and ours.DerivativeType(qml_type[member.name]) is member
+        )
     with pytest.raises(ValueError, match="unknown derivative type"):
         ours.DerivativeType(DerivativeType.REAL)
