@@ -1,4 +1,4 @@
-"""A large gradient on qiskit-aer spread over a Dask cluster: 2 workers against 1 (issue 16).
+"""A large gradient on qiskit-aer spread over a Dask cluster: 2 workers against 1.
 
 ``efficient_su2(12, reps=3)`` (P = 96), 8 parameter sets, observable ``Z…Z``:
 ``param_shift`` needs 8 × 193 = 1544 rows; ``max_job_rows=200`` cuts them into 8 inner jobs

@@ -1,4 +1,4 @@
-"""Second derivatives (issue 16): a 5-parameter circuit with 42 parameterised gates.
+"""Second derivatives: a 5-parameter circuit with 42 parameterised gates.
 
 6 qubits, 7 layers of RY or RZ on every qubit (gate ``k`` has the affine argument
 ``(k % 5 + 1) θ_{k % 5} / 2 + k / 10``) and a CX chain; observable ``Σ Z_i Z_{i+1}``. Rows:

@@ -1,4 +1,4 @@
-"""method="reverse" against PennyLane lightning.qubit adjoint for n = 4..20 (issue 16).
+"""method="reverse" against PennyLane lightning.qubit adjoint for n = 4..20.
 
 Two circuits, identical in both frameworks, observable ``Σ_i Z_i Z_{i+1}``:
 

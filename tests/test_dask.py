@@ -1,4 +1,4 @@
-"""Gradients whose inner jobs run on a Dask cluster (issue 16): ``qprim_grad.dask_primitives``."""
+"""Gradients whose inner jobs run on a Dask cluster: ``qprim_grad.dask_primitives``."""
 
 from __future__ import annotations
 

@@ -118,6 +118,13 @@ def test_the_check_finds_names_and_misses():
 
 
 _HISTORY = re.compile(r"\bissue #?\d+|\brv_[a-z]+|\bhouse\b|\brooms?\b|\(#\d+\)|\breview\b", re.I)
+#: phrases that tell what the code was rather than what it does (in code, "room" is space)
+_PAST = re.compile(
+    r"\bissue #?\d+|\brv_[a-z]+|\bhouse\b|\(#\d+\)|\bno longer\b|\bused to\b|\bformerly\b"
+    r"|\bpreviously\b|\bfor compatibility\b"
+    r"|\bold (?:import|module)\b|\bstay importable\b",
+    re.I,
+)
 
 
 @pytest.mark.parametrize("page", PAGES + [ROOT / "CHANGELOG.md"], ids=lambda p: p.name)
@@ -129,6 +136,26 @@ def test_pages_speak_to_users_not_to_the_tracker(page):
         if _HISTORY.search(line)
     ]
     assert not hits, f"{page.name}: {hits}"
+
+
+_CODE = sorted(
+    path
+    for folder in ("src", "tests", "benchmarks", "examples")
+    for path in (ROOT / folder).rglob("*.py")
+    if path.name != "test_docs_names.py"  # holds the pattern itself
+)
+
+
+def test_code_describes_behaviour_not_history():
+    """No tracker numbers, branch names or development jargon in code, tests, benchmarks and
+    examples either."""
+    hits = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _CODE
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _PAST.search(line)
+    ]
+    assert not hits, hits
 
 
 def _guides() -> list[str]:

@@ -1,4 +1,4 @@
-"""Issue 15: qiskit-algorithms' and qiskit-machine-learning's own clients run unchanged with
+"""qiskit-algorithms' and qiskit-machine-learning's own clients run unchanged with
 our classes and give what they give with their own (each test runs the real client twice)."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _two_registers() -> QuantumCircuit:
     return circuit
 
 
-# --- 1. exact-probability samplers ----------------------------------------------------------
+# --- exact-probability samplers ------------------------------------------------------------------
 def test_facade_on_qml_default_sampler_gives_exact_gradients():
     theta = Parameter("theta")
     circuit = QuantumCircuit(1)
@@ -149,7 +149,7 @@ def test_sampler_qnn_with_default_sampler_equals_theirs():
         np.testing.assert_allclose(g, t, atol=1e-12)
 
 
-# --- 2. DerivativeType -------------------------------------------------------------------------
+# --- DerivativeType ------------------------------------------------------------------------------
 def test_derivative_type_members_equal_theirs():
     for member in ours.DerivativeType:
         other = theirs.DerivativeType[member.name]
@@ -204,7 +204,7 @@ def test_our_gradients_take_their_derivative_type(name):
     np.testing.assert_allclose(grads, want, atol=1e-10)
 
 
-# --- 3. / 6. / 8. optimizers inside qiskit-algorithms' clients --------------------------------
+# --- optimizers inside qiskit-algorithms' clients ------------------------------------------------
 def test_our_spsa_passes_their_optimizer_checks():
     qml_opt = pytest.importorskip("qiskit_machine_learning.optimizers")
     assert isinstance(SPSA(), qa_opt.Optimizer) and isinstance(SPSA(), qa_opt.SPSA)
@@ -387,7 +387,7 @@ def test_seed_none_follows_algorithm_globals_and_seed_wins():
     np.testing.assert_array_equal(explicit.x, SPSA(maxiter=6, seed=5).minimize(quadratic, x0).x)
 
 
-# --- 4. / 5. variational time evolution ------------------------------------------------------
+# --- variational time evolution ------------------------------------------------------------------
 def test_gradient_carries_their_attributes_and_honours_a_changed_type():
     estimator = StatevectorEstimator()
     gradient = ours.LinCombEstimatorGradient(estimator)
@@ -458,17 +458,17 @@ def test_zero_observable_gives_zero_gradients():
         assert np.any(gradients[1])
 
 
-# --- 7. the old module's names -----------------------------------------------------------------
+# --- qiskit-algorithms' gradient names -----------------------------------------------------------
 def test_reverse_estimator_gradient_in_vqe_equals_theirs():
     from qiskit_algorithms.optimizers import L_BFGS_B
 
     want, _ = _vqe(L_BFGS_B(maxiter=10), theirs.ReverseEstimatorGradient())
     got, _ = _vqe(L_BFGS_B(maxiter=10), ours.ReverseEstimatorGradient())
     assert got.eigenvalue == pytest.approx(want.eigenvalue, abs=1e-10)
-    assert set(theirs.__all__) <= set(ours.__all__)  # every name of the old module
+    assert set(theirs.__all__) <= set(ours.__all__)  # every name of theirs
 
 
-# --- 9. estimator wrappers written for tuples ---------------------------------------------------
+# --- estimator wrappers written for tuples -------------------------------------------------------
 def test_inner_pubs_index_like_tuples_and_stay_pubs():
     seen = []
 
@@ -496,10 +496,10 @@ def test_registration_and_result_type_do_not_depend_on_import_order():
     code = (
         "import sys\n"
         "from qprim_grad.optimizers import SPSA\n"
+        "result = SPSA(maxiter=1, seed=1).minimize(lambda x: float(x @ x), [0.5, 0.5])\n"
         "from qiskit_algorithms.optimizers import SPSA as QA, OptimizerResult\n"
         "from qiskit_machine_learning.optimizers import SPSA as QML\n"
         "assert isinstance(SPSA(), QA) and isinstance(SPSA(), QML)\n"
-        "result = SPSA(maxiter=1, seed=1).minimize(lambda x: float(x @ x), [0.5, 0.5])\n"
         "assert type(result) is OptimizerResult, type(result)\n"
     )
     for first in ["", "import qiskit_algorithms.optimizers\n"]:
@@ -515,5 +515,10 @@ def test_derivative_type_equals_only_the_peers_enums():
 
     assert ours.DerivativeType.REAL != DerivativeType.REAL
     assert DerivativeType.REAL != ours.DerivativeType.REAL
+    qml_type = pytest.importorskip("qiskit_machine_learning.gradients").DerivativeType
+    for member in ours.DerivativeType:
+        assert (
+            member == qml_type[member.name] and ours.DerivativeType(qml_type[member.name]) is member
+        )
     with pytest.raises(ValueError, match="unknown derivative type"):
         ours.DerivativeType(DerivativeType.REAL)

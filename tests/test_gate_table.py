@@ -1,7 +1,9 @@
-"""The gate table, the shared options and the bounded cache (issue 12)."""
+"""The gate table, the shift and finite-difference rules, the shared options and the bounded
+cache."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -10,15 +12,13 @@ from qiskit import QuantumCircuit
 
 from qprim_grad import GradientMethodError
 from qprim_grad.cache import BoundedCache
-from qprim_grad.circuit.gates import GATES, GateInfo
+from qprim_grad.circuit.gates import GATES, GENERATORS, REWRITTEN_GATES, GateInfo
 from qprim_grad.circuit.options import (
     DerivativeType,
     check_epsilon,
     check_scheme,
     derivative_type_name,
 )
-from qprim_grad.circuit.prepare import REWRITTEN_GATES
-from qprim_grad.methods.lin_comb import GENERATORS
 from qprim_grad.rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 
 
@@ -138,6 +138,12 @@ def test_options_are_validated_in_one_place():
     assert derivative_type_name("COMPLEX") == "complex"
     with pytest.raises(GradientMethodError, match="unknown derivative_type 'both'"):
         derivative_type_name("both")
+
+    class Kind(Enum):  # an enum with the same values is not a derivative type
+        REAL = "real"
+
+    with pytest.raises(GradientMethodError, match="unknown derivative_type"):
+        derivative_type_name(Kind.REAL)
 
 
 def test_derivative_type_matches_qiskit_algorithms():

@@ -1,5 +1,5 @@
 """Calling conventions of ``qprim_grad.gradients``: inputs, settings, options, transpiler,
-jobs, and the estimator attributes old code reads through a ``GradientEstimator``."""
+jobs, and the estimator attributes client code reads through a ``GradientEstimator``."""
 
 from __future__ import annotations
 

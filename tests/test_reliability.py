@@ -1,4 +1,4 @@
-"""Nothing silently wrong (issue 11): stale caches, non-finite values, zero-row pubs,
+"""Nothing silently wrong: stale caches, non-finite values, zero-row pubs,
 wrong inner results, nested Hessians over non-affine expressions."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def one_qubit() -> QuantumCircuit:
     return qc
 
 
-# --- 1. caches never change an answer -------------------------------------------------------
+# --- caches never change an answer ---------------------------------------------------------------
 @pytest.mark.parametrize("method", ["param_shift", "lin_comb", "reverse", "finite_diff"])
 def test_gate_replaced_in_place_is_seen(method):
     qc = one_qubit()
@@ -84,7 +84,7 @@ def test_preparation_cache_is_bounded_and_checks_content():
     assert builds == [1]  # the edit is seen
 
 
-# --- 2. zero-row pubs ------------------------------------------------------------------------
+# --- zero-row pubs -------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", METHODS + ["spsa"])
 def test_zero_row_pub_gives_empty_arrays(method):
     qc = one_qubit()
@@ -99,7 +99,7 @@ def test_zero_row_pub_gives_empty_arrays(method):
     assert result.data.grad_stds.shape == (0, 2)
 
 
-# --- 3. reverse on qiskit-aer: exact evs next to exact grads -------------------------------
+# --- reverse on qiskit-aer: exact evs next to exact grads ----------------------------------------
 def test_reverse_on_aer_gives_exact_evs_for_controlled_rotations():
     aer = pytest.importorskip("qiskit_aer.primitives")
     qc = QuantumCircuit(2)
@@ -118,7 +118,7 @@ def test_reverse_on_aer_gives_exact_evs_for_controlled_rotations():
     np.testing.assert_allclose(data.grads, reference, atol=1e-8)
 
 
-# --- 4. non-finite parameter values ---------------------------------------------------------
+# --- non-finite parameter values -----------------------------------------------------------------
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("method", ["param_shift", "reverse"])
 def test_non_finite_values_rejected_in_run(bad, method):
@@ -140,7 +140,7 @@ def test_non_finite_values_rejected_on_aer_and_sampler():
         GradientSampler(StatevectorSampler()).run([(qc, [np.inf])])
 
 
-# --- 5. nested Hessian over non-affine expressions -----------------------------------------
+# --- nested Hessian over non-affine expressions --------------------------------------------------
 @pytest.mark.parametrize("outer", ["param_shift", "lin_comb"])
 def test_nested_hessian_over_non_affine_expressions(outer):
     qc = QuantumCircuit(2)
@@ -159,7 +159,7 @@ def test_nested_hessian_over_non_affine_expressions(outer):
     np.testing.assert_array_equal(result.data.hessian_stds, 0.0)
 
 
-# --- 6. an inner primitive returning the wrong number of pub results -----------------------
+# --- an inner primitive returning the wrong number of pub results --------------------------------
 @pytest.mark.parametrize("change", [-1, +1])
 def test_wrong_number_of_inner_results_is_a_gradient_job_error(mocker, change):
     inner = StatevectorEstimator()
@@ -185,7 +185,7 @@ def test_wrong_number_of_inner_results_is_a_gradient_job_error(mocker, change):
         job.result()
 
 
-# --- 8. seeded qiskit-aer estimators: correlated noise across the pubs of one gradient ------
+# --- seeded qiskit-aer estimators: correlated noise across the pubs of one gradient --------------
 @pytest.mark.parametrize(
     "method, options, warns",
     [

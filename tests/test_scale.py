@@ -1,4 +1,4 @@
-"""Scale (issue 16): block order and diagonal runs of the adjoint engine, evs from its forward
+"""Scale: block order and diagonal runs of the adjoint engine, evs from its forward
 pass, Pauli-action observables, memory, the reverse Hessian and merged rows in nested shift
 plans (Dask-driven inner primitives: test_dask.py)."""
 
@@ -43,7 +43,7 @@ POINT = np.array([0.4, -1.1, 0.8])
 
 
 def layered_ansatz(n: int, layers: int) -> QuantumCircuit:
-    """RY/RX on every qubit, then rzz on neighbours, per layer (the issue's rzz ansatz)."""
+    """RY/RX on every qubit, then rzz on neighbours, per layer (an rzz ansatz)."""
     qc = QuantumCircuit(n)
     for layer in range(layers):
         for gate in (qc.ry, qc.rx):

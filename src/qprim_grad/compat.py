@@ -1,7 +1,8 @@
 """What qprim_grad does so that qiskit-algorithms' and qiskit-machine-learning's clients take
 its objects as their own: the one place that knows those packages (the *peers*).
 
-Nothing here imports a peer at import time; each function says when it does.
+Nothing here imports a peer at import time; each function says when it does. The
+:mod:`qprim_grad.gradients` facade never calls one that does.
 
 * **Optimizer checks.** Those clients decide how to call an optimizer by ``isinstance``
   checks against their own classes: ``PVQD`` calls ``optimizer.minimize(...)`` only for an
@@ -122,10 +123,9 @@ def peer_derivative_type_value(value: object) -> str | None:
 def global_generator() -> np.random.Generator | None:
     """The generator a peer's SPSA would draw from with ``seed=None``:
     ``algorithm_globals.random`` of qiskit-algorithms, or of qiskit-machine-learning when only
-    that one was seeded. Only loaded modules are looked at (a module never loaded was never
-    seeded, and an unseeded generator is as good as a fresh one); ``None`` when neither is
-    loaded."""
-    loaded = [sys.modules[name] for name in PEER_GLOBALS if name in sys.modules]
+    that one was seeded (the installed ones, imported here); ``None`` when neither is
+    installed."""
+    loaded = [m for m in map(_import_installed, PEER_GLOBALS) if m is not None]
     seeded = [m for m in loaded if getattr(m.algorithm_globals, "random_seed", None) is not None]
     for module in seeded or loaded[:1]:
         generator: Any = module.algorithm_globals.random

@@ -1,4 +1,4 @@
-"""SPSA never returns a silently wrong result (issue 11, item 7): zero perturbations,
+"""SPSA never returns a silently wrong result: zero perturbations,
 non-finite losses, checkpoints of another problem or corrupted, short gain iterators, and
 the gradient methods' ``epsilon`` validation."""
 

@@ -71,12 +71,16 @@ DERIVATIVE_TYPES: tuple[str, ...] = tuple(member.value for member in DerivativeT
 def derivative_type_name(
     value: Any, choices: tuple[str, ...] = DERIVATIVE_TYPES, what: str = ""
 ) -> str:
-    """``"real"``, ``"imag"`` or ``"complex"`` from a string (any case) or a member of any
-    ``DerivativeType`` enum; a :class:`GradientMethodError` naming ``choices`` otherwise
-    (``what`` qualifies the option in the message, e.g. ``" for a metric"``)."""
-    for candidate in (value, getattr(value, "value", None), getattr(value, "name", None)):
-        if isinstance(candidate, str) and candidate.lower() in choices:
-            return candidate.lower()
+    """``"real"``, ``"imag"`` or ``"complex"`` from anything :class:`DerivativeType` accepts (a
+    string in any case, our member or a peer's); a :class:`GradientMethodError` naming
+    ``choices`` otherwise (``what`` qualifies the option in the message, e.g.
+    ``" for a metric"``)."""
+    try:
+        name = DerivativeType(value).value
+    except (TypeError, ValueError):
+        name = None
+    if name in choices:
+        return str(name)
     raise GradientMethodError(
         f"unknown derivative_type {value!r}{what}; use one of {', '.join(choices)}"
     )

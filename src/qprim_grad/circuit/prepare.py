@@ -32,9 +32,6 @@ from .chain_rule import PreparedCircuit, Slot, affine_form
 from .gates import REWRITTEN_GATES, Decomposer
 
 __all__ = [
-    "Slot",
-    "PreparedCircuit",
-    "REWRITTEN_GATES",
     "bound_values",
     "check_unitary",
     "parameter_names",

@@ -2,9 +2,9 @@
 
 Every class here is a thin facade over :class:`~qprim_grad.GradientEstimator` or
 :class:`~qprim_grad.GradientSampler` (the QGT classes over :class:`~qprim_grad.QGTEstimator`):
-it converts the old call style into one primitive ``run`` and the primitive result into an
-:class:`EstimatorGradientResult` / :class:`SamplerGradientResult`. Nothing is computed here.
-Code written for ``qiskit.algorithms.gradients``, qiskit-algorithms or
+it converts the qiskit-algorithms call style into one primitive ``run`` and the primitive
+result into an :class:`EstimatorGradientResult` / :class:`SamplerGradientResult`. Nothing is
+computed here. Code written for ``qiskit.algorithms.gradients``, qiskit-algorithms or
 qiskit-machine-learning migrates by changing one import; qiskit-algorithms is never imported.
 
 The gradient classes are data: each names a row of a table (its method, its constructor

@@ -24,7 +24,7 @@ __all__ = [
 class EstimatorGradientResult:
     """Gradients of expectation values: ``gradients[i]`` is a 1-D array over parameters.
 
-    ``options`` holds the old module's run options (``{"precision": ...}``) when given.
+    ``options`` holds qiskit-algorithms' run options (``{"precision": ...}``) when given.
     """
 
     gradients: list[np.ndarray]
@@ -37,7 +37,7 @@ class EstimatorGradientResult:
 class SamplerGradientResult:
     """Gradients of outcome probabilities: ``gradients[i][j]`` is ``{outcome: dp/d theta_j}``.
 
-    ``options`` holds the old module's run options (``{"shots": ...}``) when given.
+    ``options`` holds qiskit-algorithms' run options (``{"shots": ...}``) when given.
     """
 
     gradients: list[list[dict[int, float]]]

@@ -6,9 +6,9 @@ For a gate ``exp(-i theta G)`` with ``G = sum_k c_k P_k`` (Paulis on the gate's 
 * imaginary part: ``-2 Im<d psi|O|psi> = -sum_k 2 c_k <X_aux (x) O>_k``,
 
 where circuit ``k`` starts the auxiliary qubit in ``|+>`` and applies ``P_k`` controlled
-by it right after the gate. The generators are data (:data:`GENERATORS`, from the gate table
-:data:`qprim_grad.circuit.gates.GATES`), taken traceless: a gate's global phase does not enter,
-so the imaginary part follows the phase convention of qiskit-algorithms'
+by it right after the gate. The generators are data (:data:`~qprim_grad.circuit.gates.GENERATORS`,
+from the gate table :data:`qprim_grad.circuit.gates.GATES`), taken traceless: a gate's global phase
+does not enter, so the imaginary part follows the phase convention of qiskit-algorithms'
 ``LinCombEstimatorGradient`` (and equals it).
 """
 
@@ -30,7 +30,7 @@ from ..circuit.chain_rule import (
     slot_jacobian,
 )
 from ..circuit.gates import DECOMPOSITIONS, GENERATORS
-from ..circuit.options import DERIVATIVE_TYPES, derivative_type_name
+from ..circuit.options import derivative_type_name
 from ..circuit.prepare import parameter_names, prepare_circuit
 from ..errors import GradientMethodError
 from ..pipeline.types import Evaluation, Plan, PubTask
@@ -45,9 +45,7 @@ from .hadamard import (
     observable_support,
 )
 
-__all__ = ["LinComb", "GENERATORS", "DERIVATIVE_TYPES"]
-
-# The old name, still imported by methods/reverse.py (moved in parallel; removed at integration).
+__all__ = ["LinComb"]
 
 #: the auxiliary qubit's Pauli measured for each derivative type
 _LETTERS = {"real": "Y", "imag": "X", "complex": "YX"}

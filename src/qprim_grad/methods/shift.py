@@ -140,7 +140,7 @@ def evaluation_circuit(
     task: PubTask, method: str
 ) -> tuple[Any, Evaluation | None, tuple[str, ...]]:
     """The user's circuit, or an equivalent one without gates simulators mis-handle
-    (:data:`~qprim_grad.circuit.prepare.REWRITTEN_GATES`), then also evaluated as the centre; and
+    (:data:`~qprim_grad.circuit.gates.REWRITTEN_GATES`), then also evaluated as the centre; and
     its parameter names (kept with the cached preparation, not rebuilt per run)."""
     prepared = prepare_circuit(task.circuit, (), (), method=method)
     names = prepared.parameter_names

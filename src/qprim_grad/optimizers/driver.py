@@ -58,8 +58,9 @@ class Evaluator(Protocol):
 
 
 def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """The run's generator: a copy of a given one, qiskit-algorithms' global generator for
-    ``None`` (when loaded), else ``default_rng(seed)``."""
+    """The run's generator: a copy of a given one; for ``None`` the peers' global generator
+    (:func:`qprim_grad.compat.global_generator`, when one is installed); else
+    ``default_rng(seed)``."""
     if isinstance(seed, np.random.Generator):
         return copy.deepcopy(seed)  # never advance the user's generator
     if seed is None:  # as qiskit-algorithms: its global generator, advanced in its order

@@ -24,7 +24,7 @@ import numpy as np
 from .driver import Driver, make_rng
 from .evaluators import MetricEvaluator, warn_frozen_noise
 from .interface import OptimizerInterface
-from .natural_steps import NaturalSteps, natural_step
+from .natural_steps import NaturalSteps
 from .precision import as_precision_rule
 from .scipy_adapter import scipy_minimize
 from .spsa import CALLBACK, TERMINATIONCHECKER
@@ -32,7 +32,7 @@ from .state import NaturalGradientState
 from .steppable import Steppable, resume_state
 from .validation import check_callable, check_int, check_number, check_seed
 
-__all__ = ["NaturalGradient", "natural_step"]
+__all__ = ["NaturalGradient"]
 
 
 _APPROX = (None, "block_diag", "diag")
