@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qiskit.primitives.containers import DataBin, ObservablesArray, PubResult
@@ -77,7 +77,9 @@ def grid_shots(shots: np.ndarray) -> np.ndarray:
     shots = np.maximum(np.asarray(shots, dtype=float), MIN_SHOTS)
     k = np.ceil(np.log(shots) / np.log(GRID_RATIO) - 1e-9)
     grid = np.ceil(GRID_RATIO**k - 1e-6)
-    return np.where(grid < shots, np.ceil(GRID_RATIO ** (k + 1)), grid).astype(int)
+    return cast(
+        np.ndarray, np.where(grid < shots, np.ceil(GRID_RATIO ** (k + 1)), grid).astype(int)
+    )
 
 
 def precision_for(shots: int) -> float:
@@ -258,7 +260,7 @@ def allocate(
     return Allocation(sent, origin, units, len(inner.pubs), sigmas)
 
 
-def _work_units(work: PubWork, inner: InnerPubs, sigmas: BoundedCache) -> list[_Unit]:
+def _work_units(work: PubWork, inner: InnerPubs, sigmas: BoundedCache[list[Any]]) -> list[_Unit]:
     """The (inner pub, group) units of one pub, with their weights in its result entries."""
     weights = _entry_weights(work, inner)
     units = []
@@ -270,7 +272,7 @@ def _work_units(work: PubWork, inner: InnerPubs, sigmas: BoundedCache) -> list[_
     return units
 
 
-def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: Any) -> list:
+def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: Any) -> list[Any]:
     """One unit per measurement group of the pub's observables. A unit measures the group's
     part ``O`` of each observable and ``O**2`` (diagonal in the same basis: no extra
     circuit), on a trailing axis of length 2, so that the group's true per-shot variance
@@ -394,7 +396,11 @@ def _entry_weights(work: PubWork, inner: InnerPubs) -> dict[int, np.ndarray]:
 def _largest(variance: np.ndarray) -> np.ndarray:
     """``sqrt`` of the largest variance over the pub's rows, per parameter: ``S + (P, 1)``."""
     flat = np.asarray(np.real(variance)).reshape(-1, variance.shape[-2])
-    return np.sqrt(np.max(flat, axis=0)) if flat.size else np.zeros(variance.shape[-2])
+    return (
+        cast(np.ndarray, np.sqrt(np.max(flat, axis=0)))
+        if flat.size
+        else np.zeros(variance.shape[-2])
+    )
 
 
 def _metric_weights(work: PubWork, inner: InnerPubs, index: int) -> np.ndarray:
@@ -409,4 +415,4 @@ def _metric_weights(work: PubWork, inner: InnerPubs, index: int) -> np.ndarray:
     P = work.task.num_parameters
     var = {"real": var_re, "imag": var_im}.get(metric.derivative_type, var_re + var_im)
     flat = np.asarray(var).reshape(-1, P * P)
-    return np.sqrt(np.max(flat, axis=0))
+    return cast(np.ndarray, np.sqrt(np.max(flat, axis=0)))

@@ -4,7 +4,7 @@ linear map on values and on variances), and second derivatives of nested gradien
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy import sparse
@@ -122,7 +122,7 @@ def _inner_parameters(plan: Plan, center: Any, evaluated: list[Any]) -> list[Any
     inner_parameters = [result.metadata.get("parameters") for result in [center, *evaluated]]
     if any(params != inner_parameters[0] or params is None for params in inner_parameters):
         return None
-    return inner_parameters[0]
+    return cast("list[Any] | None", inner_parameters[0])
 
 
 @dataclass(frozen=True)

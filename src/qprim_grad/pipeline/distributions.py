@@ -4,7 +4,7 @@ counted per row over a shared, sorted outcome list) or exact (``get_probabilitie
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qiskit.primitives.containers import BitArray
@@ -53,7 +53,7 @@ def bitstrings(keys: np.ndarray, num_bits: int) -> list[str]:
         shifts = np.arange(num_bits - 1, -1, -1, dtype=np.uint64)
         bits = (keys[:, None] >> shifts) & np.uint64(1)
         chars = np.where(bits == 1, "1", "0")  # (M, num_bits) of one-character strings
-        return chars.view(f"<U{num_bits}")[:, 0].tolist()
+        return cast("list[str]", chars.view(f"<U{num_bits}")[:, 0].tolist())
     raw = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), -1)
     unpacked = np.unpackbits(raw, axis=1)[:, raw.shape[1] * 8 - num_bits :]
     return ["".join(row) for row in np.where(unpacked == 1, "1", "0")]

@@ -6,7 +6,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from qiskit.primitives import BasePrimitiveJob, PrimitiveResult
 from qiskit.providers import JobStatus
@@ -25,7 +25,7 @@ def job_id_of(job: Any) -> str:
         return "<unknown>"
 
 
-class ForwardingJob(BasePrimitiveJob):
+class ForwardingJob(BasePrimitiveJob):  # type: ignore[misc]
     """A job around another job: status, cancellation and the like are the wrapped job's;
     subclasses say how its ``result()`` is converted."""
 
@@ -40,16 +40,16 @@ class ForwardingJob(BasePrimitiveJob):
         return self._job.status()
 
     def done(self) -> bool:
-        return self._job.done()
+        return cast(bool, self._job.done())
 
     def running(self) -> bool:
-        return self._job.running()
+        return cast(bool, self._job.running())
 
     def cancelled(self) -> bool:
-        return self._job.cancelled()
+        return cast(bool, self._job.cancelled())
 
     def in_final_state(self) -> bool:
-        return self._job.in_final_state()
+        return cast(bool, self._job.in_final_state())
 
     def cancel(self) -> Any:
         return self._job.cancel()
@@ -102,7 +102,7 @@ _PENDING = {
 }
 
 
-class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
+class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):  # type: ignore[misc]
     """A gradient job over one or more inner jobs.
 
     ``result()`` waits for every inner job, then combines; it may be called repeatedly and
@@ -189,13 +189,13 @@ class GradientJob(BasePrimitiveJob[PrimitiveResult, JobStatus]):
         return _combined_status([_inner_status(inner) for inner in self._inner_jobs])
 
     def done(self) -> bool:
-        return self.status() == JobStatus.DONE
+        return cast(bool, self.status() == JobStatus.DONE)
 
     def running(self) -> bool:
-        return self.status() == JobStatus.RUNNING
+        return cast(bool, self.status() == JobStatus.RUNNING)
 
     def cancelled(self) -> bool:
-        return self.status() == JobStatus.CANCELLED
+        return cast(bool, self.status() == JobStatus.CANCELLED)
 
     def in_final_state(self) -> bool:
         return self.status() in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.ERROR)

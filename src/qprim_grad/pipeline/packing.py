@@ -45,7 +45,11 @@ class _Packer:
         self.fill += piece.rows
 
     def add_cut(
-        self, slot: int, evaluation: Evaluation, shape: tuple[int, ...], make_pub: Callable
+        self,
+        slot: int,
+        evaluation: Evaluation,
+        shape: tuple[int, ...],
+        make_pub: Callable[..., Any],
     ) -> None:
         """An evaluation cut along its points axis, its first piece filling the open job."""
         per_point = max(int(np.prod(shape, dtype=int)) // shape[0], 1)

@@ -4,7 +4,7 @@ naming unbound parameters."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
@@ -52,7 +52,7 @@ def _pub_parameters(index: int, circuit: QuantumCircuit, params: Any) -> tuple[P
             )
     if len(set(params)) != len(params):
         raise ValueError(f"pub {index}: parameters= lists a parameter twice")
-    return params
+    return cast("tuple[Any, ...]", params)
 
 
 def check_finite(task: PubTask) -> PubTask:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from qiskit.circuit import Parameter
@@ -80,7 +80,9 @@ class Face(Protocol):
         """Whether the inner results carry their own shot counts (a nested gradient)."""
         ...
 
-    def result_row(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def result_row(
+        self, work: PubWork, center: Any, evaluated: list[Any], meta: dict[str, Any]
+    ) -> Any:
         """The result of one user pub from its centre and evaluated inner results."""
         ...
 
@@ -281,7 +283,7 @@ def _sent_default(face: Face, run_kwargs: dict[str, Any]) -> float | int | None:
     else the wrapped primitive's default."""
     for key in ("precision", "shots"):
         if run_kwargs.get(key) is not None:
-            return run_kwargs[key]
+            return cast("float | int | None", run_kwargs[key])
     for name in ("default_precision", "default_shots"):
         value = getattr(face.primitive, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -408,4 +410,4 @@ def _shares(pieces: list[int], total: int) -> list[int]:
     if requested == total or requested == 0:
         return pieces
     cumulative = np.rint(np.cumsum(pieces) * (total / requested)).astype(int)
-    return np.diff(cumulative, prepend=0).tolist()
+    return cast("list[int]", np.diff(cumulative, prepend=0).tolist())

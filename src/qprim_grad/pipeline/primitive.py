@@ -85,7 +85,9 @@ class BaseFace(ABC):
         """The inner primitive's pub of one evaluation."""
 
     @abstractmethod
-    def result_row(self, work: PubWork, center: Any, evaluated: list[Any], meta: dict) -> Any:
+    def result_row(
+        self, work: PubWork, center: Any, evaluated: list[Any], meta: dict[str, Any]
+    ) -> Any:
         """The result of one user pub."""
 
     def inner_counts_shots(self) -> bool:
@@ -268,7 +270,7 @@ def bindings(evaluation: Evaluation) -> BindingsArray:
     return BindingsArray(data, shape=evaluation.values.shape[:-1])
 
 
-def result_metadata(work: PubWork, center: Any, meta: dict) -> dict[str, Any]:
+def result_metadata(work: PubWork, center: Any, meta: dict[str, Any]) -> dict[str, Any]:
     """A result row's metadata: the centre's own, then the run's, the parameters and the
     method's."""
     metadata = dict(center.metadata)

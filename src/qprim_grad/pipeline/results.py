@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qiskit.primitives.containers import BitArray, DataBin, EstimatorPub, SamplerPub
@@ -111,19 +111,19 @@ class _TupleLike:
         return 4 if isinstance(self, EstimatorPub) else 3
 
     def __getitem__(self, index: Any) -> Any:
-        return pub_tuple(self)[index]  # type: ignore[arg-type]
+        return pub_tuple(cast(Any, self))[index]
 
     def __iter__(self) -> Any:
-        return iter(pub_tuple(self))  # type: ignore[arg-type]
+        return iter(pub_tuple(cast(Any, self)))
 
 
-class IndexableEstimatorPub(_TupleLike, EstimatorPub):
+class IndexableEstimatorPub(_TupleLike, EstimatorPub):  # type: ignore[misc]
     """An ``EstimatorPub`` that is also ``(circuit, observables, values, precision)``."""
 
     __slots__ = ()
 
 
-class IndexableSamplerPub(_TupleLike, SamplerPub):
+class IndexableSamplerPub(_TupleLike, SamplerPub):  # type: ignore[misc]
     """A ``SamplerPub`` that is also ``(circuit, values, shots)``."""
 
     __slots__ = ()

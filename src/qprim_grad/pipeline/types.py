@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
@@ -130,7 +130,7 @@ class Plan:
     def resolve_direct_grads(self) -> np.ndarray | None:
         """``direct_grads``, calling it if it is a callable (the plan is left as it is: the
         pipeline resolves each direct value once per result and passes it along)."""
-        return _called(self.direct_grads)
+        return cast("np.ndarray | None", _called(self.direct_grads))
 
     def resolve_direct_center(self) -> Any:
         """``direct_center``, calling it if it is a callable."""
