@@ -115,14 +115,15 @@ def plan_pubs(method: GradientMethod, tasks: list[PubTask], coerced: list[Any]) 
     return [PubWork(task, pub, method.plan(task)) for task, pub in zip(tasks, coerced)]
 
 
-def attach_metric(works: list[PubWork], metric: Any, may_replace_center: bool) -> None:
-    """The metric's plan for every pub; where allowed (the QGT estimator) its centre replaces
-    the gradient plan's."""
+def attach_metric(works: list[PubWork], metric: Any, may_replace_center: bool) -> list[PubWork]:
+    """The works with the metric's plan for every pub; where allowed (the QGT estimator) its
+    centre replaces the gradient plan's."""
+    attached = []
     for work in works:
-        work.metric = metric
-        work.metric_plan = metric.plan(work.task)
-        if may_replace_center:
-            work.plan = _with_metric_center(work.plan, work.metric_plan)
+        metric_plan = metric.plan(work.task)
+        plan = _with_metric_center(work.plan, metric_plan) if may_replace_center else work.plan
+        attached.append(replace(work, metric=metric, metric_plan=metric_plan, plan=plan))
+    return attached
 
 
 def _with_metric_center(plan: Plan, metric_plan: Any) -> Plan:
@@ -156,26 +157,54 @@ class InnerPubs:
         return len(self.pubs) - 1
 
 
-def lay_out(face: Face, works: list[PubWork], run_kwargs: dict[str, Any]) -> InnerPubs:
+def lay_out(
+    face: Face, works: list[PubWork], run_kwargs: dict[str, Any]
+) -> tuple[InnerPubs, list[PubWork]]:
     """Centres first, in pub order (a seeded inner primitive then returns for them exactly
-    what it returns for the user's pubs alone), then every evaluation, then the metric's."""
+    what it returns for the user's pubs alone), then every evaluation, then the metric's; the
+    works with their slots."""
     inner = InnerPubs()
-    for work in works:
-        if not _center_is_direct(face, work, run_kwargs):
-            evaluation = work.plan.center
-            pub = work.pub if evaluation is None else face.inner_pub(work, evaluation)
-            once = _constant_pub(pub) if work.task.kind == "estimator" else None
-            work.center_slot = inner.add(work, pub if once is None else once, None)
-            if once is not None:
-                inner.broadcast[work.center_slot] = tuple(pub.shape)
-    for work in works:
-        work.eval_slots.extend(_add_evaluations(face, inner, work, work.plan.evaluations))
-    for work in works:
-        if work.metric_plan is not None:
-            work.metric_direct = _metric_is_direct(face, work, run_kwargs)
-            evaluations = () if work.metric_direct else work.metric_plan.evaluations
-            work.metric_slots.extend(_add_evaluations(face, inner, work, evaluations))
-    return inner
+    centers = [_add_center(face, inner, work, run_kwargs) for work in works]
+    evaluations = [_add_evaluations(face, inner, work, work.plan.evaluations) for work in works]
+    metrics = [_add_metric(face, inner, work, run_kwargs) for work in works]
+    laid = [
+        replace(
+            work,
+            center_slot=center,
+            eval_slots=tuple(evaluated),
+            metric_direct=direct,
+            metric_slots=tuple(metric_slots),
+        )
+        for work, center, evaluated, (direct, metric_slots) in zip(
+            works, centers, evaluations, metrics
+        )
+    ]
+    return inner, laid
+
+
+def _add_center(face: Face, inner: InnerPubs, work: PubWork, run_kwargs: dict[str, Any]) -> int:
+    """The centre's inner pub appended (an estimator pub of a circuit without parameters
+    once, its result broadcast back); its slot (``-1``: the plan computes the centre)."""
+    if _center_is_direct(face, work, run_kwargs):
+        return -1
+    evaluation = work.plan.center
+    pub = work.pub if evaluation is None else face.inner_pub(work, evaluation)
+    once = _constant_pub(pub) if work.task.kind == "estimator" else None
+    slot = inner.add(work, pub if once is None else once, None)
+    if once is not None:
+        inner.broadcast[slot] = tuple(pub.shape)
+    return slot
+
+
+def _add_metric(
+    face: Face, inner: InnerPubs, work: PubWork, run_kwargs: dict[str, Any]
+) -> tuple[bool, list[int]]:
+    """Whether the metric plan computes its evaluations itself, and the slots of those sent."""
+    if work.metric_plan is None:
+        return False, []
+    direct = _metric_is_direct(face, work, run_kwargs)
+    evaluations = () if direct else work.metric_plan.evaluations
+    return direct, _add_evaluations(face, inner, work, evaluations)
 
 
 def _add_evaluations(
@@ -364,7 +393,7 @@ class Combination:
     def pub_result(self, work: PubWork, flat: list[Any]) -> Any:
         """The face's result for one user pub."""
         center = self.center(work, flat)
-        work.metric_results = [flat[i] for i in work.metric_slots]
+        work = replace(work, metric_results=tuple(flat[i] for i in work.metric_slots))
         try:
             return self.face.result_row(work, center, [flat[i] for i in work.eval_slots], self.meta)
         except Exception as exc:

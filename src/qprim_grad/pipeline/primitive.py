@@ -213,8 +213,8 @@ class GradientPrimitive:
         if not self._warned_seed:
             self._warned_seed = warn_seeded_noise(self._primitive, self._method, works, run_kwargs)
         if self._metric is not None:
-            attach_metric(works, self._metric, face.metric_center)
-        inner = lay_out(face, works, run_kwargs)
+            works = attach_metric(works, self._metric, face.metric_center)
+        inner, works = lay_out(face, works, run_kwargs)
         broadcast = inner.broadcast  # per slot of the pubs before allocation splits them
         allocation = None
         make_pub: Callable[[int, Evaluation], Any] = partial(inner_pub_at, face, inner.works)

@@ -146,19 +146,32 @@ def _called(value: Any) -> Any:
     return value() if callable(value) else value
 
 
-@dataclass
+@dataclass(frozen=True)
 class PubWork:
-    """One pub on its way through a run: its task and plan(s), and where its inner pubs sit
-    in the run's flat list of inner pubs (filled in by :func:`lay_out`)."""
+    """One pub on its way through a run (an immutable value: each phase derives the next one
+    with :func:`dataclasses.replace`): its task and plan(s), and where its inner pubs sit in
+    the run's flat list of inner pubs (set by the lay-out phase).
+
+    Attributes:
+        task: the coerced pub as the method sees it.
+        pub: the coerced user pub.
+        plan: the gradient method's plan.
+        center_slot: the centre's inner pub (``-1``: the plan computes the centre itself).
+        eval_slots: the inner pubs of ``plan.evaluations``, in order.
+        metric: the metric method (``QGTEstimator``, ``GradientEstimator(..., metric=...)``).
+        metric_plan: the metric's plan for this pub.
+        metric_slots: the inner pubs of the metric's evaluations.
+        metric_results: their results (set when the job's result is combined).
+        metric_direct: whether the metric plan computes its evaluations itself.
+    """
 
     task: PubTask
-    pub: Any  # the coerced user pub
+    pub: Any
     plan: Plan
-    center_slot: int = -1  # -1: the plan computes the centre itself
-    eval_slots: list[int] = field(default_factory=list)
-    # the metric family (QGTEstimator, GradientEstimator(..., metric=...))
+    center_slot: int = -1
+    eval_slots: tuple[int, ...] = ()
     metric: Any = None
     metric_plan: Any = None
-    metric_slots: list[int] = field(default_factory=list)
-    metric_results: list[Any] = field(default_factory=list)  # filled in by Combination
-    metric_direct: bool = False  # the metric plan computes its evaluations itself
+    metric_slots: tuple[int, ...] = ()
+    metric_results: tuple[Any, ...] = ()
+    metric_direct: bool = False
