@@ -117,7 +117,9 @@ def test_the_check_finds_names_and_misses():
     assert "qprim_grad.gradient_methods" in entry_point_groups()
 
 
-_HISTORY = re.compile(r"\bissue #?\d+|\brv_[a-z]+|\bone house\b|\bfour rooms\b|\(#\d+\)|\breview\b", re.I)
+_HISTORY = re.compile(
+    r"\bissue #?\d+|\brv_[a-z]+|\bone house\b|\bfour rooms\b|\(#\d+\)|\breview\b", re.I
+)
 
 
 @pytest.mark.parametrize("page", PAGES + [ROOT / "CHANGELOG.md"], ids=lambda p: p.name)
