@@ -37,10 +37,12 @@ def gradients(shots: int) -> None:
     exact = None
     for method in ("param_shift", "lin_comb", "finite_diff"):
         gradient = GradientEstimator(StatevectorEstimator(), method=method)
-        data = gradient.run([(circuit, observable, values)]).result()[0].data
+        result = gradient.run([(circuit, observable, values)]).result()
+        data = result[0].data
         exact = data.grads if exact is None else exact
         grad = np.round(data.grads[:SHOWN], 6)
-        print(f"   {method:>12}: <H> = {float(data.evs):+.6f}  grad = {grad}")
+        spent = result.metadata["shots"]  # exact: none
+        print(f"   {method:>12}: <H> = {float(data.evs):+.6f}  grad = {grad}  shots = {spent}")
 
     from qiskit_ibm_runtime import Session
     from qiskit_ibm_runtime.executor_estimator import Estimator
@@ -59,13 +61,15 @@ def gradients(shots: int) -> None:
         job = GradientEstimator(estimator, method="param_shift").run(
             [(isa, isa_observable, values)]
         )
-        data = job.result()[0].data
+        result = job.result()
+        data = result[0].data
     print(
         f"\n   FakeManilaV2 (noisy simulator of a 5-qubit device), ISA circuit, Session, {shots} "
-        f"shots per point: one estimator job for {1 + 2 * num} parameter points (the centre and "
-        "2 shifts per parameter)"
+        f"shots per point and measurement basis: one estimator job for {1 + 2 * num} parameter "
+        "points (the centre and 2 shifts per parameter)"
     )
     print(f"   runtime job id:             {job.inner_job_ids[0]}")
+    print(f"   shots the job asked for:    {result.metadata['shots']} (the run's own count)")
     print(f"   grad (noisy):               {np.round(data.grads[:SHOWN], 3)}")
     print(f"   grad_stds (shot noise):     {np.round(data.grad_stds[:SHOWN], 3)}")
     print(f"   exact grad (from above):    {np.round(exact[:SHOWN], 3)}")

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{result.nfev} = {per_iteration} per iteration + {at_end} in the final job"
         + ("; the calibration's 50 come on top" if calibration_jobs else "")
     )
+    print(f"  shots:             {loss.shots} in {loss.jobs} jobs (the loss' own count)")
     print(f"  wall time:         {elapsed:.1f} s (calibration and SPSA)")
     print(f"\nEnergy at the returned point (the average of the last {LAST_AVG} iterates):")
     print(f"  measured on FakeManilaV2 (noisy, shot noise): {result.fun:+.4f}")

@@ -301,6 +301,7 @@ class Combination:
         num_inner_pubs: int,
         submission: Submission,
         meta: dict[str, Any],
+        allocation: Any = None,
     ) -> None:
         self.face = face
         self.works = works
@@ -309,10 +310,14 @@ class Combination:
         self.meta = meta
         #: slot -> shape of the evaluations sent once (see :func:`constant_once`)
         self.broadcast: dict[int, tuple[int, ...]] = {}
+        self.allocation = allocation  # folds split measurement groups back (allocation.py)
 
     def __call__(self, results: list[Any]) -> PrimitiveResult:
         flat = self.regroup(results)
         per_slot, total = self.shots(results)
+        if self.allocation is not None:
+            flat = self.allocation.fold(flat)
+            per_slot = self.allocation.fold_counts(per_slot)
         pub_results = [self.pub_result(work, flat) for work in self.works]
         for work, pub_result in zip(self.works, pub_results):
             slots = [work.center_slot, *work.eval_slots, *work.metric_slots]

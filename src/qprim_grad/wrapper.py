@@ -12,6 +12,8 @@ from typing import Any
 from qiskit.circuit import Parameter
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
+from .allocation import allocate
+from .cache import BoundedCache
 from .circuits import parameter_names
 from .job import GradientJob
 from .methods import resolve_method
@@ -59,6 +61,7 @@ class GradientPrimitive:
         **options: Any,
     ) -> None:
         self._allocation = checked_allocation(allocation)
+        self._sigmas: BoundedCache[list[Any]] = BoundedCache(size=256)  # learned
         max_job_rows = _aliased(max_job_rows, options.pop("max_pub_rows", None))  # API.md's alias
         self._check_primitive(primitive)
         self._max_job_rows = _checked_job_rows(max_job_rows)
@@ -187,11 +190,17 @@ class GradientPrimitive:
         if self._metric is not None:
             attach_metric(works, self._metric, self._metric_center)
         inner = lay_out(self, works, run_kwargs)
-        jobs = pack(inner.pubs, inner.evaluations, self._max_job_rows, self._slice_pub(inner))
+        broadcast = inner.broadcast  # per slot of the pubs before allocation splits them
+        allocation, make_pub = None, self._slice_pub(inner)
+        if self._allocation == "optimal" and self._kind == "estimator":
+            allocation = allocate(self, works, inner, run_kwargs, self._sigmas)
+            inner = allocation.inner
+            make_pub = allocation.slice_pub(self._slice_pub(inner))
+        jobs = pack(inner.pubs, inner.evaluations, self._max_job_rows, make_pub)
         submission = submit(self, jobs, inner, run_kwargs, merge_rows=merge_rows)
         meta = self._run_metadata(submission)
-        combination = Combination(self, works, len(inner.pubs), submission, meta)
-        combination.broadcast = inner.broadcast
+        combination = Combination(self, works, len(inner.pubs), submission, meta, allocation)
+        combination.broadcast = broadcast
         return GradientJob(submission.inner_jobs, combination, **meta)
 
     def _check_precisions(self, coerced: list[Any], run_kwargs: dict[str, Any]) -> None:
@@ -220,6 +229,7 @@ class GradientPrimitive:
             "method_options": dict(self._method.options),
             "inner_job_ids": [inner.job_id for inner in submission.inner_jobs],
             "inner_rows": submission.rows_sent,
+            "allocation": self._allocation,
         }
         if self._metric is not None:
             meta["metric"] = self._metric.name

@@ -28,6 +28,7 @@ from .precision import AdaptivePrecision
 from .protocol import AskData, TellData
 from .qnspsa import FIDELITY, QNSPSA, CircuitFidelity, FidelityJob
 from .result import OptimizerResult, OptimizerSupportLevel
+from .shot_adaptive import ShotAdaptive
 from .spsa import CALLBACK, SPSA, TERMINATIONCHECKER
 from .state import History, NaturalGradientState, SPSAHistory, SPSAState, load_state
 
@@ -39,6 +40,7 @@ __all__ = [
     "SPSA",
     "QNSPSA",
     "NaturalGradient",
+    "ShotAdaptive",
     "natural_step",
     "CircuitFidelity",
     "FidelityJob",

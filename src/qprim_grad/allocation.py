@@ -1,0 +1,412 @@
+"""``allocation="optimal"``: the fewest shots that give every result entry its target error.
+
+A phase between lay-out and packing. With a pub's precision ``eps`` (the pub's, else the
+run's, else the estimator's default) as the target standard error of each result entry
+(``evs``, ``grads``; ``qgt`` for the metric), every estimator inner pub of the run is split
+into its qubit-wise commuting measurement groups, and each (inner pub ``u``, group) unit
+gets its own precision ``1 / sqrt(n_u)``:
+
+* an entry ``j`` receives ``Var_j = sum_u W_uj**2 s_u**2 / n_u`` where ``W_uj`` is the unit's
+  weight in the entry (``sqrt`` of the sum of its squared combination weights over the
+  unit's points, the largest over the pub's rows) and ``s_u`` the per-shot standard
+  deviation the estimator reports for the group;
+* Neyman allocation with the unit's cost ``c_u`` (its parameter sets): shots in proportion
+  to ``W_uj t_u / sqrt(c_u)``, ``t_u`` the group's true per-shot deviation, scaled so that
+  the reported variance of every entry is at most ``eps**2``:
+  ``n_u = W_uj t_u / sqrt(c_u) * sum_u' W_u'j s_u'**2 sqrt(c_u') / t_u' / eps**2`` (with
+  ``t = s``: ``Var_j = eps**2`` at the fewest shots); a unit feeding several entries takes
+  the largest;
+* shot counts are rounded up onto a geometric grid (ratio ``2**(1/4)``, at least
+  :data:`MIN_SHOTS`) so that a job holds few distinct precisions.
+
+``s_u`` and ``t_u`` are learned: a unit measures its group's part ``O`` of the observable
+and ``O**2`` (diagonal in the same basis: no extra circuit); after each run
+``stds * sqrt(shots per basis)`` and, on estimators that report real shots,
+``sqrt(<O**2> - <O>**2)`` (the largest, resp. the root mean square, over the unit's rows)
+are kept per (circuit, group observable) in a bounded cache of the gradient primitive and
+used by its next runs (``t`` kept within ``[s/4, s]``). The two differ where the estimator reports a
+conservative error: qiskit's ``BackendEstimatorV2`` adds the terms' deviations within a
+group, ignoring their covariances. Before any is known both are bounded by ``sum |c_k|``
+over the group's non-identity terms: each shot measures every term as ``+-1``, so one
+shot's estimate ``sum c_k s_k`` has standard deviation at most ``sum |c_k| std(s_k) <=
+sum |c_k|``; the target is then met with room to spare. The group results are summed back
+into one result per inner pub (values added, variances added: the groups are measured
+independently), so the reported standard errors are the inner estimator's, propagated as
+for ``"uniform"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from qiskit.primitives.containers import DataBin, ObservablesArray, PubResult
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.quantum_info import SparsePauliOp
+
+from .cache import BoundedCache
+from .combine import combine_plan
+from .methods.base import Evaluation
+from .methods.metric.base import to_parameters
+from .pipeline import InnerPubs, PubWork
+from .shots import (
+    _labels,
+    _reported_shots,
+    measurement_groups,
+    parameter_sets,
+    shots_per_basis,
+)
+
+__all__ = ["MIN_SHOTS", "GRID_RATIO", "Allocation", "allocate", "grid_shots", "target_precision"]
+
+#: the fewest shots per basis a unit gets (fewer make its reported standard error unreliable)
+MIN_SHOTS = 32
+#: shot counts are rounded up to ``ceil(GRID_RATIO**k)``
+GRID_RATIO = 2.0**0.25
+
+
+def grid_shots(shots: np.ndarray) -> np.ndarray:
+    """``shots`` rounded up onto the grid ``ceil(GRID_RATIO**k)``, at least :data:`MIN_SHOTS`.
+
+    >>> grid_shots(np.array([1.0, 100.0, 1000.0])).tolist()
+    [32, 108, 1024]
+    """
+    shots = np.maximum(np.asarray(shots, dtype=float), MIN_SHOTS)
+    k = np.ceil(np.log(shots) / np.log(GRID_RATIO) - 1e-9)
+    grid = np.ceil(GRID_RATIO**k - 1e-6)
+    return np.where(grid < shots, np.ceil(GRID_RATIO ** (k + 1)), grid).astype(int)
+
+
+def precision_for(shots: int) -> float:
+    """A precision ``p`` with ``ceil(1 / p**2) == shots`` (as estimators compute shots)."""
+    precision = 1.0 / math.sqrt(shots)
+    while math.ceil(1.0 / precision**2) > shots:
+        precision = float(np.nextafter(precision, np.inf))
+    return precision
+
+
+def target_precision(primitive: Any, pub: Any, run_kwargs: dict[str, Any]) -> float | None:
+    """The pub's precision, else the run's, else the estimator's default (``None``: unknown)."""
+    for given in (pub.precision, run_kwargs.get("precision")):
+        if given is not None:
+            return float(given)
+    value: Any = getattr(primitive, "default_precision", None)
+    if not _is_number(value):
+        options = getattr(primitive, "options", None)
+        value = getattr(options, "default_precision", None)
+        if options is not None and hasattr(options, "default_precision") and not _is_number(value):
+            value = 1 / 64  # IBM Runtime's default when unset
+    return float(value) if _is_number(value) else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_follows_precision(primitive: Any) -> None:
+    """A ``ValueError`` if the estimator's shots do not follow the precision it is sent
+    (``options.default_shots`` set, as IBM Runtime's estimators allow)."""
+    inner = getattr(primitive, "_primitive", None)
+    if inner is not None and hasattr(primitive, "_inner_counts_shots"):
+        check_follows_precision(inner)  # a gradient primitive around an estimator
+    shots = getattr(getattr(primitive, "options", None), "default_shots", None)
+    if _is_number(shots):
+        raise ValueError(
+            f"allocation='optimal' sets each inner pub's shots through its precision, but "
+            f"{type(primitive).__name__} has options.default_shots={shots}, which fixes the "
+            "shots whatever the precision; unset it (estimator.options.default_shots = None) "
+            "and give the target as precision=, or use allocation='uniform'"
+        )
+
+
+@dataclass
+class _Unit:
+    """One (inner pub, measurement group) of an allocated pub."""
+
+    origin: int  # slot of the inner pub it measures a group of
+    pub: EstimatorPub  # the inner pub with the group's observables (precision set later)
+    evaluation: Evaluation | None
+    key: Hashable
+    bound: float  # the per-shot standard deviation the estimator reports (else its bound)
+    offset: np.ndarray | None  # identity placeholders to subtract (entries without terms)
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shots: int = 0
+    spread: float = -1.0  # the true per-shot standard deviation (-1: unknown, use bound)
+
+
+@dataclass
+class Allocation:
+    """The expanded inner pubs of a run and how their results fold back."""
+
+    inner: InnerPubs  # the pubs sent: units, and the inner pubs left as they were
+    origin: list[int]  # the original slot of each sent pub
+    units: dict[int, _Unit]  # sent slot -> its unit (allocated pubs only)
+    num_original: int
+    sigmas: BoundedCache[list[Any]]
+
+    def slice_pub(self, make: Callable[[int, Evaluation], Any]) -> Callable[[int, Any], Any]:
+        """The packing phase's pub builder for a slice of a sent pub (its unit's precision)."""
+
+        def build(slot: int, evaluation: Evaluation) -> Any:
+            pub = make(slot, evaluation)
+            unit = self.units.get(slot)
+            if unit is None:
+                return pub
+            return _with_squares(pub, unit.pub.precision)
+
+        return build
+
+    def fold(self, flat: list[Any]) -> list[Any]:
+        """One result per original inner pub: its groups' values and variances summed; the
+        per-shot deviations learned on the way."""
+        self._learn(flat)
+        parts: list[list[tuple[int, Any]]] = [[] for _ in range(self.num_original)]
+        for slot, result in enumerate(flat):
+            parts[self.origin[slot]].append((slot, result))
+        return [self._folded(group) for group in parts]
+
+    def fold_counts(self, counts: list[int]) -> list[int]:
+        """Per-sent-pub counts summed per original inner pub."""
+        out = [0] * self.num_original
+        for slot, count in enumerate(counts):
+            out[self.origin[slot]] += count
+        return out
+
+    def _folded(self, group: list[tuple[int, Any]]) -> Any:
+        if len(group) == 1 and group[0][0] not in self.units:
+            return group[0][1]
+        evs: Any = 0.0
+        var: Any = 0.0
+        for slot, result in group:
+            unit = self.units[slot]
+            values = np.asarray(result.data.evs, dtype=float)[..., 0]
+            if unit.offset is not None:
+                values = values - unit.offset
+            evs = evs + values
+            var = var + np.asarray(result.data.stds, dtype=float)[..., 0] ** 2
+        evs_array = np.asarray(evs)
+        metadata = dict(group[0][1].metadata)
+        metadata.pop("shots", None)
+        metadata.pop("target_precision", None)
+        metadata["group_shots"] = [self.units[slot].shots for slot, _ in group]
+        data = DataBin(evs=evs_array, stds=np.sqrt(var), shape=evs_array.shape)
+        return PubResult(data, metadata=metadata)
+
+    def _learn(self, flat: list[Any]) -> None:
+        """Per (circuit, group): the largest per-shot deviation the estimator reported
+        (``stds * sqrt(shots per basis)``: the guarantee) and, where it reports real shots,
+        the root mean square of ``sqrt(<O**2> - <O>**2)`` over the rows (the shape: mean
+        squared errors add up the rows' variances)."""
+        learned: dict[Hashable, tuple[Any, float, float | None]] = {}
+        for slot, unit in self.units.items():
+            result = flat[slot]
+            stds = np.asarray(result.data.stds, dtype=float)[..., 0]
+            metadata = result.metadata or {}
+            per_basis = shots_per_basis(metadata, unit.pub.precision)
+            if not per_basis or not stds.size:
+                continue
+            reported = float(np.max(stds)) * math.sqrt(per_basis)
+            spread = None
+            if _reported_shots(metadata) is not None:  # real shots: the sample variance
+                evs = np.asarray(result.data.evs, dtype=float)
+                variance = np.maximum(evs[..., 1] - evs[..., 0] ** 2, 0.0)
+                spread = math.sqrt(float(np.mean(variance)))
+            previous = learned.get(unit.key)
+            if previous is not None:
+                reported = max(reported, previous[1])
+                if spread is not None and previous[2] is not None:
+                    spread = max(spread, previous[2])
+            learned[unit.key] = (unit.pub.circuit, reported, spread)
+        for key, (circuit, reported, spread) in learned.items():
+            self.sigmas.get(key, circuit, lambda: [None, None])[:] = [reported, spread]
+
+
+def allocate(
+    face: Any,
+    works: list[PubWork],
+    inner: InnerPubs,
+    run_kwargs: dict[str, Any],
+    sigmas: BoundedCache[list[Any]],
+) -> Allocation:
+    """The run's inner pubs with every allocated pub split into (group, precision) units."""
+    primitive = face._primitive
+    targets = {id(work): target_precision(primitive, work.pub, run_kwargs) for work in works}
+    if any(target for target in targets.values()):
+        check_follows_precision(primitive)
+    units_of: dict[int, list[_Unit]] = {}
+    for work in works:
+        target = targets[id(work)]
+        if not target:  # exact (precision 0) or unknown: as "uniform"
+            continue
+        work_units = _work_units(work, inner, sigmas)
+        _neyman(work_units, target)
+        for unit in work_units:
+            units_of.setdefault(unit.origin, []).append(unit)
+    sent = InnerPubs()
+    origin: list[int] = []
+    units: dict[int, _Unit] = {}
+    for slot, (pub, work, evaluation) in enumerate(zip(inner.pubs, inner.works, inner.evaluations)):
+        if slot not in units_of:
+            sent.add(work, pub, evaluation)
+            origin.append(slot)
+        for piece in units_of.get(slot, []):
+            units[sent.add(work, piece.pub, piece.evaluation)] = piece
+            origin.append(slot)
+    return Allocation(sent, origin, units, len(inner.pubs), sigmas)
+
+
+def _work_units(work: PubWork, inner: InnerPubs, sigmas: BoundedCache) -> list[_Unit]:
+    """The (inner pub, group) units of one pub, with their weights in its result entries."""
+    weights = _entry_weights(work, inner)
+    units = []
+    for slot, entry_weights in weights.items():
+        pub = inner.pubs[slot]
+        for unit in _split(slot, pub, inner.evaluations[slot], sigmas):
+            unit.weights = entry_weights
+            units.append(unit)
+    return units
+
+
+def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: Any) -> list:
+    """One unit per measurement group of the pub's observables. A unit measures the group's
+    part ``O`` of each observable and ``O**2`` (diagonal in the same basis: no extra
+    circuit), on a trailing axis of length 2, so that the group's true per-shot variance
+    ``<O**2> - <O>**2`` can be learned."""
+    observables = pub.observables
+    flat = observables.ravel().tolist()
+    identity = "I" * observables.num_qubits
+    units = []
+    for group in measurement_groups(_labels(observables)):
+        members = set(group)
+        parts = [{k: v for k, v in obs.items() if k in members} for obs in flat]
+        empty = np.array([not part for part in parts])
+        parts = [part or {identity: 1.0} for part in parts]
+        array = np.empty(len(parts), dtype=object)
+        array[:] = parts
+        sub = ObservablesArray.coerce(array.reshape(observables.shape))
+        bound = max(
+            (sum(abs(c) for k, c in part.items() if k != identity) for part in parts),
+            default=0.0,
+        )
+        key = ("sigma", id(pub.circuit), tuple(tuple(sorted(p.items())) for p in parts))
+        offset = empty.reshape(observables.shape).astype(float) if empty.any() else None
+        sent = _with_squares(EstimatorPub(pub.circuit, sub, pub.parameter_values, None))
+        sub_evaluation = None
+        if evaluation is not None:
+            sub_evaluation = _with_observables(evaluation, sub)
+        unit = _Unit(slot, sent, sub_evaluation, key, float(bound), offset)
+        reported, spread = sigmas.get(key, pub.circuit, lambda: [None, None])
+        if reported is not None:
+            unit.bound = min(float(reported), float(bound)) if bound else float(reported)
+        if spread is not None:  # never below a quarter of the reported one (noisy estimate)
+            unit.spread = float(np.clip(spread, unit.bound / 4, unit.bound))
+        units.append(unit)
+    return units
+
+
+def _with_squares(pub: EstimatorPub, precision: float | None = None) -> EstimatorPub:
+    """The pub measuring ``[O, O**2]`` for each of its observables ``O`` (a trailing axis of
+    length 2; the parameter values get a trailing axis of length 1)."""
+    flat = pub.observables.ravel().tolist()
+    array = np.empty((len(flat), 2), dtype=object)
+    for index, observable in enumerate(flat):
+        array[index, 0] = observable
+        array[index, 1] = _square(tuple(sorted(observable.items())))
+    stacked = ObservablesArray.coerce(array.reshape(pub.observables.shape + (2,)))
+    bindings = pub.parameter_values.reshape(tuple(pub.parameter_values.shape) + (1,))
+    return EstimatorPub(pub.circuit, stacked, bindings, precision, validate=False)
+
+
+def _square(items: tuple[tuple[str, float], ...]) -> dict[str, float]:
+    """``O**2`` of ``O = sum c_k P_k`` (qubit-wise commuting terms: real coefficients)."""
+    operator = SparsePauliOp.from_list(list(items))
+    square = (operator @ operator).simplify(atol=1e-12)
+    labels = square.paulis.to_labels()
+    terms = {label: float(np.real(c)) for label, c in zip(labels, square.coeffs)}
+    return terms or {"I" * operator.num_qubits: 0.0}
+
+
+def _with_observables(evaluation: Evaluation, observables: ObservablesArray) -> Evaluation:
+    return replace(evaluation, observables=observables)
+
+
+def _neyman(units: list[_Unit], target: float) -> None:
+    """Each unit's shots and precision (module docstring): shots in proportion to
+    ``W sigma_true / sqrt(c)``, scaled so that every entry's reported variance
+    ``sum W**2 sigma_reported**2 / n`` is at most ``target**2``."""
+    if not units:
+        return
+    weights = np.stack([u.weights for u in units])  # (U, entries)
+    reported = np.array([u.bound for u in units])
+    spread = np.array([u.spread if u.spread >= 0 else u.bound for u in units])
+    cost = np.sqrt(np.array([float(parameter_sets(u.pub)) for u in units]))
+    ratio = np.divide(reported**2, spread, out=np.zeros_like(reported), where=spread > 0)
+    totals = np.sum(weights * (ratio * cost)[:, None], axis=0)  # per entry
+    need = weights * (spread / cost)[:, None] * totals[None, :] / target**2
+    shots = grid_shots(np.max(need, axis=1))
+    for unit, count in zip(units, shots):
+        unit.shots = int(count)
+        pub = unit.pub
+        unit.pub = EstimatorPub(
+            pub.circuit,
+            pub.observables,
+            pub.parameter_values,
+            precision_for(int(count)),
+            validate=False,
+        )
+
+
+def _entry_weights(work: PubWork, inner: InnerPubs) -> dict[int, np.ndarray]:
+    """Per inner slot of the pub, its weight in each result entry: ``evs`` (the centre: 1),
+    each ``grads`` column and each ``qgt`` entry (the largest over the pub's rows)."""
+    task, plan = work.task, work.plan
+    shape = task.shape
+    P = task.num_parameters
+    slots = ([work.center_slot] if work.center_slot >= 0 else []) + list(work.eval_slots)
+    metric_slots = list(work.metric_slots)
+    num_metric = P * P if metric_slots else 0
+    out: dict[int, np.ndarray] = {}
+    for slot in slots + metric_slots:
+        out[slot] = np.zeros(1 + P + num_metric)
+    if work.center_slot >= 0:
+        out[work.center_slot][0] = 1.0
+    if P and (plan.evaluations or plan.center_weights is not None):
+        ones = [np.ones((e.num_points,) + shape + (1,)) for e in plan.evaluations]
+        zeros = [np.zeros_like(o) for o in ones]
+        center = np.zeros((1,) + shape + (1,))
+        for index, slot in enumerate(work.eval_slots):
+            probe = zeros[:index] + [ones[index]] + zeros[index + 1 :]
+            out[slot][1 : 1 + P] = _largest(
+                combine_plan(plan, center, probe, shape, P, variances=True)
+            )
+        if work.center_slot >= 0 and plan.center_weights is not None:
+            variance = combine_plan(plan, center + 1.0, zeros, shape, P, variances=True)
+            out[work.center_slot][1 : 1 + P] = _largest(variance)
+    if metric_slots:
+        for index, slot in enumerate(metric_slots):
+            out[slot][1 + P :] = _metric_weights(work, inner, index)
+    return out
+
+
+def _largest(variance: np.ndarray) -> np.ndarray:
+    """``sqrt`` of the largest variance over the pub's rows, per parameter: ``S + (P, 1)``."""
+    flat = np.asarray(np.real(variance)).reshape(-1, variance.shape[-2])
+    return np.sqrt(np.max(flat, axis=0)) if flat.size else np.zeros(variance.shape[-2])
+
+
+def _metric_weights(work: PubWork, inner: InnerPubs, index: int) -> np.ndarray:
+    """A metric evaluation's weight in each ``qgt`` entry: the first-order variance of the
+    entries with unit variance on that evaluation (values at their largest magnitude, 1)."""
+    plan, metric = work.metric_plan, work.metric
+    shapes = [inner.pubs[slot].shape for slot in work.metric_slots]
+    results = [
+        (np.ones(s), np.ones(s) if i == index else np.zeros(s)) for i, s in enumerate(shapes)
+    ]
+    _, var_re, var_im = to_parameters(plan.combine(results), plan.jacobian, metric.phase_fix)
+    P = work.task.num_parameters
+    var = {"real": var_re, "imag": var_im}.get(metric.derivative_type, var_re + var_im)
+    flat = np.asarray(var).reshape(-1, P * P)
+    return np.sqrt(np.max(flat, axis=0))

@@ -1,0 +1,622 @@
+r"""Gradient descent with adaptive shots per iteration and per parameter (iCANS, gCANS).
+
+Each iteration measures, in **one** job, the loss and its parameter-shift gradient at the
+current point, every gradient component with the shots its rule gave it (parameters with
+the same shots share one pub), reads each component's per-shot variance from the reported
+``grad_stds`` and the shots used, updates the running means and chooses the next shots
+(:mod:`.shot_rules`). A run of ``n`` iterations submits ``n + 1`` jobs: the last one
+measures the loss at the final point.
+
+Shots are *shots per measurement basis* of one circuit evaluation (a pub at precision
+:math:`1/\sqrt{s}`); a run counts what its jobs asked for: evaluations x measurement bases
+(qubit-wise commuting groups of the observable) x shots per basis.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .driver import check_finite
+from .interface import OptimizerInterface
+from .result import make_result
+from .shot_rules import RULES, bias_corrected, next_shots, running_means
+
+__all__ = [
+    "ShotAdaptive",
+    "ShotAdaptiveAsk",
+    "ShotAdaptiveRecord",
+    "ShotAdaptiveState",
+    "ShotAdaptiveTell",
+]
+
+CALLBACK = Callable[[int, np.ndarray, float, float, bool], None]
+
+
+# ---- data the protocol exchanges -----------------------------------------------------------
+@dataclass(frozen=True)
+class ShotAdaptiveAsk:
+    """One iteration's request (one job): the loss at ``x_fun`` (shape ``(1, P)``) and, unless
+    ``x_jac`` is ``None`` (the final loss-only job), the gradient there, component ``i`` with
+    ``shots[i]`` shots per basis, i.e. at precision ``precisions[i]``."""
+
+    x_fun: np.ndarray
+    x_jac: np.ndarray | None
+    shots: np.ndarray
+    precisions: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShotAdaptiveTell:
+    """What a job measured: ``eval_fun`` the loss; ``eval_jac`` the gradient;
+    ``jac_stds`` its standard errors (zeros: an exact primitive); ``jac_shots`` the shots per
+    basis each component was measured with; ``shots`` what the job asked for in all."""
+
+    eval_fun: float
+    eval_jac: np.ndarray | None = None
+    jac_stds: np.ndarray | None = None
+    jac_shots: np.ndarray | None = None
+    shots: int = 0
+
+
+@dataclass(frozen=True)
+class ShotAdaptiveRecord:
+    """One iteration of the history: loss measured at ``x`` (before the step), the step's
+    length, the shots per basis given to each parameter, the shots and jobs so far."""
+
+    k: int
+    fx: float
+    step: float
+    parameter_shots: tuple[int, ...]
+    shots: int
+    jobs: int
+
+
+@dataclass(frozen=True)
+class ShotAdaptiveState:
+    """Everything a run needs to continue: resuming from the state after iteration ``k``
+    gives the iterates of the uninterrupted run (with the same measurements)."""
+
+    x: np.ndarray
+    k: int
+    chi: np.ndarray
+    xi: np.ndarray
+    shots_next: np.ndarray
+    stepsizes: np.ndarray
+    lipschitz: float
+    fx: float | None = None
+    nfev: int = 0
+    njev: int = 0
+    jobs: int = 0
+    shots: int = 0
+    center_shots: int = 0
+    finished: bool = False
+    stopped: bool = False
+    history: tuple[ShotAdaptiveRecord, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def initial(cls, x0: np.ndarray, lipschitz: float, stepsize: float, min_shots: int):
+        p = x0.size
+        return cls(
+            x=x0,
+            k=0,
+            chi=np.zeros(p),
+            xi=np.zeros(p),
+            shots_next=np.full(p, min_shots, dtype=np.int64),
+            stepsizes=np.full(p, stepsize),
+            lipschitz=float(lipschitz),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:meth:`from_dict` inverts it)."""
+        data = asdict(self)
+        for name in ("x", "chi", "xi", "shots_next", "stepsizes"):
+            data[name] = np.asarray(getattr(self, name)).tolist()
+        data["history"] = [asdict(r) for r in self.history]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShotAdaptiveState:
+        data = dict(data)
+        for name in ("x", "chi", "xi", "stepsizes"):
+            data[name] = np.asarray(data[name], dtype=float)
+        data["shots_next"] = np.asarray(data["shots_next"], dtype=np.int64)
+        data["history"] = tuple(
+            ShotAdaptiveRecord(**{**r, "parameter_shots": tuple(r["parameter_shots"])})
+            for r in data["history"]
+        )
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the state as JSON to ``path``."""
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ShotAdaptiveState:
+        """Read a state written by :meth:`save`."""
+        with open(path, encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))
+
+
+# ---- the pure step ---------------------------------------------------------------------------
+def precision_of(shots: np.ndarray) -> np.ndarray:
+    """The precision a pub needs for ``shots`` per basis: ``1/sqrt(shots)``, nudged so that
+    ``ceil(1 / precision**2)`` (how estimators turn precision into shots) gives ``shots``."""
+    return (1.0 + 1e-12) / np.sqrt(np.asarray(shots, dtype=float))
+
+
+def told_final(state: ShotAdaptiveState, tell: Any) -> ShotAdaptiveState:
+    """The state after the final job measured the loss at the final point."""
+    return replace(
+        state,
+        fx=float(tell.eval_fun),
+        nfev=state.nfev + 1,
+        jobs=state.jobs + 1,
+        shots=state.shots + int(getattr(tell, "shots", 0) or 0),
+        finished=True,
+    )
+
+
+def told(state: ShotAdaptiveState, cfg: ShotAdaptive, tell: Any) -> tuple[ShotAdaptiveState, float]:
+    """The state after iteration ``state.k`` measured ``tell``; and the step's length."""
+    fx = float(tell.eval_fun)
+    jobs, shots = state.jobs + 1, state.shots + int(getattr(tell, "shots", 0) or 0)
+    gradient = getattr(tell, "eval_jac", None)
+    if gradient is None:
+        raise ValueError("tell_data of an iteration needs eval_jac (the gradient).")
+    gradient = np.asarray(gradient, dtype=float).reshape(state.x.shape)
+    stds = getattr(tell, "jac_stds", None)
+    stds = np.zeros_like(gradient) if stds is None else np.asarray(stds, dtype=float)
+    used = getattr(tell, "jac_shots", None)
+    used = state.shots_next if used is None else np.asarray(used)
+    variance = stds.reshape(gradient.shape) ** 2 * used.reshape(gradient.shape)
+    step = state.stepsizes * gradient
+    chi, xi = running_means(state.chi, state.xi, gradient, variance, cfg.mu)
+    chi_hat, xi_hat = bias_corrected(chi, xi, cfg.mu, state.k)
+    plan = next_shots(
+        cfg.rule,
+        chi_hat,
+        xi_hat,
+        lipschitz=state.lipschitz,
+        stepsize=cfg.stepsize_for(state.lipschitz),
+        bias=cfg.bias,
+        mu=cfg.mu,
+        k=state.k,
+        min_shots=cfg.min_shots,
+        max_shots=cfg.max_shots,
+        levels=cfg.shot_levels,
+    )
+    size = float(np.linalg.norm(step))
+    record = ShotAdaptiveRecord(
+        state.k + 1, fx, size, tuple(int(s) for s in state.shots_next), shots, jobs
+    )
+    new = replace(
+        state,
+        x=state.x - step,
+        k=state.k + 1,
+        chi=chi,
+        xi=xi,
+        shots_next=plan.shots,
+        stepsizes=plan.stepsizes,
+        fx=fx,
+        nfev=state.nfev + 1,
+        njev=state.njev + 1,
+        jobs=jobs,
+        shots=shots,
+        center_shots=int(sum(set(int(s) for s in state.shots_next))),
+        history=state.history + (record,),
+    )
+    return new, size
+
+
+# ---- measuring -------------------------------------------------------------------------------
+def _is_exact(estimator: Any) -> bool:
+    """qiskit's ``StatevectorEstimator`` at its default precision 0 (exact values; a precision
+    above 0 would only add synthetic Gaussian noise)."""
+    from qiskit.primitives import StatevectorEstimator
+
+    return isinstance(estimator, StatevectorEstimator) and not estimator.default_precision
+
+
+def _occurrences(circuit: Any) -> dict[Any, int]:
+    """How many gates each parameter enters (one shift pair each under parameter shift)."""
+    counts: dict[Any, int] = {}
+    for instruction in circuit.data:
+        for value in instruction.operation.params:
+            for parameter in getattr(value, "parameters", ()):
+                counts[parameter] = counts.get(parameter, 0) + 1
+    return counts
+
+
+class _Measurer:
+    """One job of loss and gradient for an :class:`~.loss.EstimatorLoss`."""
+
+    def __init__(self, loss: Any) -> None:
+        from qprim_grad import GradientEstimator
+
+        for name in ("estimator", "circuit", "observable"):
+            if not hasattr(loss, name):
+                raise TypeError(
+                    "ShotAdaptive needs an EstimatorLoss(estimator, circuit, observable) (it "
+                    f"measures the gradient on the circuit), not {type(loss).__name__}."
+                )
+        estimator = loss.estimator
+        if not isinstance(estimator, GradientEstimator):
+            estimator = GradientEstimator(estimator, "param_shift")
+        self.estimator = estimator
+        self.exact = _is_exact(estimator.estimator)
+        self.loss = loss
+        self.parameters = list(loss.circuit.parameters)
+        counts = _occurrences(loss.circuit)
+        self.pairs = np.array([counts.get(p, 1) for p in self.parameters])
+        self.bases = len(loss.observable.group_commuting(qubit_wise=True))
+
+    def _pubs(self, x: np.ndarray, groups: list[np.ndarray], shots: list[int]) -> list[Any]:
+        loss = self.loss
+        if self.exact:
+            return [(loss.circuit, loss.observable, x) for _ in groups]
+        return [(loss.circuit, loss.observable, x, float(precision_of(np.array(s)))) for s in shots]
+
+    def measure(self, ask: ShotAdaptiveAsk) -> ShotAdaptiveTell:
+        x = np.asarray(ask.x_fun, dtype=float).reshape(-1)
+        if ask.x_jac is None:  # the loss only, at the shots of the last iteration's centres
+            groups, shots = [np.zeros(0, dtype=int)], [int(ask.shots.sum())]
+        else:
+            values = np.asarray(ask.shots)
+            shots = sorted(set(int(s) for s in values))
+            groups = [np.flatnonzero(values == s) for s in shots]
+        names = [[self.parameters[i] for i in g] for g in groups]
+        result = self.estimator.run(self._pubs(x, groups, shots), parameters=names).result()
+        evs = np.array([float(np.asarray(r.data.evs).reshape(())) for r in result])
+        stds = np.array([float(np.asarray(r.data.stds).reshape(())) for r in result])
+        basis_shots = np.array(shots)
+        fx = _combined(evs, stds)
+        counted = 0
+        if not self.exact:
+            rows = np.array([1 + 2 * int(self.pairs[g].sum()) for g in groups])
+            counted = int(self.bases * np.sum(rows * basis_shots))
+        counted = int(result.metadata.get("shots", counted)) if not self.exact else 0
+        if ask.x_jac is None:
+            return ShotAdaptiveTell(eval_fun=fx, shots=counted)
+        p = len(self.parameters)
+        grads, grad_stds, used = np.zeros(p), np.zeros(p), np.zeros(p, dtype=np.int64)
+        for g, r, s in zip(groups, result, basis_shots):
+            grads[g] = np.asarray(r.data.grads, dtype=float).reshape(-1)
+            grad_stds[g] = np.asarray(r.data.grad_stds, dtype=float).reshape(-1)
+            used[g] = s
+        return ShotAdaptiveTell(fx, grads, grad_stds, used, counted)
+
+
+def _combined(evs: np.ndarray, stds: np.ndarray) -> float:
+    """The inverse-variance weighted mean of the pubs' loss values (plain mean if exact)."""
+    if np.all(stds > 0):
+        weights = 1.0 / stds**2
+        return float(np.sum(weights * evs) / np.sum(weights))
+    return float(np.mean(evs))
+
+
+# ---- the optimizer ---------------------------------------------------------------------------
+class ShotAdaptive(OptimizerInterface):
+    r"""Gradient descent with adaptive shots per iteration and per parameter.
+
+    Each iteration measures loss and parameter-shift gradient in one job, component
+    :math:`i` with :math:`s_i` shots per measurement basis, and steps
+    :math:`x_i \leftarrow x_i - \alpha_i g_i`. Running means of the gradient (:math:`\chi`) and
+    of each component's per-shot variance (:math:`\xi`, read from the reported ``grad_stds``
+    and the shots used), bias-corrected, give the next shots by ``rule``:
+
+    * ``"icans1"`` — iCANS of Kübler, Arrasmith, Cincio, Coles, Quantum 4, 263 (2020):
+      :math:`s_i = \lceil \frac{2L\alpha}{2-L\alpha}\,\xi_i/(\chi_i^2 + b\mu^k)\rceil`, capped
+      at the shots of the component with the largest expected gain per shot;
+    * ``"icans2"`` — the same shots, and each component's learning rate lowered to the one
+      maximising its expected gain for those shots,
+      :math:`\alpha_i = \min(\alpha, \chi_i^2/(L(\chi_i^2 + \xi_i/s_i)))`;
+    * ``"gcans"`` — gCANS of Gu et al., arXiv:2108.10434 (2021): one allocation for the whole
+      gradient, shots in proportion to each component's per-shot standard deviation,
+      :math:`s_i = \lceil \frac{2L\alpha}{2-L\alpha}\sqrt{\xi_i}\sum_j\sqrt{\xi_j}
+      /(\lVert\chi\rVert^2 + b\mu^k)\rceil`.
+
+    All clip to ``[min_shots, max_shots]``. Within each iteration, a ``GradientEstimator``
+    with ``allocation="optimal"`` as the loss' estimator spreads each component's shots over
+    the observable's measurement groups (the weighted allocation across terms of Arrasmith
+    et al., arXiv:2004.06252, Rosalin).
+
+    Args:
+        stepsize: the learning rate :math:`\alpha`; must be below :math:`2/L`. ``None``:
+            :math:`1/L`.
+        rule: ``"icans1"``, ``"icans2"`` or ``"gcans"``.
+        min_shots: shots per basis of the first iteration and the least of any component.
+        maxiter: number of iterations.
+        seed: kept for the optimizers' common signature. The rules are deterministic given
+            the measurements, so a run repeats exactly when its estimator does (a seeded
+            simulator); no global random state is read.
+        callback: ``callback(nfev, x, fx, stepsize, accepted)`` after every iteration, as for
+            ``SPSA`` (``fx`` measured at ``x`` before the step, ``stepsize`` the step's length).
+        lipschitz: the Lipschitz constant :math:`L` of the gradient. ``None``:
+            :math:`\sum_k |c_k|` over the non-identity terms of the loss' observable, a bound
+            when every parameter enters one Pauli rotation.
+        mu: decay :math:`\mu` of the running means.
+        bias: :math:`b`, keeps the first shots finite where the gradient is still near zero.
+        max_shots: most shots per basis for one component (``None``: no cap).
+        shot_levels: round shots up to a grid of this many values per doubling (at most
+            19 % more shots with 4), so that a job has few distinct precisions: parameters
+            with equal shots share one pub and one loss evaluation, and ``BackendEstimatorV2``
+            runs each distinct precision separately. ``None``: the rule's shots exactly.
+        termination_checker: ``checker(nfev, x, fx, stepsize, accepted) -> bool``; ``True``
+            stops the run.
+        checkpoint: JSON file the state is written to after every iteration.
+
+    On an exact primitive (qiskit's ``StatevectorEstimator`` at precision 0) every variance
+    is zero, every component gets ``min_shots`` and the run counts 0 shots: plain gradient
+    descent. ``minimize(loss, x0)`` takes an :class:`~.loss.EstimatorLoss` and is a loop of
+    :meth:`ask`, :meth:`evaluate`, :meth:`tell`; the result has ``x``, ``fun``, ``nfev``,
+    ``njev``, ``nit``, ``jobs``, ``shots``, ``history`` and ``state``.
+
+    Example:
+        >>> import numpy as np
+        >>> from qiskit.circuit.library import real_amplitudes
+        >>> from qiskit.primitives import StatevectorEstimator
+        >>> from qprim_grad.optimizers import EstimatorLoss, ShotAdaptive
+        >>> loss = EstimatorLoss(StatevectorEstimator(), real_amplitudes(2, reps=1), "ZZ")
+        >>> result = ShotAdaptive(stepsize=0.5, maxiter=30).minimize(loss, np.full(4, 0.3))
+        >>> bool(result.fun < -0.99), result.nit, result.jobs, result.shots
+        (True, 30, 31, 0)
+    """
+
+    def __init__(
+        self,
+        stepsize: float | None = None,
+        rule: str = "gcans",
+        min_shots: int = 10,
+        maxiter: int = 100,
+        seed: int | np.random.Generator | None = None,
+        callback: CALLBACK | None = None,
+        *,
+        lipschitz: float | None = None,
+        mu: float = 0.99,
+        bias: float = 1e-6,
+        max_shots: int | None = None,
+        shot_levels: int | None = 4,
+        termination_checker: Callable[..., bool] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+    ) -> None:
+        _check_arguments(stepsize, rule, min_shots, maxiter, lipschitz, mu, bias, max_shots)
+        if shot_levels is not None and (
+            isinstance(shot_levels, bool)
+            or not isinstance(shot_levels, (int, np.integer))
+            or shot_levels < 1
+        ):
+            raise ValueError(
+                f"shot_levels must be None or a positive integer, got {shot_levels!r}."
+            )
+        self.stepsize = None if stepsize is None else float(stepsize)
+        self.rule = rule
+        self.min_shots = int(min_shots)
+        self.maxiter = int(maxiter)
+        self.seed = seed
+        self.callback = callback
+        self.lipschitz = None if lipschitz is None else float(lipschitz)
+        self.mu = float(mu)
+        self.bias = float(bias)
+        self.max_shots = None if max_shots is None else int(max_shots)
+        self.shot_levels = None if shot_levels is None else int(shot_levels)
+        self.termination_checker = termination_checker
+        self.checkpoint = checkpoint
+        self._max_evals_grouped: int | None = None
+        self._options: dict[str, Any] = {}
+        self._measurer: _Measurer | None = None
+        self._state: ShotAdaptiveState | None = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Constructor arguments: ``ShotAdaptive(**opt.settings)`` rebuilds it."""
+        return {
+            name: getattr(self, name)
+            for name in inspect.signature(ShotAdaptive.__init__).parameters
+            if name != "self"
+        }
+
+    def stepsize_for(self, lipschitz: float) -> float:
+        """The learning rate: ``stepsize``, or ``1/L`` if unset."""
+        return 1.0 / lipschitz if self.stepsize is None else self.stepsize
+
+    # ---- the steppable protocol ------------------------------------------------------------
+    @property
+    def state(self) -> ShotAdaptiveState | None:
+        """The run's state (a frozen object; pass it to ``minimize(..., state=)``)."""
+        return self._state
+
+    def start(
+        self,
+        fun: Any,
+        x0: Any,
+        jac: Any = None,
+        bounds: Any = None,
+        *,
+        state: ShotAdaptiveState | str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Begin a run of the :class:`~.loss.EstimatorLoss` ``fun`` from ``x0`` (or continue
+        ``state``, a state or a checkpoint path). ``jac`` and ``bounds`` are ignored."""
+        measurer = _Measurer(fun)
+        self._measurer = measurer
+        if state is not None:
+            loaded = (
+                state if isinstance(state, ShotAdaptiveState) else ShotAdaptiveState.load(state)
+            )
+            self._state = loaded
+            return
+        if x0 is None:
+            raise ValueError("x0 is required unless a state is given.")
+        x = np.array(x0, dtype=float).reshape(-1)
+        if x.size != len(measurer.parameters):
+            raise ValueError(
+                f"x0 has {x.size} values, the circuit has {len(measurer.parameters)} parameters."
+            )
+        lipschitz = self.lipschitz
+        if lipschitz is None:
+            lipschitz = _pauli_norm(fun.observable)
+        alpha = self.stepsize_for(lipschitz)
+        if not alpha * lipschitz < 2:
+            raise ValueError(
+                f"stepsize={alpha} is not below 2/L = {2 / lipschitz:.4g} (L={lipschitz:.4g}, "
+                "the Lipschitz constant of the gradient); choose a smaller stepsize (1/L is "
+                "a safe choice) or pass lipschitz= if your bound is tighter."
+            )
+        self._state = ShotAdaptiveState.initial(x, lipschitz, alpha, self.min_shots)
+
+    def _require_state(self) -> ShotAdaptiveState:
+        if self._state is None:
+            raise RuntimeError("Call start(fun, x0) first.")
+        return self._state
+
+    def continue_condition(self) -> bool:
+        """Whether another :meth:`ask` is due (an iteration, or the final loss job)."""
+        st = self._require_state()
+        return not st.finished
+
+    def ask(self) -> ShotAdaptiveAsk:
+        """The next job's request: loss and gradient at the current point with the rule's
+        shots; after the last iteration (or a stop), the loss alone at the final point."""
+        st = self._require_state()
+        x = np.copy(st.x)
+        if st.k >= self.maxiter or st.stopped:
+            shots = np.array([max(st.center_shots, self.min_shots)])
+            return ShotAdaptiveAsk(x[None], None, shots, precision_of(shots))
+        shots = np.copy(st.shots_next)
+        return ShotAdaptiveAsk(x[None], x, shots, precision_of(shots))
+
+    def evaluate(self, ask_data: ShotAdaptiveAsk) -> ShotAdaptiveTell:
+        """Run the request's one job on the loss given to :meth:`start`."""
+        if self._measurer is None:
+            raise RuntimeError("Call start(fun, x0) first.")
+        return self._measurer.measure(ask_data)
+
+    def tell(self, ask_data: ShotAdaptiveAsk, tell_data: Any) -> None:
+        """Take a job's measurements (any object with ``eval_fun``; for an iteration also
+        ``eval_jac`` and, under shot noise, ``jac_stds`` and ``jac_shots``)."""
+        st = self._require_state()
+        if not hasattr(tell_data, "eval_fun"):
+            raise TypeError(
+                f"tell_data must have eval_fun (a TellData), got {type(tell_data).__name__}."
+            )
+        where = f"iteration {st.k + 1}"
+        check_finite([tell_data.eval_fun], "loss", where, "ShotAdaptive")
+        jac = getattr(tell_data, "eval_jac", None)
+        if jac is not None:
+            check_finite(jac, "gradient", where, "ShotAdaptive", "entries")
+        if ask_data.x_jac is None:
+            self._state = told_final(st, tell_data)
+            self._save()
+            return
+        x_before = np.copy(st.x)
+        new, size = told(st, self, tell_data)
+        self._state = new
+        if self.callback is not None:
+            self.callback(new.nfev, x_before, float(new.fx or 0.0), size, True)
+        checker = self.termination_checker
+        if checker is not None and checker(new.nfev, x_before, new.fx, size, True):
+            self._state = replace(self._state, stopped=True)
+        self._save()
+
+    def step(self) -> None:
+        """One :meth:`ask`, :meth:`evaluate`, :meth:`tell`: one job."""
+        ask = self.ask()
+        self.tell(ask, self.evaluate(ask))
+
+    def create_result(self) -> Any:
+        """The result at the current state."""
+        st = self._require_state()
+        return make_result(
+            x=np.copy(st.x),
+            fun=st.fx,
+            nfev=st.nfev,
+            njev=st.njev,
+            nit=st.k,
+            jobs=st.jobs,
+            shots=st.shots,
+            history=st.history,
+            state=st,
+        )
+
+    def _save(self) -> None:
+        if self.checkpoint is not None and self._state is not None:
+            self._state.save(self.checkpoint)
+
+    # ---- minimisation ------------------------------------------------------------------------
+    def minimize(
+        self,
+        fun: Any,
+        x0: Any,
+        jac: Any = None,
+        bounds: Any = None,
+        *,
+        state: ShotAdaptiveState | str | os.PathLike[str] | None = None,
+    ) -> Any:
+        """Minimise the :class:`~.loss.EstimatorLoss` ``fun`` from ``x0`` (``state``: continue
+        a run). One job per iteration, and one for the loss at the final point."""
+        self.start(fun, x0, jac, bounds, state=state)
+        while self.continue_condition():
+            self.step()
+        return self.create_result()
+
+
+def _pauli_norm(observable: Any) -> float:
+    """:math:`\\sum |c_k|` over the non-identity Pauli terms."""
+    paulis = observable.paulis
+    identity = ~(np.any(paulis.z, axis=1) | np.any(paulis.x, axis=1))
+    total = float(np.sum(np.abs(observable.coeffs)[~identity]))
+    if total <= 0:
+        raise ValueError(
+            "The observable has no non-identity term: its gradient is zero everywhere."
+        )
+    return total
+
+
+def _check_arguments(
+    stepsize: Any,
+    rule: Any,
+    min_shots: Any,
+    maxiter: Any,
+    lipschitz: Any,
+    mu: Any,
+    bias: Any,
+    max_shots: Any,
+) -> None:
+    def positive(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"{name} must be a number, got {value!r}.")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+
+    def integer(name: str, value: Any, least: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}.")
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, got {value!r}.")
+
+    if stepsize is not None:
+        positive("stepsize", stepsize)
+    if rule not in RULES:
+        raise ValueError(f"rule={rule!r} is not one of {', '.join(map(repr, RULES))}.")
+    integer("min_shots", min_shots, 1)
+    integer("maxiter", maxiter, 0)
+    if lipschitz is not None:
+        positive("lipschitz", lipschitz)
+    if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not 0 <= mu < 1:
+        raise ValueError(f"mu must be a number in [0, 1), got {mu!r}.")
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not bias >= 0:
+        raise ValueError(f"bias must be a non-negative number, got {bias!r}.")
+    if max_shots is not None:
+        integer("max_shots", max_shots, 1)
+        if max_shots < min_shots:
+            raise ValueError(
+                f"max_shots={max_shots} is below min_shots={min_shots}; raise max_shots."
+            )
