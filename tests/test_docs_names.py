@@ -5,7 +5,9 @@ Each page of ``docs/*.rst`` (new pages included) and README.md is scanned for do
 statements (``from qprim_grad.plotting import plot_gradient, plot_qgt``), in the text and in
 code blocks alike; each must resolve to a module or an attribute of the installed package.
 Entry-point group names (``qprim_grad.gradient_methods``) are checked against pyproject.toml.
-The code blocks themselves run in ``test_docs_examples.py``.
+The code blocks themselves run in ``test_docs_examples.py``. Pages, CHANGELOG.md and the code
+(``src``, ``tests``, ``benchmarks``, ``examples``) describe behaviour: no tracker numbers,
+branch names or history phrases.
 """
 
 from __future__ import annotations
