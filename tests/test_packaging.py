@@ -70,11 +70,11 @@ def test_docs_extra_builds_the_figures(pyproject):
 
 def test_user_extra_all_holds_what_the_examples_use(pyproject):
     """``pip install ".[all]"`` is what the install docs tell a user: simulators, IBM
-    Runtime and plots, and none of the development tools."""
+    Runtime, plots and progress bars, and none of the development tools."""
     extras = pyproject["project"]["optional-dependencies"]
     names = {requirement.split(">")[0].split("=")[0].split("[")[0] for requirement in extras["all"]}
-    assert names == {"qiskit-aer", "qiskit-ibm-runtime", "matplotlib"}
-    for extra in ("aer", "runtime", "plot"):
+    assert names == {"qiskit-aer", "qiskit-ibm-runtime", "matplotlib", "tqdm"}
+    for extra in ("aer", "runtime", "plot", "progress"):
         assert set(extras[extra]) <= set(extras["all"]), extra
 
 
