@@ -11,7 +11,8 @@ Nothing here imports a peer at import time; each function says when it does. The
   their ``SPSA``. :func:`register_optimizers` registers our classes as virtual subclasses
   (``ABC.register``) of the same-named peer classes. :mod:`qprim_grad.optimizers` calls it
   when it is imported, and it imports each *installed* peer's optimizers module to do so, so
-  the checks pass whatever was imported first.
+  the checks pass whatever was imported first (the price: importing
+  :mod:`qprim_grad.optimizers` includes importing those packages, when installed).
 * **Result type.** :func:`peer_optimizer_result` is qiskit-algorithms' ``OptimizerResult``
   class when that package is installed (``None`` otherwise): optimizer results are of that
   type, whatever was imported first.
