@@ -20,20 +20,20 @@ gets its own precision ``1 / sqrt(n_u)``:
   :data:`MIN_SHOTS`) so that a job holds few distinct precisions.
 
 ``s_u`` and ``t_u`` are learned: a unit measures its group's part ``O`` of the observable
-and ``O**2`` (diagonal in the same basis: no extra circuit); after each run
-``stds * sqrt(shots per basis)`` and, on estimators that report real shots,
-``sqrt(<O**2> - <O>**2)`` (the largest, resp. the root mean square, over the unit's rows)
-are kept per (circuit, group observable) in a bounded cache of the gradient primitive and
-used by its next runs (the latter pooled: the mean variance of the last :data:`POOLED_RUNS`
-runs, so that the shares follow the circuit's typical point rather than the last one) (``t`` kept within ``[s/4, s]``). The two differ where the estimator reports a
-conservative error: qiskit's ``BackendEstimatorV2`` adds the terms' deviations within a
-group, ignoring their covariances. Before any is known both are bounded by ``sum |c_k|``
-over the group's non-identity terms: each shot measures every term as ``+-1``, so one
-shot's estimate ``sum c_k s_k`` has standard deviation at most ``sum |c_k| std(s_k) <=
-sum |c_k|``; the target is then met with room to spare. The group results are summed back
-into one result per inner pub (values added, variances added: the groups are measured
-independently), so the reported standard errors are the inner estimator's, propagated as
-for ``"uniform"``.
+and ``O**2`` (diagonal in the same basis: no extra circuit); after each run ``stds *
+sqrt(shots per basis)`` and, on estimators that report real shots, ``sqrt(<O**2> - <O>**2)``
+(the largest, resp. the root mean square, over the unit's rows) are kept per (circuit, group
+observable) in a bounded cache of the gradient primitive and used by its next runs (``t``
+kept within ``[s/4, s]`` and pooled: the mean variance of the last :data:`POOLED_RUNS` runs,
+so that the shares follow the circuit's typical point rather than the last one). The two
+differ where the estimator reports a conservative error: qiskit's ``BackendEstimatorV2``
+adds the terms' deviations within a group, ignoring their covariances. Before any is known
+both are bounded by ``sum |c_k|`` over the group's non-identity terms: each shot measures
+every term as ``+-1``, so one shot's estimate ``sum c_k s_k`` has standard deviation at most
+``sum |c_k| std(s_k) <= sum |c_k|``; the target is then met with room to spare. The group
+results are summed back into one result per inner pub (values added, variances added: the
+groups are measured independently), so the reported standard errors are the inner
+estimator's, propagated as for ``"uniform"``.
 """
 
 from __future__ import annotations
