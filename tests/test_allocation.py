@@ -170,3 +170,20 @@ def test_allocation_checked():
         GradientEstimator(StatevectorEstimator(), allocation="neyman")
     with pytest.raises(ValueError, match="allocation"):
         QGTEstimator(StatevectorEstimator(), allocation=None)  # type: ignore[arg-type]
+
+
+def test_learned_spread_is_pooled_over_runs():
+    """The true per-shot deviation is the root of the mean variance over runs (the last
+    POOLED_RUNS of them, exponentially): the shares follow the circuit's typical point."""
+    from qprim_grad.allocation import POOLED_RUNS, pooled
+
+    spread, runs = pooled(None, 0, 1.0)
+    spread, runs = pooled(spread, runs, 3.0)
+    assert (runs, spread) == (2, pytest.approx(np.sqrt((1 + 9) / 2)))
+    assert pooled(spread, runs, None) == (spread, runs)  # nothing measured: unchanged
+    for _ in range(40):
+        spread, runs = pooled(spread, runs, 1.0)
+    assert spread == pytest.approx(1.0, abs=0.2)  # the early runs fade
+    late, runs = pooled(spread, runs, 3.0)  # a late outlier weighs 1 / POOLED_RUNS
+    weight = 1 / POOLED_RUNS
+    assert late == pytest.approx(np.sqrt((1 - weight) * spread**2 + weight * 9.0))

@@ -254,3 +254,41 @@ def test_plain_estimator_exactness_is_detected(circuit, observable, x0):
     noisy = EstimatorLoss(StatevectorEstimator(default_precision=0.01, seed=1), circuit, observable)
     result = ShotAdaptive(stepsize=0.3, maxiter=3).minimize(noisy, x0)
     assert result.shots > 0  # synthetic noise at a precision: counted as shots
+
+
+# ---- the driver's I/O ------------------------------------------------------------------------
+def test_progress_line_shows_jobs_shots_and_eta(circuit, observable, x0, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # no tqdm: the plain line
+    loss = shot_loss(circuit, observable)
+    result = ShotAdaptive(stepsize=0.3, maxiter=4, progress=True).minimize(loss, x0)
+    err = capsys.readouterr().err
+    assert "ShotAdaptive 2/4" in err and "jobs=2" in err and "ETA 0:00:" in err
+    assert f"shots={result.history[1].shots:,}" in err
+
+
+def test_frozen_noise_warning_points_at_the_users_line(circuit, observable, x0):
+    from qprim_grad.errors import CorrelatedNoiseWarning
+
+    primitives = pytest.importorskip("qiskit_aer.primitives")
+    estimator = primitives.EstimatorV2(
+        options={"default_precision": 0.05, "run_options": {"seed_simulator": 3}}
+    )
+    loss = EstimatorLoss(estimator, circuit, observable)
+    with pytest.warns(CorrelatedNoiseWarning, match="same .*noise") as record:
+        ShotAdaptive(stepsize=0.3, maxiter=1).minimize(loss, x0)
+    assert record[0].filename == __file__
+
+
+def test_state_is_a_run_state_with_the_common_history(loss, x0, tmp_path):
+    from qprim_grad.optimizers.state import RunState
+
+    path = tmp_path / "run.json"
+    result = ShotAdaptive(stepsize=0.3, maxiter=3, checkpoint=path).minimize(loss, x0)
+    state = ShotAdaptiveState.load(path)
+    assert isinstance(state, RunState) and state.done and state.optimizer == "ShotAdaptive"
+    assert state.history.iteration == [1, 2, 3] and all(state.history.accepted)
+    assert state.records() == result.history
+    again = ShotAdaptive(stepsize=0.3, maxiter=3).resume(loss, path)  # finished: no job
+    assert (again.jobs, again.nit) == (result.jobs, 3)

@@ -72,6 +72,22 @@ def test_adaptive_rule_is_the_documented_formula():
         as_precision_rule("auto")
 
 
+def test_adaptive_default_floor_bounds_the_shots_per_iteration():
+    """The default floor: at most 1e5 shots per basis and value, however small the
+    differences get; a floor of one's own caps the cost of an iteration."""
+    rule = AdaptivePrecision()
+    assert (rule.fraction, rule.p_max, rule.memory) == (0.5, 0.1, 0.8)
+    stats = {}
+    for _ in range(50):  # differences shrinking towards the minimum
+        stats = update_statistics(stats, differences=[1e-6, -1e-6], memory=rule.memory)
+    assert rule.at(51, stats) == rule.p_min and 1 / rule.p_min**2 == pytest.approx(1e5)
+    capped = AdaptivePrecision(p_min=0.01)
+    assert capped.at(51, stats) == 0.01 and math.ceil(1 / capped.at(51, stats) ** 2) == 10_000
+    # large differences: the coarse end, with the documented fraction in between
+    assert rule.at(2, {"differences": 1.0}) == 0.1
+    assert rule.at(2, {"differences": 0.05**2}) == pytest.approx(0.5 * 0.05 / math.sqrt(2))
+
+
 def test_qnspsa_and_natural_gradient_take_a_precision(circuit, sampled_loss, x0, mocker):
     from qiskit.primitives import StatevectorSampler
 

@@ -25,6 +25,12 @@ known, runs at ``p_max``. Defaults: ``fraction=0.5``, ``p_max=0.1``,
 ``p_min=1/sqrt(1e5)`` (about 0.0032, i.e. at most ``1e5`` shots per measurement basis),
 ``memory=0.8``.
 
+Measured (real shot sampling, medians of 5 starts): the rule tightens gradually, the shots
+per iteration growing about tenfold over the first 50 iterations on LiH; a higher floor
+(``p_min=0.01``) made runs slower to 2 % energy error on the Heisenberg chain and LiH, the
+late iterations needing the finer precision. A run's cost per iteration is bounded by
+``p_min``: pass ``AdaptivePrecision(p_min=...)`` to cap it.
+
 >>> rule = AdaptivePrecision()
 >>> rule.at(1, {})
 0.1

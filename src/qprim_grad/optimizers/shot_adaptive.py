@@ -15,25 +15,30 @@ Shots are *shots per measurement basis* of one circuit evaluation (a pub at prec
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .driver import check_finite
+from .driver import Driver, make_rng
+from .evaluators import warn_frozen_noise
 from .interface import OptimizerInterface
-from .result import make_result
+from .iteration import Step
+from .protocol import AskData
 from .shot_rules import RULES, bias_corrected, next_shots, running_means
+from .spsa_steps import Told
+from .state import RunState
+from .steppable import Steppable, resume_state
 
 __all__ = [
     "ShotAdaptive",
     "ShotAdaptiveAsk",
     "ShotAdaptiveRecord",
     "ShotAdaptiveState",
+    "ShotAdaptiveSteps",
     "ShotAdaptiveTell",
 ]
 
@@ -42,15 +47,13 @@ CALLBACK = Callable[[int, np.ndarray, float, float, bool], None]
 
 # ---- data the protocol exchanges -----------------------------------------------------------
 @dataclass(frozen=True)
-class ShotAdaptiveAsk:
+class ShotAdaptiveAsk(AskData):
     """One iteration's request (one job): the loss at ``x_fun`` (shape ``(1, P)``) and, unless
     ``x_jac`` is ``None`` (the final loss-only job), the gradient there, component ``i`` with
     ``shots[i]`` shots per basis, i.e. at precision ``precisions[i]``."""
 
-    x_fun: np.ndarray
-    x_jac: np.ndarray | None
-    shots: np.ndarray
-    precisions: np.ndarray
+    shots: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    precisions: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -80,141 +83,171 @@ class ShotAdaptiveRecord:
 
 
 @dataclass(frozen=True)
-class ShotAdaptiveState:
-    """Everything a run needs to continue: resuming from the state after iteration ``k``
-    gives the iterates of the uninterrupted run (with the same measurements)."""
+class ShotAdaptiveState(RunState):
+    """Where a :class:`ShotAdaptive` run stands (see :class:`~.state.RunState` for the rest):
+    running means ``chi`` (gradient) and ``xi`` (per-shot variances), the next shots per
+    parameter, the per-parameter learning rates, the Lipschitz constant, the shots per basis
+    of the last centre evaluations and the shots each parameter got in every iteration.
+    Resuming from the state after iteration ``k`` gives the iterates of the uninterrupted
+    run (with the same measurements)."""
 
-    x: np.ndarray
-    k: int
-    chi: np.ndarray
-    xi: np.ndarray
-    shots_next: np.ndarray
-    stepsizes: np.ndarray
-    lipschitz: float
-    fx: float | None = None
-    nfev: int = 0
-    njev: int = 0
-    jobs: int = 0
-    shots: int = 0
+    FORMAT: ClassVar[str] = "qprim_grad.shot_adaptive_state/2"
+    LABEL: ClassVar[str] = "ShotAdaptive"
+
+    chi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    xi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shots_next: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stepsizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lipschitz: float = 1.0
     center_shots: int = 0
-    finished: bool = False
-    stopped: bool = False
-    history: tuple[ShotAdaptiveRecord, ...] = field(default_factory=tuple)
+    parameter_shots: tuple[tuple[int, ...], ...] = ()
 
     @classmethod
-    def initial(cls, x0: np.ndarray, lipschitz: float, stepsize: float, min_shots: int):
+    def initial(
+        cls,
+        x0: np.ndarray,
+        lipschitz: float,
+        stepsize: float,
+        min_shots: int,
+        rng: np.random.Generator | None = None,
+        **fields: Any,
+    ) -> ShotAdaptiveState:
         p = x0.size
+        rng = np.random.default_rng(0) if rng is None else rng
         return cls(
-            x=x0,
-            k=0,
+            x=np.array(x0, dtype=float),
+            rng=dict(rng.bit_generator.state),
             chi=np.zeros(p),
             xi=np.zeros(p),
             shots_next=np.full(p, min_shots, dtype=np.int64),
-            stepsizes=np.full(p, stepsize),
+            stepsizes=np.full(p, float(stepsize)),
             lipschitz=float(lipschitz),
+            **fields,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (:meth:`from_dict` inverts it)."""
-        data = asdict(self)
-        for name in ("x", "chi", "xi", "shots_next", "stepsizes"):
-            data[name] = np.asarray(getattr(self, name)).tolist()
-        data["history"] = [asdict(r) for r in self.history]
-        return data
+    @property
+    def finished(self) -> bool:
+        """The run is over (its final loss measured)."""
+        return self.done
+
+    def records(self) -> tuple[ShotAdaptiveRecord, ...]:
+        """The history as one record per iteration."""
+        h = self.history
+        return tuple(
+            ShotAdaptiveRecord(k, fx, step, tuple(int(s) for s in shots), total, jobs)
+            for k, fx, step, shots, total, jobs in zip(
+                h.iteration, h.loss, h.stepsize, self.parameter_shots, h.shots, h.jobs
+            )
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShotAdaptiveState:
-        data = dict(data)
-        for name in ("x", "chi", "xi", "stepsizes"):
-            data[name] = np.asarray(data[name], dtype=float)
-        data["shots_next"] = np.asarray(data["shots_next"], dtype=np.int64)
-        data["history"] = tuple(
-            ShotAdaptiveRecord(**{**r, "parameter_shots": tuple(r["parameter_shots"])})
-            for r in data["history"]
+        state = super().from_dict(data)
+        return replace(
+            state,
+            chi=np.asarray(state.chi, dtype=float),
+            xi=np.asarray(state.xi, dtype=float),
+            shots_next=np.asarray(state.shots_next, dtype=np.int64),
+            stepsizes=np.asarray(state.stepsizes, dtype=float),
+            parameter_shots=tuple(tuple(int(s) for s in row) for row in state.parameter_shots),
         )
-        return cls(**data)
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the state as JSON to ``path``."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ShotAdaptiveState:
-        """Read a state written by :meth:`save`."""
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_dict(json.load(handle))
 
 
-# ---- the pure step ---------------------------------------------------------------------------
+# ---- the pure steps --------------------------------------------------------------------------
 def precision_of(shots: np.ndarray) -> np.ndarray:
     """The precision a pub needs for ``shots`` per basis: ``1/sqrt(shots)``, nudged so that
     ``ceil(1 / precision**2)`` (how estimators turn precision into shots) gives ``shots``."""
     return (1.0 + 1e-12) / np.sqrt(np.asarray(shots, dtype=float))
 
 
-def told_final(state: ShotAdaptiveState, tell: Any) -> ShotAdaptiveState:
-    """The state after the final job measured the loss at the final point."""
-    return replace(
-        state,
-        fx=float(tell.eval_fun),
-        nfev=state.nfev + 1,
-        jobs=state.jobs + 1,
-        shots=state.shots + int(getattr(tell, "shots", 0) or 0),
-        finished=True,
-    )
+@dataclass(frozen=True)
+class ShotAdaptiveSteps:
+    """ShotAdaptive's configuration for one run (``stepsize`` resolved: :math:`\alpha`) and
+    its pure steps over a frozen :class:`ShotAdaptiveState`."""
 
+    stepsize: float
+    rule: str
+    min_shots: int
+    maxiter: int
+    mu: float
+    bias: float
+    max_shots: int | None
+    shot_levels: int | None
 
-def told(state: ShotAdaptiveState, cfg: ShotAdaptive, tell: Any) -> tuple[ShotAdaptiveState, float]:
-    """The state after iteration ``state.k`` measured ``tell``; and the step's length."""
-    fx = float(tell.eval_fun)
-    jobs, shots = state.jobs + 1, state.shots + int(getattr(tell, "shots", 0) or 0)
-    gradient = getattr(tell, "eval_jac", None)
-    if gradient is None:
-        raise ValueError("tell_data of an iteration needs eval_jac (the gradient).")
-    gradient = np.asarray(gradient, dtype=float).reshape(state.x.shape)
-    stds = getattr(tell, "jac_stds", None)
-    stds = np.zeros_like(gradient) if stds is None else np.asarray(stds, dtype=float)
-    used = getattr(tell, "jac_shots", None)
-    used = state.shots_next if used is None else np.asarray(used)
-    variance = stds.reshape(gradient.shape) ** 2 * used.reshape(gradient.shape)
-    step = state.stepsizes * gradient
-    chi, xi = running_means(state.chi, state.xi, gradient, variance, cfg.mu)
-    chi_hat, xi_hat = bias_corrected(chi, xi, cfg.mu, state.k)
-    plan = next_shots(
-        cfg.rule,
-        chi_hat,
-        xi_hat,
-        lipschitz=state.lipschitz,
-        stepsize=cfg.stepsize_for(state.lipschitz),
-        bias=cfg.bias,
-        mu=cfg.mu,
-        k=state.k,
-        min_shots=cfg.min_shots,
-        max_shots=cfg.max_shots,
-        levels=cfg.shot_levels,
-    )
-    size = float(np.linalg.norm(step))
-    record = ShotAdaptiveRecord(
-        state.k + 1, fx, size, tuple(int(s) for s in state.shots_next), shots, jobs
-    )
-    new = replace(
-        state,
-        x=state.x - step,
-        k=state.k + 1,
-        chi=chi,
-        xi=xi,
-        shots_next=plan.shots,
-        stepsizes=plan.stepsizes,
-        fx=fx,
-        nfev=state.nfev + 1,
-        njev=state.njev + 1,
-        jobs=jobs,
-        shots=shots,
-        center_shots=int(sum(set(int(s) for s in state.shots_next))),
-        history=state.history + (record,),
-    )
-    return new, size
+    def ask(self, state: ShotAdaptiveState) -> ShotAdaptiveAsk | None:
+        """Loss and gradient at the current point with the rule's shots; after the last
+        iteration (or a stop), the loss alone at the final point."""
+        if state.done:
+            return None
+        x = np.copy(state.x)
+        k = state.k + 1
+        if state.k >= self.maxiter or state.stopped:
+            shots = np.array([max(state.center_shots, self.min_shots)])
+            return ShotAdaptiveAsk(
+                x_fun=x[None], nfev=1, iteration=k, shots=shots, precisions=precision_of(shots)
+            )
+        shots = np.copy(state.shots_next)
+        return ShotAdaptiveAsk(
+            x_fun=x[None],
+            x_jac=x,
+            nfev=1,
+            iteration=k,
+            shots=shots,
+            precisions=precision_of(shots),
+        )
+
+    def tell(self, state: ShotAdaptiveState, ask: AskData, told: Any) -> Told:
+        fx = float(np.asarray(told.eval_fun, dtype=float).reshape(-1)[0])
+        if ask.x_jac is None:  # the final job: the loss at the final point
+            final = replace(
+                state, fx=fx, nfev=state.nfev + ask.nfev, result_x=state.x, result_fx=fx
+            )
+            return Told(replace(final, done=True), (), final)
+        gradient = getattr(told, "eval_jac", None)
+        if gradient is None:
+            raise ValueError("tell_data of an iteration needs eval_jac (the gradient).")
+        gradient = np.asarray(gradient, dtype=float).reshape(state.x.shape)
+        stds = getattr(told, "jac_stds", None)
+        stds = np.zeros_like(gradient) if stds is None else np.asarray(stds, dtype=float)
+        used = getattr(told, "jac_shots", None)
+        used = state.shots_next if used is None else np.asarray(used)
+        variance = stds.reshape(gradient.shape) ** 2 * used.reshape(gradient.shape)
+        step = state.stepsizes * gradient
+        chi, xi = running_means(state.chi, state.xi, gradient, variance, self.mu)
+        chi_hat, xi_hat = bias_corrected(chi, xi, self.mu, state.k)
+        plan = next_shots(
+            self.rule,
+            chi_hat,
+            xi_hat,
+            lipschitz=state.lipschitz,
+            stepsize=self.stepsize,
+            bias=self.bias,
+            mu=self.mu,
+            k=state.k,
+            min_shots=self.min_shots,
+            max_shots=self.max_shots,
+            levels=self.shot_levels,
+        )
+        size = float(np.linalg.norm(step))
+        decided = replace(
+            state,
+            x=state.x - step,
+            k=state.k + 1,
+            chi=chi,
+            xi=xi,
+            shots_next=plan.shots,
+            stepsizes=plan.stepsizes,
+            fx=fx,
+            nfev=state.nfev + ask.nfev,
+            njev=state.njev + 1,
+            center_shots=int(sum(set(int(s) for s in state.shots_next))),
+            parameter_shots=state.parameter_shots + (tuple(int(s) for s in state.shots_next),),
+        )
+        return Told(decided, (Step(state.k + 1, np.copy(state.x), fx, size, True),), decided)
+
+    def stop(self, decided: ShotAdaptiveState) -> ShotAdaptiveState:
+        """A stop leaves one job: the loss at the final point."""
+        return replace(decided, stopped=True)
 
 
 # ---- measuring -------------------------------------------------------------------------------
@@ -265,6 +298,12 @@ class _Measurer:
             return [(loss.circuit, loss.observable, x) for _ in groups]
         return [(loss.circuit, loss.observable, x, float(precision_of(np.array(s)))) for s in shots]
 
+    def evaluate(self, ask: AskData) -> ShotAdaptiveTell:
+        """The driver's evaluator: :meth:`measure`."""
+        if not isinstance(ask, ShotAdaptiveAsk):
+            raise TypeError(f"ShotAdaptive asks with a ShotAdaptiveAsk, got {type(ask).__name__}.")
+        return self.measure(ask)
+
     def measure(self, ask: ShotAdaptiveAsk) -> ShotAdaptiveTell:
         x = np.asarray(ask.x_fun, dtype=float).reshape(-1)
         if ask.x_jac is None:  # the loss only, at the shots of the last iteration's centres
@@ -304,7 +343,7 @@ def _combined(evs: np.ndarray, stds: np.ndarray) -> float:
 
 
 # ---- the optimizer ---------------------------------------------------------------------------
-class ShotAdaptive(OptimizerInterface):
+class ShotAdaptive(Steppable, OptimizerInterface):
     r"""Gradient descent with adaptive shots per iteration and per parameter.
 
     Each iteration measures loss and parameter-shift gradient in one job, component
@@ -353,6 +392,7 @@ class ShotAdaptive(OptimizerInterface):
         termination_checker: ``checker(nfev, x, fx, stepsize, accepted) -> bool``; ``True``
             stops the run.
         checkpoint: JSON file the state is written to after every iteration.
+        progress: show a progress line (iterations, loss, jobs, shots, time left).
 
     On an exact primitive (qiskit's ``StatevectorEstimator`` at precision 0) every variance
     is zero, every component gets ``min_shots`` and the run counts 0 shots: plain gradient
@@ -387,6 +427,7 @@ class ShotAdaptive(OptimizerInterface):
         shot_levels: int | None = 4,
         termination_checker: Callable[..., bool] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        progress: bool = False,
     ) -> None:
         _check_arguments(stepsize, rule, min_shots, maxiter, lipschitz, mu, bias, max_shots)
         if shot_levels is not None and (
@@ -410,10 +451,12 @@ class ShotAdaptive(OptimizerInterface):
         self.shot_levels = None if shot_levels is None else int(shot_levels)
         self.termination_checker = termination_checker
         self.checkpoint = checkpoint
+        if not isinstance(progress, (bool, np.bool_)):
+            raise ValueError(f"ShotAdaptive(progress={progress!r}): give True or False.")
+        self.progress = bool(progress)
         self._max_evals_grouped: int | None = None
         self._options: dict[str, Any] = {}
-        self._measurer: _Measurer | None = None
-        self._state: ShotAdaptiveState | None = None
+        self._run = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -428,11 +471,67 @@ class ShotAdaptive(OptimizerInterface):
         """The learning rate: ``stepsize``, or ``1/L`` if unset."""
         return 1.0 / lipschitz if self.stepsize is None else self.stepsize
 
-    # ---- the steppable protocol ------------------------------------------------------------
-    @property
-    def state(self) -> ShotAdaptiveState | None:
-        """The run's state (a frozen object; pass it to ``minimize(..., state=)``)."""
-        return self._state
+    label = "ShotAdaptive"
+    resume_options = ("stepsize", "rule", "min_shots", "mu", "bias", "max_shots", "shot_levels")
+
+    # ---- the steppable protocol (over the driver's run) -------------------------------------
+    def _driver(self, fun: Any, x0: Any, state: Any) -> Driver:
+        measurer = _Measurer(fun)
+        settings = {name: getattr(self, name) for name in self.resume_options}
+        if state is None:
+            if x0 is None:
+                raise ValueError("x0 is required unless a state is given.")
+            x = np.array(x0, dtype=float).reshape(-1)
+            if x.size != len(measurer.parameters):
+                raise ValueError(
+                    f"x0 has {x.size} values, the circuit has {len(measurer.parameters)} "
+                    "parameters."
+                )
+            lipschitz = (
+                self.lipschitz if self.lipschitz is not None else _pauli_norm(fun.observable)
+            )
+            alpha = self.stepsize_for(lipschitz)
+            if not alpha * lipschitz < 2:
+                raise ValueError(
+                    f"stepsize={alpha} is not below 2/L = {2 / lipschitz:.4g} (L="
+                    f"{lipschitz:.4g}, the Lipschitz constant of the gradient); choose a smaller "
+                    "stepsize (1/L is a safe choice) or pass lipschitz= if your bound is tighter."
+                )
+            run_state = ShotAdaptiveState.initial(
+                x,
+                lipschitz,
+                alpha,
+                self.min_shots,
+                make_rng(self.seed),
+                settings=settings,
+                optimizer=self.label,
+            )
+        else:
+            run_state = resume_state(
+                ShotAdaptiveState, state, x0, fun, self.label, settings, None, self.maxiter
+            )
+        warn_frozen_noise(fun, self.label)
+        steps = ShotAdaptiveSteps(
+            stepsize=self.stepsize_for(run_state.lipschitz),
+            rule=self.rule,
+            min_shots=self.min_shots,
+            maxiter=self.maxiter,
+            mu=self.mu,
+            bias=self.bias,
+            max_shots=self.max_shots,
+            shot_levels=self.shot_levels,
+        )
+        return Driver(
+            steps,
+            measurer,
+            run_state,
+            label=self.label,
+            maxiter=self.maxiter,
+            callback=self.callback,
+            termination_checker=self.termination_checker,
+            checkpoint=self.checkpoint,
+            progress=self.progress,
+        )
 
     def start(
         self,
@@ -445,110 +544,23 @@ class ShotAdaptive(OptimizerInterface):
     ) -> None:
         """Begin a run of the :class:`~.loss.EstimatorLoss` ``fun`` from ``x0`` (or continue
         ``state``, a state or a checkpoint path). ``jac`` and ``bounds`` are ignored."""
-        measurer = _Measurer(fun)
-        self._measurer = measurer
-        if state is not None:
-            loaded = (
-                state if isinstance(state, ShotAdaptiveState) else ShotAdaptiveState.load(state)
-            )
-            self._state = loaded
-            return
-        if x0 is None:
-            raise ValueError("x0 is required unless a state is given.")
-        x = np.array(x0, dtype=float).reshape(-1)
-        if x.size != len(measurer.parameters):
-            raise ValueError(
-                f"x0 has {x.size} values, the circuit has {len(measurer.parameters)} parameters."
-            )
-        lipschitz = self.lipschitz
-        if lipschitz is None:
-            lipschitz = _pauli_norm(fun.observable)
-        alpha = self.stepsize_for(lipschitz)
-        if not alpha * lipschitz < 2:
-            raise ValueError(
-                f"stepsize={alpha} is not below 2/L = {2 / lipschitz:.4g} (L={lipschitz:.4g}, "
-                "the Lipschitz constant of the gradient); choose a smaller stepsize (1/L is "
-                "a safe choice) or pass lipschitz= if your bound is tighter."
-            )
-        self._state = ShotAdaptiveState.initial(x, lipschitz, alpha, self.min_shots)
+        super().start(fun, x0, jac, bounds, state=state)
 
-    def _require_state(self) -> ShotAdaptiveState:
-        if self._state is None:
-            raise RuntimeError("Call start(fun, x0) first.")
-        return self._state
-
-    def continue_condition(self) -> bool:
-        """Whether another :meth:`ask` is due (an iteration, or the final loss job)."""
-        st = self._require_state()
-        return not st.finished
-
-    def ask(self) -> ShotAdaptiveAsk:
-        """The next job's request: loss and gradient at the current point with the rule's
-        shots; after the last iteration (or a stop), the loss alone at the final point."""
-        st = self._require_state()
-        x = np.copy(st.x)
-        if st.k >= self.maxiter or st.stopped:
-            shots = np.array([max(st.center_shots, self.min_shots)])
-            return ShotAdaptiveAsk(x[None], None, shots, precision_of(shots))
-        shots = np.copy(st.shots_next)
-        return ShotAdaptiveAsk(x[None], x, shots, precision_of(shots))
-
-    def evaluate(self, ask_data: ShotAdaptiveAsk) -> ShotAdaptiveTell:
-        """Run the request's one job on the loss given to :meth:`start`."""
-        if self._measurer is None:
-            raise RuntimeError("Call start(fun, x0) first.")
-        return self._measurer.measure(ask_data)
-
-    def tell(self, ask_data: ShotAdaptiveAsk, tell_data: Any) -> None:
+    def tell(self, ask_data: AskData, tell_data: Any) -> None:
         """Take a job's measurements (any object with ``eval_fun``; for an iteration also
         ``eval_jac`` and, under shot noise, ``jac_stds`` and ``jac_shots``)."""
-        st = self._require_state()
         if not hasattr(tell_data, "eval_fun"):
             raise TypeError(
                 f"tell_data must have eval_fun (a TellData), got {type(tell_data).__name__}."
             )
-        where = f"iteration {st.k + 1}"
-        check_finite([tell_data.eval_fun], "loss", where, "ShotAdaptive")
-        jac = getattr(tell_data, "eval_jac", None)
-        if jac is not None:
-            check_finite(jac, "gradient", where, "ShotAdaptive", "entries")
-        if ask_data.x_jac is None:
-            self._state = told_final(st, tell_data)
-            self._save()
-            return
-        x_before = np.copy(st.x)
-        new, size = told(st, self, tell_data)
-        self._state = new
-        if self.callback is not None:
-            self.callback(new.nfev, x_before, float(new.fx or 0.0), size, True)
-        checker = self.termination_checker
-        if checker is not None and checker(new.nfev, x_before, new.fx, size, True):
-            self._state = replace(self._state, stopped=True)
-        self._save()
-
-    def step(self) -> None:
-        """One :meth:`ask`, :meth:`evaluate`, :meth:`tell`: one job."""
-        ask = self.ask()
-        self.tell(ask, self.evaluate(ask))
+        super().tell(ask_data, tell_data)
 
     def create_result(self) -> Any:
-        """The result at the current state."""
-        st = self._require_state()
-        return make_result(
-            x=np.copy(st.x),
-            fun=st.fx,
-            nfev=st.nfev,
-            njev=st.njev,
-            nit=st.k,
-            jobs=st.jobs,
-            shots=st.shots,
-            history=st.history,
-            state=st,
-        )
-
-    def _save(self) -> None:
-        if self.checkpoint is not None and self._state is not None:
-            self._state.save(self.checkpoint)
+        """The result where the run stands; ``history`` holds one
+        :class:`ShotAdaptiveRecord` per iteration."""
+        result = super().create_result()
+        result.history = result.state.records()
+        return result
 
     # ---- minimisation ------------------------------------------------------------------------
     def minimize(
@@ -563,9 +575,12 @@ class ShotAdaptive(OptimizerInterface):
         """Minimise the :class:`~.loss.EstimatorLoss` ``fun`` from ``x0`` (``state``: continue
         a run). One job per iteration, and one for the loss at the final point."""
         self.start(fun, x0, jac, bounds, state=state)
-        while self.continue_condition():
-            self.step()
+        self._current().run()
         return self.create_result()
+
+    def resume(self, fun: Any, path: str | os.PathLike[str]) -> Any:
+        """Continue the run saved in the checkpoint ``path``."""
+        return self.minimize(fun, None, state=path)
 
 
 def _pauli_norm(observable: Any) -> float:

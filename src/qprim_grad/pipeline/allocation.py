@@ -20,19 +20,20 @@ gets its own precision ``1 / sqrt(n_u)``:
   :data:`MIN_SHOTS`) so that a job holds few distinct precisions.
 
 ``s_u`` and ``t_u`` are learned: a unit measures its group's part ``O`` of the observable
-and ``O**2`` (diagonal in the same basis: no extra circuit); after each run
-``stds * sqrt(shots per basis)`` and, on estimators that report real shots,
-``sqrt(<O**2> - <O>**2)`` (the largest, resp. the root mean square, over the unit's rows)
-are kept per (circuit, group observable) in a bounded cache of the gradient primitive and
-used by its next runs (``t`` kept within ``[s/4, s]``). The two differ where the estimator reports a
-conservative error: qiskit's ``BackendEstimatorV2`` adds the terms' deviations within a
-group, ignoring their covariances. Before any is known both are bounded by ``sum |c_k|``
-over the group's non-identity terms: each shot measures every term as ``+-1``, so one
-shot's estimate ``sum c_k s_k`` has standard deviation at most ``sum |c_k| std(s_k) <=
-sum |c_k|``; the target is then met with room to spare. The group results are summed back
-into one result per inner pub (values added, variances added: the groups are measured
-independently), so the reported standard errors are the inner estimator's, propagated as
-for ``"uniform"``.
+and ``O**2`` (diagonal in the same basis: no extra circuit); after each run ``stds *
+sqrt(shots per basis)`` and, on estimators that report real shots, ``sqrt(<O**2> - <O>**2)``
+(the largest, resp. the root mean square, over the unit's rows) are kept per (circuit, group
+observable) in a bounded cache of the gradient primitive and used by its next runs (``t``
+kept within ``[s/4, s]`` and pooled: the mean variance of the last :data:`POOLED_RUNS` runs,
+so that the shares follow the circuit's typical point rather than the last one). The two
+differ where the estimator reports a conservative error: qiskit's ``BackendEstimatorV2``
+adds the terms' deviations within a group, ignoring their covariances. Before any is known
+both are bounded by ``sum |c_k|`` over the group's non-identity terms: each shot measures
+every term as ``+-1``, so one shot's estimate ``sum c_k s_k`` has standard deviation at most
+``sum |c_k| std(s_k) <= sum |c_k|``; the target is then met with room to spare. The group
+results are summed back into one result per inner pub (values added, variances added: the
+groups are measured independently), so the reported standard errors are the inner
+estimator's, propagated as for ``"uniform"``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ __all__ = ["MIN_SHOTS", "GRID_RATIO", "Allocation", "allocate", "grid_shots", "t
 
 #: the fewest shots per basis a unit gets (fewer make its reported standard error unreliable)
 MIN_SHOTS = 32
+#: the learned true deviations average the variances of this many runs
+POOLED_RUNS = 16
 #: shot counts are rounded up to ``ceil(GRID_RATIO**k)``
 GRID_RATIO = 2.0**0.25
 
@@ -223,7 +226,8 @@ class Allocation:
                     spread = max(spread, previous[2])
             learned[unit.key] = (unit.pub.circuit, reported, spread)
         for key, (circuit, reported, spread) in learned.items():
-            self.sigmas.get(key, circuit, lambda: [None, None])[:] = [reported, spread]
+            entry = self.sigmas.get(key, circuit, lambda: [None, None, 0])
+            entry[:] = [reported, *pooled(entry[1], entry[2], spread)]
 
 
 def allocate(
@@ -300,13 +304,30 @@ def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: 
         if evaluation is not None:
             sub_evaluation = _with_observables(evaluation, sub)
         unit = _Unit(slot, sent, sub_evaluation, key, float(bound), offset)
-        reported, spread = sigmas.get(key, pub.circuit, lambda: [None, None])
+        reported, spread, _ = sigmas.get(key, pub.circuit, lambda: [None, None, 0])
         if reported is not None:
             unit.bound = min(float(reported), float(bound)) if bound else float(reported)
         if spread is not None:  # never below a quarter of the reported one (noisy estimate)
             unit.spread = float(np.clip(spread, unit.bound / 4, unit.bound))
         units.append(unit)
     return units
+
+
+def pooled(old: float | None, runs: int, new: float | None) -> tuple[float | None, int]:
+    """The per-shot deviation pooled over runs: the root of the mean variance of the last
+    :data:`POOLED_RUNS` runs (an exponential average once that many are in), and the runs
+    pooled. The allocation's shares then follow the deviation typical of the circuit's
+    points, not the last point's, which a run at another point does not share.
+
+    >>> pooled(None, 0, 2.0), pooled(2.0, 1, 0.0)
+    ((2.0, 1), (1.4142135623730951, 2))
+    """
+    if new is None:
+        return old, runs
+    if old is None or runs <= 0:
+        return float(new), 1
+    weight = 1.0 / min(runs + 1, POOLED_RUNS)
+    return math.sqrt((1 - weight) * old**2 + weight * new**2), runs + 1
 
 
 def _with_squares(pub: EstimatorPub, precision: float | None = None) -> EstimatorPub:
