@@ -22,6 +22,7 @@ from qprim_grad.optimizers.shot_rules import (
     next_shots,
     quantized,
 )
+from qprim_grad.optimizers.state import load_state
 
 aer = pytest.importorskip("qiskit_aer")
 
@@ -163,6 +164,7 @@ def test_resume_from_a_state_or_checkpoint_gives_the_same_iterates(
         first.step()
     saved = first.state
     assert saved is not None and saved.k == 3
+    assert isinstance(load_state(path), ShotAdaptiveState)  # the package-wide reader knows it
     for given in (saved, str(path), ShotAdaptiveState.load(path)):
         resumed = ShotAdaptive(stepsize=0.3, maxiter=6).minimize(
             shot_loss(circuit, observable), None, state=given

@@ -127,6 +127,10 @@ def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+#: optimizer state classes by their checkpoint format (filled as each class is defined)
+_STATES: dict[str, type[RunState]] = {}
+
+
 @dataclass(frozen=True)
 class RunState:
     """What every optimizer run records (frozen: steps return new states; only the history,
@@ -153,6 +157,11 @@ class RunState:
 
     FORMAT: ClassVar[str] = ""
     LABEL: ClassVar[str] = "optimizer"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.FORMAT:  # every optimizer's state is readable by load_state
+            _STATES[cls.FORMAT] = cls
 
     x: np.ndarray
     rng: dict[str, Any]
@@ -288,9 +297,6 @@ class NaturalGradientState(RunState):
         return cls(x=np.array(x0, dtype=float), rng=dict(rng.bit_generator.state), **kwargs)
 
 
-_STATES: dict[str, type[RunState]] = {s.FORMAT: s for s in (SPSAState, NaturalGradientState)}
-
-
 def load_state_dict(data: dict[str, Any]) -> RunState:
     """The state a :meth:`RunState.to_dict` dictionary holds, of the class its format names."""
     cls = _STATES.get(str(data.get("format")))
@@ -300,7 +306,8 @@ def load_state_dict(data: dict[str, Any]) -> RunState:
 
 
 def load_state(path: str | os.PathLike[str]) -> RunState:
-    """Read any optimizer checkpoint (an :class:`SPSAState` or :class:`NaturalGradientState`)."""
+    """Read any optimizer checkpoint (:class:`SPSAState`, :class:`NaturalGradientState`,
+    ``ShotAdaptiveState``, ...)."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
     return load_state_dict(data)
