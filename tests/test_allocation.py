@@ -175,7 +175,7 @@ def test_allocation_checked():
 def test_learned_spread_is_pooled_over_runs():
     """The true per-shot deviation is the root of the mean variance over runs (the last
     POOLED_RUNS of them, exponentially): the shares follow the circuit's typical point."""
-    from qprim_grad.allocation import POOLED_RUNS, pooled
+    from qprim_grad.pipeline.allocation import POOLED_RUNS, pooled
 
     spread, runs = pooled(None, 0, 1.0)
     spread, runs = pooled(spread, runs, 3.0)
