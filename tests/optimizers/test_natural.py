@@ -116,13 +116,17 @@ def reference_run(circuit, observable, x0, stepsize, lam, maxiter, mask=None):
     return out
 
 
+@pytest.mark.parametrize("settings", [PLAIN, {"max_step": None}], ids=["plain", "defaults"])
 @pytest.mark.parametrize("lam", [0.0, 0.05])
-def test_iterates_equal_the_reference_update(circuit, observable, x0, lam):
+def test_iterates_equal_the_reference_update(circuit, observable, x0, lam, settings):
+    """API.md's update, at the textbook settings and at the default cutoff and
+    regularisation (which do not act on this well-conditioned metric; the step cap, which
+    warns when it acts, is off: these steps are longer than 0.5)."""
     estimator = ReferenceMetricEstimator()
     loss = EstimatorLoss(estimator, circuit, observable)
     seen = []
     result = NaturalGradient(
-        stepsize=0.2, lam=lam, maxiter=5, **PLAIN, callback=lambda *a: seen.append(a)
+        stepsize=0.2, lam=lam, maxiter=5, **settings, callback=lambda *a: seen.append(a)
     ).minimize(loss, x0)
     expected = reference_run(circuit, observable, x0, 0.2, lam, 5)
     assert len(seen) == 5

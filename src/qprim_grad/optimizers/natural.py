@@ -64,7 +64,7 @@ class NaturalGradient(Steppable, OptimizerInterface):
         rcond: relative cutoff of the pseudo-inverse: eigenvalues below ``rcond`` times the
             largest are dropped.
         relative_lam: regularisation relative to the metric's largest eigenvalue (added to
-            ``lam``).
+            ``lam``; e.g. ``1e-2`` on shot noise, where small eigenvalues are mostly noise).
         max_step: the longest step taken (Euclidean norm); a longer one is shortened to it,
             with a warning. ``None``: no cap.
         callback: ``callback(nfev, x, fx, stepsize, accepted)`` once per step (``stepsize``
@@ -78,8 +78,9 @@ class NaturalGradient(Steppable, OptimizerInterface):
         precision: each iteration's precision: ``None`` (the estimator's own), a number, a
             callable ``iteration -> precision`` or ``"adaptive"`` (:mod:`.precision`).
 
-    The defaults of ``rcond``, ``relative_lam`` and ``max_step`` keep a nearly singular metric
-    from throwing the iterate away (docs: natural gradients).
+    The defaults of ``rcond`` and ``max_step`` keep a nearly singular metric from throwing
+    the iterate away (docs: natural gradients); on a well-conditioned metric the step is
+    ``stepsize * pinv(Re qgt + lam * I) @ grad``.
 
     ``minimize(loss, x0)`` takes an :class:`~.loss.EstimatorLoss`. Its estimator is wrapped
     as ``GradientEstimator(estimator, method=gradient_method, metric=...)`` (a
@@ -109,7 +110,7 @@ class NaturalGradient(Steppable, OptimizerInterface):
         gradient_options: dict[str, Any] | None = None,
         metric_options: dict[str, Any] | None = None,
         rcond: float = 1e-4,
-        relative_lam: float = 1e-3,
+        relative_lam: float = 0.0,
         max_step: float | None = 0.5,
         callback: CALLBACK | None = None,
         termination_checker: TERMINATIONCHECKER | None = None,
