@@ -246,17 +246,7 @@ class NaturalGradient(Steppable, OptimizerInterface):
             )
         warn_frozen_noise(fun, self.label)
         evaluator = MetricEvaluator(fun, self.metric_estimator(fun.estimator))
-        return Driver(
-            steps,
-            evaluator,
-            run_state,
-            label=self.label,
-            maxiter=self.maxiter,
-            callback=self.callback,
-            termination_checker=self.termination_checker,
-            checkpoint=self.checkpoint,
-            progress=self.progress,
-        )
+        return self._new_driver(steps, evaluator, run_state)
 
     def resume(self, fun: Any, path: str | os.PathLike[str]) -> Any:
         """Continue the run saved in the checkpoint ``path``."""

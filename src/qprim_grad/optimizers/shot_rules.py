@@ -89,6 +89,14 @@ def _ceil(values: np.ndarray) -> np.ndarray:
     return np.ceil(np.minimum(values, 2.0**62)).astype(np.int64)
 
 
+def _allocated(
+    spread: np.ndarray, signal: Any, lipschitz: float, stepsize: float, floor: float
+) -> np.ndarray:
+    """Shots ``ceil(factor * spread / (signal + floor))``; none where ``spread`` is zero."""
+    ratio = np.where(spread > 0, spread / (signal + floor), 0.0)
+    return _ceil(_factor(lipschitz, stepsize) * ratio)
+
+
 def icans_shots(
     chi: np.ndarray,
     xi: np.ndarray,
@@ -100,9 +108,7 @@ def icans_shots(
     k: int,
 ) -> np.ndarray:
     """iCANS' shots per component (before any cap)."""
-    ratio = xi / (chi**2 + bias * mu**k)
-    ratio = np.where(xi > 0, ratio, 0.0)
-    return _ceil(_factor(lipschitz, stepsize) * ratio)
+    return _allocated(xi, chi**2, lipschitz, stepsize, bias * mu**k)
 
 
 def gcans_shots(
@@ -117,9 +123,7 @@ def gcans_shots(
 ) -> np.ndarray:
     """gCANS' shots per component: proportional to the per-shot standard deviation."""
     sigma = np.sqrt(np.maximum(xi, 0.0))
-    ratio = sigma * sigma.sum() / (np.sum(chi**2) + bias * mu**k)
-    ratio = np.where(sigma > 0, ratio, 0.0)
-    return _ceil(_factor(lipschitz, stepsize) * ratio)
+    return _allocated(sigma * sigma.sum(), np.sum(chi**2), lipschitz, stepsize, bias * mu**k)
 
 
 def expected_gain_per_shot(

@@ -46,6 +46,22 @@ class Steppable:
     def _driver(self, fun: Any, x0: Any, state: Any) -> Driver:  # pragma: no cover
         raise NotImplementedError
 
+    def _new_driver(self, steps: Any, evaluator: Any, run_state: RunState) -> Driver:
+        """A :class:`~.driver.Driver` of ``steps`` and ``evaluator`` from ``run_state``, with
+        this optimizer's label, ``maxiter``, callbacks, checkpoint and progress settings."""
+        settings: Any = self
+        return Driver(
+            steps,
+            evaluator,
+            run_state,
+            label=settings.label,
+            maxiter=settings.maxiter,
+            callback=settings.callback,
+            termination_checker=settings.termination_checker,
+            checkpoint=settings.checkpoint,
+            progress=settings.progress,
+        )
+
     def start(
         self, fun: Any, x0: Any, jac: Any = None, bounds: Any = None, *, state: Any = None
     ) -> None:
