@@ -284,8 +284,17 @@ def _with_squares(pub: EstimatorPub, precision: float | None = None) -> Estimato
     return EstimatorPub(pub.circuit, stacked, bindings, precision, validate=False)
 
 
+#: ``O**2`` of a group observable, keyed by its terms (content: served by key alone)
+_SQUARES: BoundedCache[dict[str, float]] = BoundedCache(size=1024)
+
+
 def _square(items: tuple[tuple[str, float], ...]) -> dict[str, float]:
-    """``O**2`` of ``O = sum c_k P_k`` (qubit-wise commuting terms: real coefficients)."""
+    """``O**2`` of ``O = sum c_k P_k`` (qubit-wise commuting terms: real coefficients),
+    computed once per observable's terms (a copy: the caller may keep it)."""
+    return dict(_SQUARES.get(("square", items), None, lambda: _build_square(items)))
+
+
+def _build_square(items: tuple[tuple[str, float], ...]) -> dict[str, float]:
     operator = SparsePauliOp.from_list(list(items))
     square = (operator @ operator).simplify(atol=1e-12)
     labels = square.paulis.to_labels()
