@@ -21,11 +21,11 @@ from ..methods import resolve_method
 from ..methods.base import GradientMethod
 from ..methods.metric import resolve_metric
 from .allocation import allocate
+from .combination import Combination
 from .job import GradientJob
 from .noise_checks import warn_seeded_noise
 from .packing import pack
 from .phases import (
-    Combination,
     Face,
     Submission,
     attach_metric,
