@@ -54,12 +54,17 @@ from .gains import Gain, PowerSeries
 from .iteration import BatchPlan, Directions, Estimate, Step
 from .precision import FixedPrecision, PrecisionRule, update_statistics
 from .protocol import AskData
+from .spsa_calibration import (
+    CALIBRATED,
+    CALIBRATION_STEPS,
+    STDDEV_SAMPLES,
+    calibrated_gains,
+)
 from .state import SPSAState, generator_from_state
 from .steps import (
     accepts,
     blocking_tolerance,
     calibration_points,
-    calibration_scale,
     clip_to_trust_region,
     estimate,
     num_resamplings,
@@ -79,11 +84,6 @@ __all__ = [
     "average",
 ]
 
-#: random directions of the calibration (each measured at ``±c``)
-CALIBRATION_STEPS = 25
-#: loss evaluations at the initial point that calibrate blocking's ``allowed_increase``
-STDDEV_SAMPLES = 25
-
 #: the SPSA options a checkpoint records; resuming with other values warns
 SCHEDULE_OPTIONS = (
     "blocking",
@@ -94,12 +94,6 @@ SCHEDULE_OPTIONS = (
     "second_order",
     "regularization",
     "hessian_delay",
-)
-
-#: the log line of a calibration
-CALIBRATED = (
-    "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
-    "perturbation c/k^gamma with c=%.4g, gamma=%.4g"
 )
 
 _local = threading.local()
@@ -115,26 +109,6 @@ def _generator_at(rng_state: dict[str, Any]) -> np.random.Generator:
     else:
         generator.bit_generator.state = rng_state
     return generator
-
-
-def calibrated_gains(
-    values: np.ndarray,
-    c: float = 0.2,
-    stability_constant: float = 0.0,
-    target_magnitude: float | None = None,
-    alpha: float = 0.602,
-    gamma: float = 0.101,
-    modelspace: bool = False,
-) -> tuple[PowerSeries, PowerSeries, bool]:
-    """The power series SPSA's calibration picks from the losses at
-    :func:`~.steps.calibration_points`; the flag says whether it fell back to
-    ``a = target_magnitude``."""
-    target = 2 * np.pi / 10 if target_magnitude is None else target_magnitude
-    a = calibration_scale(values, c, target, modelspace)
-    failed = not np.isfinite(a) or a < 1e-10
-    if failed:
-        a = target
-    return PowerSeries(a, alpha, stability_constant + 0.0), PowerSeries(c, gamma), failed
 
 
 def average(state: SPSAState, last_avg: int, extra: np.ndarray | None = None) -> np.ndarray:
