@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import CorrelatedNoiseWarning
 from ..methods.backends import aer_estimator
 from ._warn import warn_user
+from .batching import single_value
 from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
 from .protocol import AskData, TellData
 
@@ -163,10 +164,7 @@ class FidelityEvaluator:
 
 
 def _one_fidelity(value: Any) -> float:
-    array = np.asarray(value)
-    if array.size != 1:
-        raise ValueError(f"The fidelity returned {array.size} values for one pair of points.")
-    return float(np.real(array.reshape(-1)[0]))
+    return single_value(value, "The fidelity returned {} values for one pair of points.")
 
 
 class MetricEvaluator:

@@ -5,8 +5,9 @@ iteration; a plain callable is evaluated in qiskit-algorithms' order. With the s
 iterates equal qiskit-algorithms' SPSA's in both cases (blocking included).
 :mod:`.spsa_steps` describes the schedules.
 
-This module holds the configuration; the pure steps of a run are in :mod:`.spsa_steps`, its
-I/O in the generic :mod:`.driver`, the steppable protocol in :mod:`.steppable`, the
+This module holds the configuration and the run; the static methods ``calibrate`` and
+``estimate_stddev`` are in :mod:`.spsa_compat`, the pure steps of a run in :mod:`.spsa_steps`,
+its I/O in the generic :mod:`.driver`, the steppable protocol in :mod:`.steppable`, the
 qiskit-algorithms ``Optimizer`` shim in :mod:`.interface`, the scipy adapter in
 :mod:`.scipy_adapter`.
 
@@ -21,8 +22,6 @@ qiskit-algorithms ``Optimizer`` shim in :mod:`.interface`, the scipy adapter in
 
 from __future__ import annotations
 
-import inspect
-import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -31,35 +30,27 @@ from typing import Any, SupportsFloat
 import numpy as np
 
 from ..compat import global_generator
-from ._warn import warn_user
-from .driver import Driver, check_finite_loss, make_rng
+from .driver import Driver, make_rng
 from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
-from .gains import PowerSeries, as_gain, check_gains
+from .gains import as_gain, check_gains
 from .interface import OptimizerInterface
-from .loss import evaluate, is_batched
+from .loss import is_batched
 from .precision import as_precision_rule
 from .scipy_adapter import scipy_minimize
-from .spsa_steps import CALIBRATION_STEPS, SCHEDULE_OPTIONS, SPSASteps, calibrated_gains
+from .spsa_compat import SPSACompat
+from .spsa_steps import SCHEDULE_OPTIONS, SPSASteps
 from .state import SPSAState
 from .steppable import Steppable, resume_state
-from .steps import calibration_points
 
 __all__ = ["SPSA", "CALLBACK", "TERMINATIONCHECKER"]
-
-logger = logging.getLogger("qprim_grad.optimizers")
 
 #: ``callback(nfev, x, fx, stepsize, accepted)``
 CALLBACK = Callable[[int, np.ndarray, float, SupportsFloat, bool], None]
 #: ``termination_checker(nfev, x, fx, stepsize, accepted) -> stop?``
 TERMINATIONCHECKER = Callable[[int, np.ndarray, float, SupportsFloat, bool], bool]
 
-_CALIBRATED = (
-    "SPSA calibration: learning rate a/(A+k)^alpha with a=%.4g, A=%.4g, alpha=%.4g; "
-    "perturbation c/k^gamma with c=%.4g, gamma=%.4g"
-)
 
-
-class SPSA(Steppable, OptimizerInterface):
+class SPSA(SPSACompat, Steppable, OptimizerInterface):
     r"""Simultaneous perturbation stochastic approximation (SPSA, and 2-SPSA).
 
     Arguments, defaults and meaning are those of ``qiskit_algorithms.optimizers.SPSA``:
@@ -162,61 +153,6 @@ class SPSA(Steppable, OptimizerInterface):
         self._max_evals_grouped: int | None = None
         self._options: dict[str, Any] = {}
 
-    # ---- qiskit-algorithms static methods -----------------------------------------------
-    @staticmethod
-    def calibrate(
-        loss: Callable[[np.ndarray], float],
-        initial_point: np.ndarray,
-        c: float = 0.2,
-        stability_constant: float = 0,
-        target_magnitude: float | None = None,
-        alpha: float = 0.602,
-        gamma: float = 0.101,
-        modelspace: bool = False,
-        max_evals_grouped: int | None = 1,
-        *,
-        seed: int | np.random.Generator | None = None,
-    ) -> tuple[PowerSeries, PowerSeries]:
-        r"""Calibrate ``a`` of the power series :math:`a_k = a / (A + k + 1)^\alpha`,
-        :math:`c_k = c / (k + 1)^\gamma` so that the first step has length
-        ``target_magnitude`` (default :math:`2\pi/10`), from 25 random directions.
-
-        A batched loss is evaluated in one call (one job). Returns ``(learning_rate,
-        perturbation)`` as :class:`~.gains.PowerSeries`, which are also callables returning
-        iterators, as qiskit-algorithms returns them. ``seed`` may be a ``Generator``, which
-        is then advanced.
-
-        >>> import numpy as np
-        >>> lr, pert = SPSA.calibrate(lambda x: float(x @ x), np.ones(2), seed=0)
-        >>> pert.at(1), round(lr.at(1), 3)
-        (0.2, 0.393)
-        """
-        rng = seed if isinstance(seed, np.random.Generator) else None
-        rng = rng or (global_generator() if seed is None else None) or np.random.default_rng(seed)
-        x0 = np.asarray(initial_point, dtype=float)
-        points = calibration_points(rng, x0, c, CALIBRATION_STEPS)
-        values = evaluate(loss, points, max_evals_grouped)
-        check_finite_loss(values, "calibration")
-        eta, eps, failed = calibrated_gains(
-            values, c, stability_constant, target_magnitude, alpha, gamma, modelspace
-        )
-        if failed:
-            warn_user(f"Calibration failed, using {eta.scale} for `a`")
-        logger.info(_CALIBRATED, eta.scale, stability_constant, alpha, c, gamma)
-        return eta, eps
-
-    @staticmethod
-    def estimate_stddev(
-        loss: Callable[[np.ndarray], float],
-        initial_point: np.ndarray,
-        avg: int = 25,
-        max_evals_grouped: int = 1,
-    ) -> float:
-        """Standard deviation of ``avg`` evaluations at ``initial_point`` (one job if the
-        loss is batched)."""
-        points = np.repeat(np.asarray(initial_point, dtype=float)[None, :], avg, axis=0)
-        return float(np.std(evaluate(loss, points, max_evals_grouped)))
-
     # ---- configuration -------------------------------------------------------------------
     @property
     def settings(self) -> dict[str, Any]:
@@ -250,22 +186,6 @@ class SPSA(Steppable, OptimizerInterface):
             "precision": self.precision,
             "blocking_schedule": self.blocking_schedule,
         }
-
-    def replace(self, **changes: Any) -> Any:
-        """A copy with some constructor arguments changed."""
-        kwargs = {
-            name: getattr(self, name)
-            for name in inspect.signature(type(self).__init__).parameters
-            if name != "self"
-        }
-        unknown = set(changes) - set(kwargs)
-        if unknown:
-            raise TypeError(f"Unknown SPSA arguments: {sorted(unknown)}")
-        kwargs.update(changes)
-        new = type(self)(**kwargs)
-        new._max_evals_grouped = self._max_evals_grouped
-        new._options = dict(self._options)
-        return new
 
     # ---- minimisation --------------------------------------------------------------------
     def minimize(
