@@ -238,11 +238,10 @@ class EstimatorFace(BaseFace):
             [pair(result.data.evs, result.data.stds) for result in evaluated],
             task.shape,
             task.num_parameters,
-            work.plan.resolve_direct_grads(),
         )
-        nested = nested_derivatives(work, center, evaluated)  # around a GradientEstimator
-        nested.update(work.plan.resolve_direct_fields())
-        if work.metric_plan is not None:  # metric=: qgt, qgt_stds, qfi, qfi_stds
+        # around a GradientEstimator, or computed by a DirectPlan
+        nested = nested_derivatives(work, center, evaluated)
+        if work.metric_work is not None:  # metric=: qgt, qgt_stds, qfi, qfi_stds
             nested.update(metric_fields(work))
         data = DataBin(
             evs=evs,

@@ -209,7 +209,6 @@ class SamplerFace(BaseFace):
             [d.frequencies(outcomes) for d in dists],
             task.shape,
             task.num_parameters,
-            plan.resolve_direct_grads(),
         )
         labels = bitstrings(outcomes, num_bits)
         data = DataBin(

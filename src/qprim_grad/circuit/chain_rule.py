@@ -9,7 +9,7 @@ evaluating the expressions' derivatives at every row of values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -24,9 +24,7 @@ __all__ = [
     "affine_form",
     "affine_jacobian",
     "bound_real",
-    "chain_rule",
     "evaluate_slots",
-    "parameter_map",
     "prepared_values",
     "slot_curvature",
     "slot_jacobian",
@@ -155,14 +153,6 @@ def affine_jacobian(prepared: PreparedCircuit) -> sparse.csr_array:
     return sparse.csr_array(prepared.affine[:, columns])  # type: ignore[index]
 
 
-def parameter_map(prepared: PreparedCircuit) -> tuple[tuple[Parameter, ...], Any] | None:
-    """For a rewritten circuit with affine arguments: its slot parameters and the constant
-    Jacobian ``d slot / d theta`` (see :attr:`~qprim_grad.methods.base.Plan.parameter_map`)."""
-    if not prepared.rewritten or prepared.affine is None:
-        return None
-    return tuple(slot.parameter for slot in prepared.slots), affine_jacobian(prepared)
-
-
 def slot_curvature(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
     """``d^2 slot_g / d theta_i d theta_j``, a dense ``S + (G, P, P)`` array (zero for
     affine arguments)."""
@@ -182,22 +172,6 @@ def slot_curvature(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:
                 if second in derivative.parameters:
                     out[:, g, i, j] = bound_real(derivative.gradient(second), bindings)
     return out.reshape(values.shape[:-1] + out.shape[1:])
-
-
-def chain_rule(
-    prepared: PreparedCircuit, values: np.ndarray
-) -> Callable[[], tuple[tuple[Parameter, ...], np.ndarray, np.ndarray]] | None:
-    """For a rewritten circuit with non-affine arguments: a callable giving its slot
-    parameters, the Jacobian ``S + (G, P)`` and the curvature ``S + (G, P, P)`` of the
-    arguments at ``values`` (see :attr:`~qprim_grad.methods.base.Plan.chain_rule`)."""
-    if not prepared.rewritten or prepared.affine is not None:
-        return None
-
-    def compute() -> tuple[tuple[Parameter, ...], np.ndarray, np.ndarray]:
-        slots = tuple(slot.parameter for slot in prepared.slots)
-        return slots, slot_jacobian(prepared, values), slot_curvature(prepared, values)
-
-    return compute
 
 
 def prepared_values(prepared: PreparedCircuit, values: np.ndarray) -> np.ndarray:

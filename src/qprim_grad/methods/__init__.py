@@ -9,14 +9,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import GradientMethodError
-from ..pipeline.types import Evaluation, Plan, PubTask
+from ..pipeline.types import ArgumentMap, Direct, DirectPlan, Evaluation, MethodPlan, Plan, PubTask
 from .base import GradientMethod
 
 __all__ = [
     "BUILTIN_METHODS",
+    "ArgumentMap",
+    "Direct",
+    "DirectPlan",
     "Evaluation",
     "GradientMethod",
     "GradientMethodError",
+    "MethodPlan",
     "Plan",
     "PubTask",
     "available_methods",

@@ -1,12 +1,15 @@
 """The method protocol: a gradient method turns a pub
-(:class:`~qprim_grad.pipeline.types.PubTask`) into a :class:`~qprim_grad.pipeline.types.Plan`.
+(:class:`~qprim_grad.pipeline.types.PubTask`) into a plan: a
+:class:`~qprim_grad.pipeline.types.Plan` (evaluations and their combination) or a
+:class:`~qprim_grad.pipeline.types.DirectPlan` (derivatives computed without the inner
+primitive).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..pipeline.types import Plan, PubTask
+from ..pipeline.types import MethodPlan, PubTask
 
 __all__ = ["GradientMethod"]
 
@@ -22,6 +25,8 @@ class GradientMethod(Protocol):
         """The method's options, as reported in result metadata."""
         ...
 
-    def plan(self, task: PubTask) -> Plan:
-        """Return the evaluations and combination that give the gradient of ``task``."""
+    def plan(self, task: PubTask) -> MethodPlan:
+        """Return the evaluations and combination that give the gradient of ``task``
+        (:class:`~qprim_grad.pipeline.types.Plan`), or the derivatives computed directly
+        (:class:`~qprim_grad.pipeline.types.DirectPlan`)."""
         ...

@@ -22,13 +22,7 @@ from qiskit.circuit import QuantumCircuit
 from scipy import sparse
 
 from ..cache import BoundedCache
-from ..circuit.chain_rule import (
-    PreparedCircuit,
-    chain_rule,
-    parameter_map,
-    prepared_values,
-    slot_jacobian,
-)
+from ..circuit.chain_rule import PreparedCircuit, prepared_values, slot_jacobian
 from ..circuit.gates import DECOMPOSITIONS, GENERATORS
 from ..circuit.options import derivative_type_name
 from ..circuit.prepare import parameter_names, prepare_circuit
@@ -44,6 +38,7 @@ from .hadamard import (
     measure_aux,
     observable_support,
 )
+from .shift import argument_map
 
 __all__ = ["LinComb"]
 
@@ -193,7 +188,8 @@ class LinComb:
     def plan(self, task: PubTask) -> Plan:
         prepared = prepare_for_lin_comb(task, self.name)
         base = prepared_values(prepared, task.values)
-        jacobian = slot_jacobian(prepared, task.values)  # sparse (G, P) or S + (G, P)
+        arguments_jacobian = slot_jacobian(prepared, task.values)  # sparse (G, P) or S + (G, P)
+        jacobian = arguments_jacobian
         if sparse.issparse(jacobian):
             jacobian = jacobian.toarray().reshape((1,) * (base.ndim - 1) + jacobian.shape)
         evaluations = [
@@ -203,8 +199,7 @@ class LinComb:
         return Plan(
             evaluations=evaluations,
             center=self.center_evaluation(task, prepared, base),
-            parameter_map=parameter_map(prepared),
-            chain_rule=chain_rule(prepared, task.values),
+            arguments=argument_map(prepared, task.values, arguments_jacobian),
         )
 
     def _evaluation(

@@ -1,12 +1,13 @@
 """Reverse-mode (adjoint) differentiation on an exact statevector.
 
 ``method="reverse"`` computes ``<psi(theta)|O|d psi(theta)>`` with one forward and one
-backward pass over the statevector (see :mod:`qprim_grad.methods.adjoint`): no shifted circuits; the
-gradients come back as ``Plan.direct_grads``. On qiskit's ``StatevectorEstimator`` at
-precision 0 the ``evs`` are taken from the forward pass's state (``Plan.direct_center``, equal
-to the estimator's own to rounding) and no circuit is sent; otherwise the inner primitive
-evaluates the centre (``evs``, ``stds`` as it gives them). It applies only where the inner
-estimator is an exact statevector simulator; elsewhere use a sampling-friendly method.
+backward pass over the statevector (see :mod:`qprim_grad.methods.adjoint`): no shifted
+circuits; its plan is a :class:`~qprim_grad.pipeline.types.DirectPlan`. On qiskit's
+``StatevectorEstimator`` at precision 0 the ``evs`` are taken from the forward pass's state
+(the direct result's ``center``, equal to the estimator's own to rounding) and no circuit is
+sent; otherwise the inner primitive evaluates the centre (``evs``, ``stds`` as it gives
+them). It applies only where the inner estimator is an exact statevector simulator;
+elsewhere use a sampling-friendly method.
 Around a ``reverse`` gradient estimator it gives exact Hessians by forward-over-reverse
 (:mod:`qprim_grad.methods.adjoint.hessian`).
 
@@ -18,7 +19,6 @@ do not enter the imaginary part).
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -28,7 +28,7 @@ from qiskit.primitives.containers import DataBin, PubResult
 
 from ..circuit.options import derivative_type_name
 from ..errors import GradientMethodError
-from ..pipeline.types import Plan, PubTask
+from ..pipeline.types import Direct, DirectPlan, PubTask
 from .adjoint import AdjointError, AdjointProgram, compile_circuit, hessian, observable_matrix
 from .backends import aer_estimator
 from .shift import evaluation_circuit
@@ -100,8 +100,8 @@ class Reverse:
         """Reject a non-zero ``precision`` on qiskit-aer's ``EstimatorV2``."""
         check_noiseless_precision(estimator, precision, "method='reverse'", _OTHER_METHODS)
 
-    def plan(self, task: PubTask) -> Plan:
-        """Compute the gradients directly; the wrapper only evaluates the centre."""
+    def plan(self, task: PubTask) -> DirectPlan:
+        """Compute the gradients directly; the wrapper evaluates at most the centre."""
         if task.kind != "estimator":
             raise GradientMethodError(
                 f"method='reverse' differentiates expectation values only (pub {task.index} "
@@ -118,29 +118,27 @@ class Reverse:
             )
         program = compile_task(task)
         part = {"real": np.real, "imag": np.imag}.get(self.derivative_type, np.asarray)
-        # Computed once (for evs and grads alike) when the job's result is combined, so
-        # run() returns at once.
-        evaluate = functools.cache(lambda: self._evaluate(program, task))
         # On qiskit's StatevectorEstimator at precision 0 the evs come from the forward
         # pass's state (what that estimator computes, to rounding), and no centre pub is
         # sent. qiskit-aer mis-simulates some parameterised gates (cry, crz, cp, ...): on
         # other exact estimators the evs come from the same circuit with those gates
         # through their definitions.
-        direct = type(task.inner) is StatevectorEstimator
         center = None
         if not isinstance(task.inner, StatevectorEstimator):
             center = evaluation_circuit(task, self.name)[1]
-        return Plan(
-            evaluations=[],
+
+        def compute() -> Direct:
+            evs, grads = self._evaluate(program, task)
+            return Direct(2.0 * part(grads), center=exact_pub_result(task, np.real(evs)))
+
+        return DirectPlan(
+            compute,
             center=center,
-            direct_grads=lambda: 2.0 * part(evaluate()[1]),
-            direct_center=(lambda: exact_pub_result(task, np.real(evaluate()[0])))
-            if direct
-            else None,
+            exact_center=type(task.inner) is StatevectorEstimator,
             metadata={"gradient_engine": "adjoint"},
         )
 
-    def _hessian_plan(self, task: PubTask) -> Plan:
+    def _hessian_plan(self, task: PubTask) -> DirectPlan:
         """Around a ``GradientEstimator(exact estimator, method="reverse")``: the inner
         gradients and their derivatives (``hessian``) by forward-over-reverse, no circuit
         sent to the inner primitive at precision 0."""
@@ -156,25 +154,19 @@ class Reverse:
                 f"pub {task.index}: the reverse Hessian needs gate arguments affine in the "
                 f"parameters; use method='param_shift' or 'finite_diff' around the inner one"
             )
-        evaluate = functools.cache(lambda: _hessians(program, task))
-
-        def center() -> PubResult:
-            evs, grads, _ = evaluate()
-            return exact_pub_result(task, evs, grads=grads, grad_stds=np.zeros_like(grads))
-
-        def fields() -> dict[str, np.ndarray]:
-            hessian = evaluate()[2]
-            return {"hessian": hessian, "hessian_stds": np.zeros_like(hessian)}
-
         columns = program.columns(task.parameters)
-        direct = type(task.inner.estimator) is StatevectorEstimator
-        return Plan(
-            evaluations=[],
+
+        def compute() -> Direct:
+            evs, grads, hessian = _hessians(program, task)
+            center = exact_pub_result(task, evs, grads=grads, grad_stds=np.zeros_like(grads))
+            fields = {"hessian": hessian, "hessian_stds": np.zeros_like(hessian)}
             # d<O>/dθ_j for the outer parameters: the Hessian's row sums are not it, the
             # gradient is, so take it from the inner gradient's columns
-            direct_grads=lambda: _columns(evaluate()[1], columns),
-            direct_center=center if direct else None,
-            direct_fields=fields,
+            return Direct(_columns(grads, columns), center=center, fields=fields)
+
+        return DirectPlan(
+            compute,
+            exact_center=type(task.inner.estimator) is StatevectorEstimator,
             metadata={"gradient_engine": "adjoint", "hessian_engine": "forward-over-reverse"},
         )
 

@@ -7,7 +7,7 @@ points": they differ only in which points and which coefficients.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -16,18 +16,17 @@ from scipy import sparse
 from ..circuit.chain_rule import (
     PreparedCircuit,
     affine_jacobian,
-    chain_rule,
-    parameter_map,
     prepared_values,
+    slot_curvature,
     slot_jacobian,
 )
 from ..circuit.options import check_epsilon, check_scheme
 from ..circuit.prepare import prepare_circuit
 from ..errors import GradientMethodError
-from ..pipeline.types import Evaluation, Plan, PubTask
+from ..pipeline.types import ArgumentMap, Evaluation, Plan, PubTask
 from ..rules import GATE_FREQUENCIES, ShiftRule, finite_difference_rule, rule_for_gate
 
-__all__ = ["ParamShift", "FiniteDiff", "SPSADirections", "ShiftTerms"]
+__all__ = ["ParamShift", "FiniteDiff", "SPSADirections", "ShiftTerms", "argument_map"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,7 @@ class ParamShift:
         base = prepared_values(prepared, task.values)
         terms, slot_matrix = _slot_terms(prepared)
         values = terms.displace(base, prepared.slot_columns)
+        jacobian = None
         if prepared.affine is not None:
             weights: Any = _affine_weights(prepared)
         else:
@@ -131,9 +131,25 @@ class ParamShift:
         return Plan(
             evaluations=evaluations,
             center=center,
-            parameter_map=parameter_map(prepared),
-            chain_rule=chain_rule(prepared, task.values),
+            arguments=argument_map(prepared, task.values, jacobian),
         )
+
+
+def argument_map(
+    prepared: PreparedCircuit, values: np.ndarray, jacobian: Any = None
+) -> ArgumentMap | None:
+    """How the slots of a rewritten circuit depend on the user's ``values`` (``None`` for a
+    circuit that carries the user's parameters): the constant sparse Jacobian for affine
+    arguments, else the Jacobian at ``values`` (``jacobian``, if already computed) and the
+    curvature, computed when asked for."""
+    if not prepared.rewritten:
+        return None
+    parameters = tuple(slot.parameter for slot in prepared.slots)
+    if prepared.affine is not None:
+        return ArgumentMap(parameters, affine_jacobian(prepared))
+    if jacobian is None:
+        jacobian = slot_jacobian(prepared, values)
+    return ArgumentMap(parameters, jacobian, partial(slot_curvature, prepared, values))
 
 
 def evaluation_circuit(

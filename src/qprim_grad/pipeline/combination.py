@@ -12,7 +12,7 @@ from qiskit.primitives import PrimitiveResult
 from ..errors import GradientJobError
 from ..shots import pub_shots
 from .packing import check_result_count
-from .phases import Face, Submission
+from .phases import Face, Submission, direct_center
 from .results import broadcast_pub_result, concatenate_pub_results, reshape_pub_result
 from .types import PubWork
 
@@ -89,7 +89,9 @@ class Combination:
     def pub_result(self, work: PubWork, flat: list[Any]) -> Any:
         """The face's result for one user pub."""
         center = self.center(work, flat)
-        work = replace(work, metric_results=tuple(flat[i] for i in work.metric_slots))
+        if work.metric_work is not None:
+            results = tuple(flat[i] for i in work.metric_work.slots)
+            work = replace(work, metric_work=replace(work.metric_work, results=results))
         try:
             return self.face.result_row(work, center, [flat[i] for i in work.eval_slots], self.meta)
         except Exception as exc:
@@ -98,12 +100,14 @@ class Combination:
                 f"gradients: {type(exc).__name__}: {exc}"
             ) from exc
 
-    @staticmethod
-    def center(work: PubWork, flat: list[Any]) -> Any:
-        """The centre's result: computed by the plan, or the inner one (a replacement
-        centre's one-point axis dropped)."""
+    def center(self, work: PubWork, flat: list[Any]) -> Any:
+        """The centre's result: computed without the inner primitive
+        (:func:`.phases.direct_center`), or the inner one (a replacement centre's one-point
+        axis dropped)."""
         if work.center_slot < 0:
-            return work.plan.resolve_direct_center()
+            computed = direct_center(self.face, work)
+            assert computed is not None  # laid out without a centre pub only then
+            return computed()
         center = flat[work.center_slot]
         if work.plan.center is not None:
             center = reshape_pub_result(center, work.task.shape)

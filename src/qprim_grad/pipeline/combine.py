@@ -9,7 +9,7 @@ from typing import Any, cast
 import numpy as np
 from scipy import sparse
 
-from .types import Plan
+from .types import ArgumentMap, DirectPlan, MethodPlan, Plan, PubTask, PubWork
 
 __all__ = [
     "linear_combination",
@@ -43,7 +43,7 @@ def linear_combination(values: np.ndarray, weights: Any) -> np.ndarray:
 
 
 def combine_plan(
-    plan: Plan,
+    plan: MethodPlan,
     center: np.ndarray,
     evaluated: list[np.ndarray],
     shape: tuple[int, ...],
@@ -53,7 +53,8 @@ def combine_plan(
 ) -> np.ndarray:
     """Gradients ``S + (width, M)`` from centre values ``(1,) + S + (M,)`` and evaluation
     values ``(K,) + S + (M,)``; with ``variances=True`` the inputs are variances and the
-    weights are squared (independent estimates)."""
+    weights are squared (independent estimates). A :class:`DirectPlan` weighs no values
+    (zeros)."""
     total = np.zeros(shape + (width, center.shape[-1]))
     pairs = [(e.weights, v) for e, v in zip(plan.evaluations, evaluated)]
     if plan.center_weights is not None:
@@ -64,22 +65,21 @@ def combine_plan(
 
 
 def combine_with_errors(
-    plan: Plan,
+    plan: MethodPlan,
     center: tuple[np.ndarray, np.ndarray],
     evaluated: list[tuple[np.ndarray, np.ndarray]],
     shape: tuple[int, ...],
     width: int,
-    direct: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(derivatives, standard errors), each ``S + (width, M)``, from (values, variances)
-    pairs of the centre ``(1,) + S + (M,)`` and of each evaluation ``(K,) + S + (M,)``;
-    ``direct``: the plan's resolved direct derivatives, added."""
+    pairs of the centre ``(1,) + S + (M,)`` and of each evaluation ``(K,) + S + (M,)``; for a
+    :class:`DirectPlan`, its computed derivatives with zero standard errors."""
     grads = combine_plan(plan, center[0], [v for v, _ in evaluated], shape, width)
     variance = combine_plan(
         plan, center[1], [var for _, var in evaluated], shape, width, variances=True
     )
-    if direct is not None:
-        grads = grads + np.reshape(direct, grads.shape)
+    if isinstance(plan, DirectPlan):
+        grads = grads + np.reshape(plan.result.grads, grads.shape)
     return grads, np.sqrt(np.maximum(np.real(variance), 0.0))
 
 
@@ -90,7 +90,7 @@ def square(weights: Any) -> Any:
     return np.abs(np.asarray(weights)) ** 2
 
 
-def nested_derivatives(work: Any, center: Any, evaluated: list[Any]) -> dict[str, Any]:
+def nested_derivatives(work: PubWork, center: Any, evaluated: list[Any]) -> dict[str, Any]:
     """Derivatives of the inner result's ``grads`` when the wrapped primitive is itself a
     gradient estimator: ``hessian`` (and ``hessian_stds``).
 
@@ -100,24 +100,27 @@ def nested_derivatives(work: Any, center: Any, evaluated: list[Any]) -> dict[str
       expressions), the inner derivatives are mapped back through the chain rule
       (``H = J^T d^2E/d phi^2 J``, plus ``sum_g dE/d phi_g d^2 phi_g/d theta^2`` for
       non-affine expressions): shape ``pub.shape + (P, P)``.
-    * Otherwise (direct gradients, an inner estimator of other parameters): ``{}``.
+    * A :class:`DirectPlan`: the fields it computed (e.g. ``reverse`` around a ``reverse``
+      gradient estimator: ``hessian`` by forward-over-reverse).
+    * Otherwise (an inner estimator of other parameters): ``{}``.
     """
-    inner_parameters = _inner_parameters(work.plan, center, evaluated)
+    plan = work.plan
+    if isinstance(plan, DirectPlan):
+        return dict(plan.result.fields)
+    inner_parameters = _inner_parameters(center, evaluated)
     if inner_parameters is None:
         return {}
-    columns = _InnerColumns.of(work.plan, work.task, inner_parameters)
+    columns = _InnerColumns.of(plan.arguments, work.task, inner_parameters)
     if columns is None:
         return {}
-    return _second_derivatives(work.plan, work.task, center, evaluated, columns)
+    return _second_derivatives(plan, work.task, center, evaluated, columns)
 
 
-def _inner_parameters(plan: Plan, center: Any, evaluated: list[Any]) -> list[Any] | None:
+def _inner_parameters(center: Any, evaluated: list[Any]) -> list[Any] | None:
     """The parameters every inner result differentiates (``None`` if there are no inner
     gradients to differentiate, or the results disagree)."""
     inner_grads = getattr(center.data, "grads", None)
     if inner_grads is None or not isinstance(inner_grads, np.ndarray):
-        return None
-    if plan.direct_grads is not None:
         return None
     inner_parameters = [result.metadata.get("parameters") for result in [center, *evaluated]]
     if any(params != inner_parameters[0] or params is None for params in inner_parameters):
@@ -136,23 +139,23 @@ class _InnerColumns:
     curvature: Any = None
 
     @classmethod
-    def of(cls, plan: Plan, task: Any, inner_parameters: list[Any]) -> _InnerColumns | None:
+    def of(
+        cls, arguments: ArgumentMap | None, task: PubTask, inner_parameters: list[Any]
+    ) -> _InnerColumns | None:
+        """The columns when the inner results differentiate the circuit's parameters, or
+        the slot parameters of the plan's :class:`ArgumentMap`; else ``None``."""
         expected = list(task.circuit.parameters)
         width = len(inner_parameters)
         if inner_parameters == expected:
             return cls(width, list(range(len(expected))))
-        if plan.parameter_map is None and plan.chain_rule is None:
+        if arguments is None:
             return None
-        curvature = None
-        if plan.parameter_map is not None:
-            slots, jacobian = plan.parameter_map
-        else:
-            assert plan.chain_rule is not None
-            slots, jacobian, curvature = plan.chain_rule()
         position = {p: i for i, p in enumerate(inner_parameters)}
-        if any(p not in position for p in slots):
+        if any(p not in position for p in arguments.parameters):
             return None
-        return cls(width, [position[p] for p in slots], jacobian, curvature)
+        curvature = None if arguments.curvature is None else arguments.curvature()
+        columns = [position[p] for p in arguments.parameters]
+        return cls(width, columns, arguments.jacobian, curvature)
 
     def pair(self, result: Any) -> tuple[np.ndarray, np.ndarray]:
         """(the chosen columns of ``grads``, their variances) of one inner result."""
@@ -164,7 +167,7 @@ class _InnerColumns:
 
 
 def _second_derivatives(
-    plan: Plan, task: Any, center: Any, evaluated: list[Any], inner: _InnerColumns
+    plan: Plan, task: PubTask, center: Any, evaluated: list[Any], inner: _InnerColumns
 ) -> dict[str, np.ndarray]:
     """The plan's combination applied to the inner gradients, mapped to the parameters."""
     center_mean, center_var = inner.pair(center)

@@ -11,12 +11,13 @@ is run and what a result row holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
 import numpy as np
 from qiskit.circuit import Parameter
+from qiskit.primitives.containers import PubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
@@ -25,7 +26,7 @@ from . import merge
 from .job import InnerJob
 from .packing import Piece, num_rows
 from .params import binding_hint, check_finite, normalize_parameters
-from .types import Evaluation, Plan, PubTask, PubWork
+from .types import DirectPlan, Evaluation, MetricLike, MetricWork, PubTask, PubWork
 
 __all__ = [
     "Face",
@@ -35,6 +36,7 @@ __all__ = [
     "build_tasks",
     "plan_pubs",
     "attach_metric",
+    "direct_center",
     "lay_out",
     "submit",
 ]
@@ -111,23 +113,19 @@ def plan_pubs(method: GradientMethod, tasks: list[PubTask], coerced: list[Any]) 
     return [PubWork(task, pub, method.plan(task)) for task, pub in zip(tasks, coerced)]
 
 
-def attach_metric(works: list[PubWork], metric: Any, may_replace_center: bool) -> list[PubWork]:
+def attach_metric(
+    works: list[PubWork], metric: MetricLike, may_replace_center: bool
+) -> list[PubWork]:
     """The works with the metric's plan for every pub; where allowed (the QGT estimator) its
-    centre replaces the gradient plan's."""
+    centre evaluation replaces the gradient plan's."""
     attached = []
     for work in works:
         metric_plan = metric.plan(work.task)
-        plan = _with_metric_center(work.plan, metric_plan) if may_replace_center else work.plan
-        attached.append(replace(work, metric=metric, metric_plan=metric_plan, plan=plan))
+        plan = work.plan
+        if may_replace_center and plan.center is None and metric_plan.center is not None:
+            plan = replace(plan, center=metric_plan.center)
+        attached.append(replace(work, plan=plan, metric_work=MetricWork(metric, metric_plan)))
     return attached
-
-
-def _with_metric_center(plan: Plan, metric_plan: Any) -> Plan:
-    center = plan.center if plan.center is not None else metric_plan.center
-    direct_center = plan.direct_center
-    if direct_center is None:
-        direct_center = metric_plan.direct_center
-    return replace(plan, center=center, direct_center=direct_center)
 
 
 # --- lay out -----------------------------------------------------------------------------
@@ -164,16 +162,8 @@ def lay_out(
     evaluations = [_add_evaluations(face, inner, work, work.plan.evaluations) for work in works]
     metrics = [_add_metric(face, inner, work, run_kwargs) for work in works]
     laid = [
-        replace(
-            work,
-            center_slot=center,
-            eval_slots=tuple(evaluated),
-            metric_direct=direct,
-            metric_slots=tuple(metric_slots),
-        )
-        for work, center, evaluated, (direct, metric_slots) in zip(
-            works, centers, evaluations, metrics
-        )
+        replace(work, center_slot=center, eval_slots=tuple(evaluated), metric_work=metric)
+        for work, center, evaluated, metric in zip(works, centers, evaluations, metrics)
     ]
     return inner, laid
 
@@ -194,13 +184,16 @@ def _add_center(face: Face, inner: InnerPubs, work: PubWork, run_kwargs: dict[st
 
 def _add_metric(
     face: Face, inner: InnerPubs, work: PubWork, run_kwargs: dict[str, Any]
-) -> tuple[bool, list[int]]:
-    """Whether the metric plan computes its evaluations itself, and the slots of those sent."""
-    if work.metric_plan is None:
-        return False, []
-    direct = _metric_is_direct(face, work, run_kwargs)
-    evaluations = () if direct else work.metric_plan.evaluations
-    return direct, _add_evaluations(face, inner, work, evaluations)
+) -> MetricWork | None:
+    """The metric's evaluations appended (none where the plan computes them itself, exact
+    values only); the metric work with their slots."""
+    metric = work.metric_work
+    if metric is None:
+        return None
+    direct = metric.plan.direct is not None and face.exact_center(work, run_kwargs)
+    evaluations = () if direct else metric.plan.evaluations
+    slots = _add_evaluations(face, inner, work, evaluations)
+    return replace(metric, slots=tuple(slots), direct=direct)
 
 
 def _add_evaluations(
@@ -240,18 +233,23 @@ def constant_once(evaluation: Evaluation) -> Evaluation:
     return replace(evaluation, values=np.zeros((1,) * (values.ndim - 1) + (0,)))
 
 
-def _metric_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
-    """Whether the metric plan computes its evaluations itself (exact values only)."""
-    return work.metric_plan.direct is not None and face.exact_center(work, run_kwargs)
+def direct_center(face: Face, work: PubWork) -> Callable[[], PubResult] | None:
+    """The centre's result computed without the inner primitive that ``work`` offers: its
+    :class:`DirectPlan`'s, else (where the face lets the metric give the centre, the QGT
+    estimator) the metric plan's; ``None`` if neither gives one. Used only where
+    :meth:`Face.exact_center` allows it."""
+    metric = work.metric_work
+    if metric is not None and not face.metric_center:
+        return None
+    plan = work.plan
+    if isinstance(plan, DirectPlan) and plan.exact_center:
+        return lambda: plan.result.center
+    return None if metric is None else metric.plan.direct_center
 
 
 def _center_is_direct(face: Face, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
-    """Whether the plan's ``direct_center`` replaces the inner centre evaluation."""
-    return (
-        work.plan.direct_center is not None
-        and (work.metric_plan is None or face.metric_center)
-        and face.exact_center(work, run_kwargs)
-    )
+    """Whether a directly computed centre (:func:`direct_center`) replaces the inner one."""
+    return direct_center(face, work) is not None and face.exact_center(work, run_kwargs)
 
 
 # --- submit ------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from .phases import (
     submit,
 )
 from .results import indexable_pub
-from .types import Evaluation, PubTask, PubWork
+from .types import Evaluation, MetricLike, PubTask, PubWork
 
 #: how a run spends its shots (API.md, "Allocation within a run")
 ALLOCATIONS = ("uniform", "optimal")
@@ -67,7 +67,9 @@ class BaseFace(ABC):
     other_wrapper: str = ""
     metric_center = False
 
-    def __init__(self, primitive: Any, method: GradientMethod, metric: Any = None) -> None:
+    def __init__(
+        self, primitive: Any, method: GradientMethod, metric: MetricLike | None = None
+    ) -> None:
         self.primitive = primitive
         self.method = method
         self.metric = metric
@@ -96,7 +98,8 @@ class BaseFace(ABC):
         return isinstance(self.primitive, GradientPrimitive)
 
     def exact_center(self, work: PubWork, run_kwargs: dict[str, Any]) -> bool:
-        """Whether a plan's ``direct_center`` may replace the inner centre evaluation."""
+        """Whether a centre computed without the inner primitive
+        (:func:`~qprim_grad.pipeline.phases.direct_center`) may replace the inner one."""
         return False
 
     def inner_run(self, pubs: list[Any], **run_kwargs: Any) -> Any:
@@ -153,7 +156,7 @@ class GradientPrimitive:
 
     def _resolve_metric(
         self, face_type: type[BaseFace], metric: Any, metric_options: dict[str, Any] | None
-    ) -> Any:
+    ) -> MetricLike | None:
         """The metric method object (``None`` without ``metric=``)."""
         if metric_options is not None and not isinstance(metric_options, dict):
             raise TypeError(
@@ -169,7 +172,8 @@ class GradientPrimitive:
                 f"metric= needs an estimator (the QGT is a property of the state); use "
                 f"GradientEstimator or QGTEstimator, not {type(self).__name__}"
             )
-        return resolve_metric(metric, dict(metric_options or {}))
+        resolved: MetricLike = resolve_metric(metric, dict(metric_options or {}))
+        return resolved
 
     @property
     def allocation(self) -> str:

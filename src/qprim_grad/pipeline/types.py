@@ -1,8 +1,12 @@
 """The pipeline's value types: a coerced pub as a method sees it (:class:`PubTask`), the
-points a method asks to evaluate (:class:`Evaluation`), its :class:`Plan`, and one pub on its
-way through a run (:class:`PubWork`).
+points a method asks to evaluate (:class:`Evaluation`), its plan, and one pub on its way
+through a run (:class:`PubWork`).
 
-A plan lists the extra evaluations the inner primitive must run and the linear map
+A method's plan is one of two kinds (:data:`MethodPlan`): a :class:`Plan` (evaluations and
+their combination) or a :class:`DirectPlan` (derivatives computed without the inner
+primitive, which evaluates at most the centre).
+
+A :class:`Plan` lists the extra evaluations the inner primitive must run and the linear map
 (``weights``) that turns their results into derivatives. The generic primitive adds the
 unshifted pub itself as evaluation ``0`` (the *centre*), sends every evaluation of every pub
 in one inner job, and combines::
@@ -15,15 +19,28 @@ same map applied to variances gives the standard errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from functools import cached_property
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.primitives.containers import ObservablesArray
+from qiskit.primitives.containers import ObservablesArray, PubResult
 
-__all__ = ["PubTask", "Evaluation", "Plan", "PubWork"]
+__all__ = [
+    "PubTask",
+    "Evaluation",
+    "ArgumentMap",
+    "Plan",
+    "Direct",
+    "DirectPlan",
+    "MethodPlan",
+    "MetricLike",
+    "MetricPlanLike",
+    "MetricWork",
+    "PubWork",
+]
 
 
 @dataclass(frozen=True)
@@ -88,62 +105,178 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class ArgumentMap:
+    """How the gate arguments of a rewritten circuit depend on the user's parameters: the
+    circuit carries each differentiated gate argument ("slot") as its own parameter.
+
+    Lets an outer wrapper map an inner gradient estimator's derivatives over the slots back
+    to the user's parameters (the chain rule, second order where ``curvature`` is given).
+
+    Attributes:
+        parameters: the slot parameters ``G``, in the order of the Jacobian's rows.
+        jacobian: ``d argument / d theta``: a sparse ``(G, P)`` matrix (arguments affine in
+            the parameters) or a dense ``S + (G, P)`` array at the pub's values.
+        curvature: for arguments that are not affine in the parameters, a callable giving
+            ``d^2 argument / d theta_i d theta_j``, ``S + (G, P, P)``, at the pub's values
+            (called only when an outer wrapper asks for second derivatives).
+    """
+
+    parameters: tuple[Parameter, ...]
+    jacobian: Any
+    curvature: Callable[[], np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a method needs evaluated for one pub, and how to combine it (an immutable value:
-    derive a changed plan with :func:`dataclasses.replace`).
+    derive a changed plan with :func:`dataclasses.replace`). The other kind of plan is
+    :class:`DirectPlan`: derivatives computed without the inner primitive.
 
     Attributes:
         evaluations: extra evaluations (the centre is always evaluated by the wrapper).
         center: an equivalent evaluation (``K = 1``) to use as the centre instead of the
             user's pub, e.g. a rewritten circuit that the inner primitive handles correctly.
         center_weights: weights ``(1, *w_shape, P)`` applied to the centre values, or ``None``.
-        direct_grads: derivatives computed without the inner primitive (e.g. ``reverse``),
-            shape ``shape + (P,)``, added to the combination; may be a callable, evaluated
-            when the job's result is combined (so ``run`` returns at once).
         metadata: per-pub metadata the method wants reported.
-        direct_center: the centre's result (a ``PubResult`` with ``evs`` and ``stds``, or a
-            callable returning it) computed without the inner primitive, exactly as the inner
-            primitive would give it; the wrapper then sends no centre pub (estimators only,
-            and only where the pub's precision is zero).
-        direct_fields: further result fields the method computed itself (e.g. ``hessian``),
-            a dict or a callable returning one, evaluated when the result is combined.
-        parameter_map: when the evaluated circuits carry each differentiated gate argument
-            as its own parameter: those parameters and the constant (sparse) Jacobian
-            ``d argument / d theta`` of shape ``(G, P)``. Lets an outer wrapper map an inner
-            gradient estimator's derivatives back to the user's parameters.
-        chain_rule: as ``parameter_map`` for arguments that are not affine in the
-            parameters: a callable returning those parameters, the Jacobian
-            ``S + (G, P)`` and the curvature ``d^2 argument / d theta_i d theta_j``
-            ``S + (G, P, P)`` at the pub's values (the second-order chain rule).
+        arguments: when the evaluated circuits carry each differentiated gate argument as
+            its own parameter, how those arguments depend on the user's parameters
+            (:class:`ArgumentMap`); ``None`` when the circuits carry the user's parameters.
     """
 
     evaluations: list[Evaluation] = field(default_factory=list)
     center: Evaluation | None = None
     center_weights: np.ndarray | None = None
-    direct_grads: np.ndarray | Callable[[], np.ndarray] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    parameter_map: tuple[tuple[Parameter, ...], Any] | None = None
-    chain_rule: Callable[[], tuple[tuple[Parameter, ...], Any, Any]] | None = None
-    direct_center: Any = None
-    direct_fields: Any = None
-
-    def resolve_direct_grads(self) -> np.ndarray | None:
-        """``direct_grads``, calling it if it is a callable (the plan is left as it is: the
-        pipeline resolves each direct value once per result and passes it along)."""
-        return cast("np.ndarray | None", _called(self.direct_grads))
-
-    def resolve_direct_center(self) -> Any:
-        """``direct_center``, calling it if it is a callable."""
-        return _called(self.direct_center)
-
-    def resolve_direct_fields(self) -> dict[str, Any]:
-        """``direct_fields`` (empty if none), calling it if it is a callable."""
-        return dict(_called(self.direct_fields) or {})
+    arguments: ArgumentMap | None = None
 
 
-def _called(value: Any) -> Any:
-    """A lazily given value: the callable's result, or the value itself."""
-    return value() if callable(value) else value
+@dataclass(frozen=True)
+class Direct:
+    """What a :class:`DirectPlan` computes.
+
+    Attributes:
+        grads: the derivatives, shape ``shape + (P,)`` (``shape + (P, M)`` over a sampler's
+            ``M`` outcomes); their standard errors are zero.
+        center: the centre's result (a ``PubResult`` with ``evs`` and ``stds``) exactly as
+            the inner primitive would give it, or ``None``.
+        fields: further result fields (e.g. ``hessian``, ``hessian_stds``).
+    """
+
+    grads: np.ndarray
+    center: Any = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DirectPlan:
+    """A plan whose derivatives are computed without the inner primitive (e.g. ``reverse``):
+    the inner primitive evaluates at most the centre, and ``compute`` gives the rest.
+
+    ``compute`` runs when the job's result is combined (so ``run`` returns at once), once
+    per plan (:attr:`result`).
+
+    Attributes:
+        compute: a callable returning the :class:`Direct` result.
+        center: an equivalent evaluation (``K = 1``) the inner primitive runs as the centre
+            instead of the user's pub.
+        exact_center: whether ``compute`` gives the centre's result; the wrapper then sends
+            no centre pub where the pub's precision is zero (estimators only).
+        metadata: per-pub metadata the method wants reported.
+    """
+
+    compute: Callable[[], Direct]
+    center: Evaluation | None = None
+    exact_center: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    #: a direct plan sends no evaluations but the centre, and weighs no values
+    evaluations: ClassVar[tuple[Evaluation, ...]] = ()
+    center_weights: ClassVar[None] = None
+
+    @cached_property
+    def result(self) -> Direct:
+        """``compute()``, called once."""
+        return self.compute()
+
+
+#: what a gradient method's ``plan`` returns: evaluations with their combination, or a
+#: direct result
+MethodPlan: TypeAlias = Plan | DirectPlan
+
+
+class MetricPlanLike(Protocol):
+    """A metric method's plan for one pub, as the pipeline reads it (the metric family's
+    :class:`~qprim_grad.methods.metric.MetricPlan`)."""
+
+    @property
+    def evaluations(self) -> Sequence[Evaluation]:
+        """Inner pubs to run, in the run's job."""
+        ...
+
+    @property
+    def combine(self) -> Callable[[list[tuple[np.ndarray, np.ndarray]]], Any]:
+        """``[(evs, variances) per evaluation] -> SlotTensor``."""
+        ...
+
+    @property
+    def jacobian(self) -> Any:
+        """``d slot / d theta`` (``None``: the slots are the parameters)."""
+        ...
+
+    @property
+    def center(self) -> Evaluation | None:
+        """An evaluation to use as the centre when the metric runs alone."""
+        ...
+
+    @property
+    def direct(self) -> Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None:
+        """The evaluations' ``(evs, variances)`` computed without the inner primitive."""
+        ...
+
+    @property
+    def direct_center(self) -> Callable[[], PubResult] | None:
+        """The centre's result computed without the inner primitive."""
+        ...
+
+
+class MetricLike(Protocol):
+    """A metric method, as the pipeline uses it (the metric family's
+    :class:`~qprim_grad.methods.metric.MetricMethod`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def derivative_type(self) -> str: ...
+
+    @property
+    def phase_fix(self) -> bool: ...
+
+    @property
+    def options(self) -> dict[str, Any]: ...
+
+    def plan(self, task: PubTask) -> MetricPlanLike: ...
+
+
+@dataclass(frozen=True)
+class MetricWork:
+    """The metric's part of one pub's work (:class:`~qprim_grad.QGTEstimator`,
+    ``GradientEstimator(..., metric=...)``).
+
+    Attributes:
+        method: the metric method.
+        plan: its plan for this pub.
+        slots: the inner pubs of the plan's evaluations (set by the lay-out phase).
+        direct: whether the plan's evaluations are computed without the inner primitive
+            (``plan.direct``, where the pub's precision is zero; set by the lay-out phase).
+        results: the inner results of ``slots`` (set when the job's result is combined).
+    """
+
+    method: MetricLike
+    plan: MetricPlanLike
+    slots: tuple[int, ...] = ()
+    direct: bool = False
+    results: tuple[PubResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,22 +289,34 @@ class PubWork:
         task: the coerced pub as the method sees it.
         pub: the coerced user pub.
         plan: the gradient method's plan.
-        center_slot: the centre's inner pub (``-1``: the plan computes the centre itself).
+        center_slot: the centre's inner pub (``-1``: computed without the inner primitive).
         eval_slots: the inner pubs of ``plan.evaluations``, in order.
-        metric: the metric method (``QGTEstimator``, ``GradientEstimator(..., metric=...)``).
-        metric_plan: the metric's plan for this pub.
-        metric_slots: the inner pubs of the metric's evaluations.
-        metric_results: their results (set when the job's result is combined).
-        metric_direct: whether the metric plan computes its evaluations itself.
+        metric_work: the metric's part, or ``None`` without a metric.
     """
 
     task: PubTask
     pub: Any
-    plan: Plan
+    plan: MethodPlan
     center_slot: int = -1
     eval_slots: tuple[int, ...] = ()
-    metric: Any = None
-    metric_plan: Any = None
-    metric_slots: tuple[int, ...] = ()
-    metric_results: tuple[Any, ...] = ()
-    metric_direct: bool = False
+    metric_work: MetricWork | None = None
+
+    @property
+    def metric_slots(self) -> tuple[int, ...]:
+        """The inner pubs of the metric's evaluations (none without a metric)."""
+        return () if self.metric_work is None else self.metric_work.slots
+
+    @property
+    def metric(self) -> MetricLike:
+        """The metric method (a ``ValueError`` without a metric)."""
+        return self._metric_work().method
+
+    @property
+    def metric_plan(self) -> MetricPlanLike:
+        """The metric's plan (a ``ValueError`` without a metric)."""
+        return self._metric_work().plan
+
+    def _metric_work(self) -> MetricWork:
+        if self.metric_work is None:
+            raise ValueError(f"pub {self.task.index} has no metric")
+        return self.metric_work

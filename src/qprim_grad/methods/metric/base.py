@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from qiskit.primitives.containers import PubResult
 from scipy import sparse
 
 from ...circuit.options import check_bool, check_pass_manager, derivative_type_name
@@ -86,9 +87,9 @@ class MetricPlan:
     center: Evaluation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     direct: Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None = None
-    #: the centre's ``PubResult`` (or a callable giving it) computed without the inner
-    #: primitive, for :class:`~qprim_grad.QGTEstimator` where the pub's precision is zero
-    direct_center: Any = None
+    #: a callable giving the centre's ``PubResult`` computed without the inner primitive,
+    #: for :class:`~qprim_grad.QGTEstimator` where the pub's precision is zero
+    direct_center: Callable[[], PubResult] | None = None
 
 
 @runtime_checkable

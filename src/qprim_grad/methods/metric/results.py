@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from ...pipeline.types import PubWork
 from .base import to_parameters
 
 __all__ = ["metric_fields"]
 
 
-def metric_fields(work: Any) -> dict[str, np.ndarray]:
+def metric_fields(work: PubWork) -> dict[str, np.ndarray]:
     """``qgt``, ``qgt_stds`` (and ``qfi``, ``qfi_stds``) of one pub from its metric results,
     shape ``pub.shape + (P, P)``."""
-    metric, plan, task = work.metric, work.metric_plan, work.task
-    if work.metric_direct:
+    metric_work, task = work.metric_work, work.task
+    assert metric_work is not None
+    metric, plan = metric_work.method, metric_work.plan
+    if metric_work.direct:
+        assert plan.direct is not None
         results = plan.direct()
     else:
         results = [
             (np.asarray(r.data.evs, dtype=float), np.asarray(r.data.stds, dtype=float) ** 2)
-            for r in work.metric_results
+            for r in metric_work.results
         ]
     tensor = plan.combine(results)
     qgt, var_re, var_im = to_parameters(tensor, plan.jacobian, metric.phase_fix)
