@@ -1,0 +1,95 @@
+"""docs/architecture.rst matches the code: the files it names exist, and its newcomer's path
+(the traced ``GradientEstimator(...).run(...).result()`` call) states the number of
+functions and modules the call visits and names only modules and functions it visits."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "architecture.rst"
+PACKAGE = ROOT / "src" / "qprim_grad"
+
+
+def _trace_module():
+    spec = importlib.util.spec_from_file_location(
+        "trace_bench", ROOT / "benchmarks" / "trace_bench.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def visited() -> list[tuple[str, str]]:
+    return _trace_module().traced_call()
+
+
+def _path_block(text: str) -> str:
+    """The code block of the section "A newcomer's path"."""
+    section = text[text.index("A newcomer's path\n") : text.index("Extending the package\n")]
+    return section[section.index(".. code-block:: text") :]
+
+
+def test_every_file_the_page_names_exists():
+    text = PAGE.read_text(encoding="utf-8")
+    named = set(re.findall(r"``([\w/]+\.py)``", text))
+    named |= {f"{path}.py" for path in re.findall(r"``([a-z_]+/[\w/]+)\.py``", text)}
+    assert named, "the check found no file names"
+    missing = sorted(
+        name
+        for name in named
+        if not (PACKAGE / name).exists()
+        and not (ROOT / name).exists()
+        and not list(PACKAGE.rglob(name))
+    )
+    assert not missing, f"docs/architecture.rst names files that do not exist: {missing}"
+
+
+def test_the_traced_call_counts_are_the_measured_ones(visited):
+    text = PAGE.read_text(encoding="utf-8")
+    stated = re.search(r"visits (\d+) functions in (\d+) modules", text)
+    assert stated, "the page states no count for the traced call"
+    modules = {module for module, _ in visited}
+    assert (int(stated.group(1)), int(stated.group(2))) == (len(visited), len(modules)), (
+        f"the traced call visits {len(visited)} functions in {len(modules)} modules; "
+        "update docs/architecture.rst (python benchmarks/trace_bench.py --list)"
+    )
+
+
+def test_the_path_names_only_what_the_call_visits(visited):
+    block = _path_block(PAGE.read_text(encoding="utf-8"))
+    modules = {module for module, _ in visited}
+    names = {module.rsplit("/", 1)[-1] for module in modules}
+    for _, qualname in visited:
+        parts = qualname.split(".")
+        names.update(parts)
+        names.add(qualname)
+    outside = {"StatevectorEstimator.run", "result"}  # the inner primitive; GradientJob's
+    tokens = re.findall(r"[A-Za-z_][\w]*(?:[./][A-Za-z_]\w*)*", block)
+    identifiers = [t for t in tokens if "_" in t or "." in t or "/" in t or t[0].isupper()]
+    unknown = sorted(
+        {
+            token
+            for token in identifiers
+            if token not in modules
+            and token not in names
+            and token not in outside
+            and not ("." in token and all(part in names for part in token.split(".")))
+            and token != "code-block"
+        }
+    )
+    assert not unknown, f"the newcomer's path names what the call does not visit: {unknown}"
+
+
+def test_the_path_names_every_module_the_call_visits(visited):
+    block = _path_block(PAGE.read_text(encoding="utf-8"))
+    modules = {module for module, _ in visited}
+    missing = sorted(
+        m for m in modules if not re.search(rf"(?<![\w/]){re.escape(m)}(?![\w/])", block)
+    )
+    assert not missing, f"the newcomer's path leaves out modules the call visits: {missing}"
