@@ -117,6 +117,36 @@ def test_a_failing_direct_computation_names_the_pub():
         job.result()
 
 
+class _Broken:
+    """A direct method that breaks its own promises."""
+
+    name = "broken"
+    options: dict = {}
+
+    def __init__(self, grads_shape: tuple[int, ...], exact_center: bool) -> None:
+        self.grads_shape = grads_shape
+        self.exact_center = exact_center
+
+    def plan(self, task: PubTask) -> DirectPlan:
+        return DirectPlan(
+            lambda: Direct(np.zeros(self.grads_shape)), exact_center=self.exact_center
+        )
+
+
+def test_a_direct_plan_with_grads_of_the_wrong_shape_is_named():
+    method = _Broken(grads_shape=(3,), exact_center=False)
+    job = GradientEstimator(StatevectorEstimator(), method).run([(_circuit(), "ZZ", [0.1, 0.2])])
+    with pytest.raises(GradientJobError, match=r"pub 0.*grads of shape \(3,\); expected \(2,\)"):
+        job.result()
+
+
+def test_a_direct_plan_promising_a_centre_it_does_not_give_is_named():
+    method = _Broken(grads_shape=(2,), exact_center=True)
+    job = GradientEstimator(StatevectorEstimator(), method).run([(_circuit(), "ZZ", [0.1, 0.2])])
+    with pytest.raises(GradientJobError, match="pub 0.*exact_center=True.*center=None"):
+        job.result()
+
+
 def test_a_plan_and_a_direct_plan_give_the_same_result_row_shape():
     qc = _circuit()
     values = np.random.default_rng(1).uniform(-1, 1, (3, 1, 2))

@@ -88,11 +88,11 @@ class Combination:
 
     def pub_result(self, work: PubWork, flat: list[Any]) -> Any:
         """The face's result for one user pub."""
-        center = self.center(work, flat)
         if work.metric_work is not None:
             results = tuple(flat[i] for i in work.metric_work.slots)
             work = replace(work, metric_work=replace(work.metric_work, results=results))
         try:
+            center = self.center(work, flat)
             return self.face.result_row(work, center, [flat[i] for i in work.eval_slots], self.meta)
         except Exception as exc:
             raise GradientJobError(

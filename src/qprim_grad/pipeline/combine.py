@@ -79,8 +79,21 @@ def combine_with_errors(
         plan, center[1], [var for _, var in evaluated], shape, width, variances=True
     )
     if isinstance(plan, DirectPlan):
-        grads = grads + np.reshape(plan.result.grads, grads.shape)
+        grads = grads + _direct_grads(plan.result.grads, grads.shape)
     return grads, np.sqrt(np.maximum(np.real(variance), 0.0))
+
+
+def _direct_grads(grads: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A direct plan's derivatives in the combination's ``shape`` (``S + (P, M)``)."""
+    grads = np.asarray(grads)
+    if grads.size != int(np.prod(shape)):
+        expected = shape[:-1] if shape[-1] == 1 else shape
+        raise ValueError(
+            f"the method's DirectPlan computed grads of shape {grads.shape}; expected "
+            f"{expected}: the pub's shape, one column per differentiated parameter (and the "
+            "outcomes of a sampler pub)"
+        )
+    return np.reshape(grads, shape)
 
 
 def square(weights: Any) -> Any:

@@ -243,7 +243,7 @@ def direct_center(face: Face, work: PubWork) -> Callable[[], PubResult] | None:
         return None
     plan = work.plan
     if isinstance(plan, DirectPlan) and plan.exact_center:
-        return lambda: plan.result.center
+        return plan.computed_center
     return None if metric is None else metric.plan.direct_center
 
 

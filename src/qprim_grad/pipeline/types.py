@@ -163,7 +163,7 @@ class Direct:
     """
 
     grads: np.ndarray
-    center: Any = None
+    center: PubResult | None = None
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -197,6 +197,18 @@ class DirectPlan:
     def result(self) -> Direct:
         """``compute()``, called once."""
         return self.compute()
+
+    def computed_center(self) -> PubResult:
+        """The centre's result that ``compute`` gives (a ``ValueError`` if it gives none
+        although ``exact_center`` says it does)."""
+        center = self.result.center
+        if center is None:
+            raise ValueError(
+                "the method's DirectPlan has exact_center=True, but its compute() returned a "
+                "Direct result with center=None; return the centre's PubResult or set "
+                "exact_center=False"
+            )
+        return center
 
 
 #: what a gradient method's ``plan`` returns: evaluations with their combination, or a
