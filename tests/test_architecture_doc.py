@@ -93,3 +93,64 @@ def test_the_path_names_every_module_the_call_visits(visited):
         m for m in modules if not re.search(rf"(?<![\w/]){re.escape(m)}(?![\w/])", block)
     )
     assert not missing, f"the newcomer's path leaves out modules the call visits: {missing}"
+
+
+def _modules_by_name() -> dict[str, list[str]]:
+    """Module basename (and package-relative path) -> the dotted modules of that name."""
+    found: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        dotted = ".".join(relative.parts).removesuffix(".__init__")
+        inside = path.relative_to(PACKAGE).with_suffix("").as_posix().removesuffix("/__init__")
+        for key in {path.stem, inside, relative.parent.name if path.stem == "__init__" else ""}:
+            if key:
+                found.setdefault(key, []).append(dotted)
+    return found
+
+
+#: dotted names on the page that are qiskit's, not the package's
+_NOT_OURS = {"circuit.parameters"}
+
+
+def test_every_module_attribute_the_page_names_exists():
+    """``phases.coerce_pubs``, ``circuit/chain_rule.affine_jacobian``,
+    ``GradientPrimitive._submit``: the module (or class) part names one of the package's, and
+    the rest is an attribute of it."""
+    import importlib
+
+    import qprim_grad
+
+    text = PAGE.read_text(encoding="utf-8")
+    modules = _modules_by_name()
+    checked, missing = 0, []
+    for name in sorted(set(re.findall(r"``([\w/]+(?:\.\w+)+)``", text))):
+        if name.endswith(".py") or name.startswith("qprim_grad.") or name in _NOT_OURS:
+            continue  # files (checked above); dotted names (test_docs_names.py)
+        head, *rest = name.split(".")
+        if head in modules:
+            owners = [importlib.import_module(m) for m in modules[head]]
+        elif hasattr(qprim_grad, head) or head in {"GradientPrimitive", "BaseFace", "Face"}:
+            owners = [
+                getattr(importlib.import_module(m), head)
+                for m in (
+                    "qprim_grad",
+                    "qprim_grad.pipeline.primitive",
+                    "qprim_grad.pipeline.phases",
+                )
+                if hasattr(importlib.import_module(m), head)
+            ]
+        else:
+            continue
+        checked += 1
+        if not any(_has_path(owner, rest) for owner in owners):
+            missing.append(name)
+    assert checked > 10, "the check found too few names"
+    assert not missing, f"docs/architecture.rst names what the code does not have: {missing}"
+
+
+def _has_path(owner: object, attributes: list[str]) -> bool:
+    for attribute in attributes:
+        if not hasattr(owner, attribute):
+            return False
+        owner = getattr(owner, attribute)
+    return True
