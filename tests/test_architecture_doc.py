@@ -154,3 +154,21 @@ def _has_path(owner: object, attributes: list[str]) -> bool:
             return False
         owner = getattr(owner, attribute)
     return True
+
+
+def test_the_page_lists_every_question_a_face_answers():
+    import inspect
+
+    from qprim_grad.pipeline.phases import Face
+
+    text = " ".join(PAGE.read_text(encoding="utf-8").split())
+    questions = [
+        name
+        for name, member in vars(Face).items()
+        if inspect.isfunction(member) and not name.startswith("_")
+    ]
+    numbers = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    sentence = text[text.index("A face answers") :][:600]
+    assert sentence.startswith(f"A face answers {numbers[len(questions)]} questions"), sentence
+    missing = [name for name in questions if f"``{name}``" not in sentence]
+    assert not missing, f"docs/architecture.rst leaves out what a face answers: {missing}"
