@@ -13,7 +13,7 @@ from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from scipy import sparse
 
-from qprim_grad import GradientEstimator, GradientJobError
+from qprim_grad import GradientEstimator, GradientJobError, QGTEstimator
 from qprim_grad.methods import ArgumentMap, Direct, DirectPlan, Evaluation, Plan
 from qprim_grad.methods.shift import ParamShift
 from qprim_grad.pipeline.types import PubTask, PubWork
@@ -218,3 +218,32 @@ def test_a_work_without_a_metric_has_no_metric_slots_and_says_so():
         _ = work.metric
     with pytest.raises(ValueError, match="pub 0 has no metric"):
         _ = work.metric_plan
+
+
+@pytest.mark.parametrize(
+    "make, sent, noisy_sent",
+    [
+        # reverse computes the centre from its forward pass on StatevectorEstimator
+        (lambda sv: GradientEstimator(sv, "reverse"), 0, 1),
+        # ... but not next to a metric of a gradient estimator: the centre is sent
+        (lambda sv: GradientEstimator(sv, "reverse", metric="reverse"), 1, 1),
+        # the reverse metric gives the QGT estimator's centre
+        (lambda sv: QGTEstimator(sv, "reverse"), 0, 1),
+        # block_diag computes its layers' values itself: only the centre is sent
+        (lambda sv: QGTEstimator(sv, "block_diag"), 1, 4),
+        # forward-over-reverse around a reverse gradient estimator sends nothing
+        (lambda sv: GradientEstimator(GradientEstimator(sv, "reverse"), "reverse"), 0, 1),
+    ],
+)
+def test_values_computed_without_the_inner_primitive_are_not_sent_at_precision_zero(
+    make, sent, noisy_sent
+):
+    qc = _circuit()
+    x = np.array([0.3, -0.7])
+    wrapper = make(StatevectorEstimator(seed=3))
+    exact = wrapper.run([(qc, "ZZ", x)]).result()
+    assert exact.metadata["inner_rows"] == sent
+    assert float(exact[0].data.evs) == pytest.approx(_exact(qc, x, "ZZ"), abs=1e-12)
+    noisy = wrapper.run([(qc, "ZZ", x)], precision=0.01).result()
+    # at a non-zero precision the centre and every evaluation go to the inner estimator
+    assert noisy.metadata["inner_rows"] == noisy_sent
