@@ -62,9 +62,12 @@ class SlotTensor:
     mask: np.ndarray | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class MetricPlan:
-    """What a metric method needs evaluated for one pub, and how to combine it.
+    """What a metric method needs evaluated for one pub, and how to combine it (an immutable
+    value). Its ``direct`` and ``direct_center`` are shortcuts of the same values, taken only
+    where the pub's precision is zero; every metric method, the ones computing without the
+    inner primitive too (``reverse``: no evaluations), gives its tensor through ``combine``.
 
     Attributes:
         evaluations: inner pubs to run (each with its own observables), in the run's job.
@@ -79,6 +82,9 @@ class MetricPlan:
             exactly as an exact inner estimator returns them (a callable, run when the job's
             result is combined); the wrapper uses it instead of sending the evaluations only
             where the pub's precision is zero.
+        direct_center: a callable giving the centre's ``PubResult`` computed without the
+            inner primitive, for :class:`~qprim_grad.QGTEstimator` where the pub's precision
+            is zero.
     """
 
     evaluations: list[Evaluation]
@@ -87,8 +93,6 @@ class MetricPlan:
     center: Evaluation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     direct: Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None = None
-    #: a callable giving the centre's ``PubResult`` computed without the inner primitive,
-    #: for :class:`~qprim_grad.QGTEstimator` where the pub's precision is zero
     direct_center: Callable[[], PubResult] | None = None
 
 
