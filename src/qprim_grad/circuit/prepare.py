@@ -257,6 +257,9 @@ def _first_non_unitary(circuit: QuantumCircuit) -> tuple[int, str, int] | None:
     """``(instruction, name, qubit)`` of the first operation that makes ``circuit`` more than
     a unitary followed by final measurements: a reset (or ``initialize``) of a qubit in use,
     a measurement followed by an operation on its qubit, control flow or a ``store``."""
+    names = circuit.count_ops().keys()
+    if not circuit.has_control_flow_op() and not names & {"measure", "store", *_RESETS}:
+        return None
     used: set[int] = set()
     measured: dict[int, int] = {}  # qubit -> its measurement's instruction
     for index, instruction in enumerate(circuit.data):
