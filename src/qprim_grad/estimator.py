@@ -64,7 +64,31 @@ def _padded(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
     return (1,) * (ndim - len(shape)) + tuple(shape)
 
 
-class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
+class EstimatorPrimitive(GradientPrimitive, BaseEstimatorV2):
+    """A gradient primitive that is a V2 estimator: the wrapped ``estimator`` and ``run``
+    (one inner job for all pubs). :class:`GradientEstimator` and
+    :class:`~qprim_grad.QGTEstimator` are the two."""
+
+    @property
+    def estimator(self) -> BaseEstimatorV2:
+        """The wrapped estimator."""
+        return self._primitive
+
+    def run(
+        self,
+        pubs: Iterable[EstimatorPubLike],
+        *,
+        precision: float | None = None,
+        parameters: Sequence[Parameter] | Sequence[Sequence[Parameter] | None] | None = None,
+    ) -> GradientJob:
+        """Estimate expectation values and what this primitive adds to them (gradients, the
+        QGT) for ``pubs``; one inner job for all pubs. ``parameters``: the parameters to
+        differentiate, for all pubs or per pub (``None``: all of the pub's circuit)."""
+        kwargs = {} if precision is None else {"precision": precision}
+        return self._submit(pubs, parameters, kwargs)
+
+
+class GradientEstimator(EstimatorPrimitive):
     """A V2 estimator returning ``evs``, ``stds``, ``grads`` and ``grad_stds``.
 
     Every circuit a gradient needs runs on the wrapped ``estimator`` in one job per
@@ -143,22 +167,6 @@ class GradientEstimator(GradientPrimitive, BaseEstimatorV2):
             allocation=allocation,
             **options,
         )
-
-    @property
-    def estimator(self) -> BaseEstimatorV2:
-        """The wrapped estimator."""
-        return self._primitive
-
-    def run(
-        self,
-        pubs: Iterable[EstimatorPubLike],
-        *,
-        precision: float | None = None,
-        parameters: Sequence[Parameter] | Sequence[Sequence[Parameter] | None] | None = None,
-    ) -> GradientJob:
-        """Estimate expectation values and their gradients; one inner job for all pubs."""
-        kwargs = {} if precision is None else {"precision": precision}
-        return self._submit(pubs, parameters, kwargs)
 
 
 class EstimatorFace(BaseFace):

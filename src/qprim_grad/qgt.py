@@ -8,18 +8,15 @@ wrapper sends them in the run's one inner job, next to the centre (and, for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import Parameter
 from qiskit.primitives import BaseEstimatorV2
-from qiskit.primitives.containers import DataBin, EstimatorPubLike, PubResult
+from qiskit.primitives.containers import DataBin, PubResult
 
 from .errors import GradientMethodError
-from .estimator import EstimatorFace, _observable_free
+from .estimator import EstimatorFace, EstimatorPrimitive, _observable_free
 from .methods.metric.results import metric_fields
-from .pipeline.job import GradientJob
 from .pipeline.primitive import GradientPrimitive, result_metadata
 from .pipeline.types import Plan, PubTask, PubWork
 
@@ -37,7 +34,7 @@ class _CenterOnly:
         return Plan()
 
 
-class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
+class QGTEstimator(EstimatorPrimitive):
     """A V2 estimator returning ``evs``, ``stds``, ``qgt``, ``qgt_stds``, ``qfi``, ``qfi_stds``.
 
     ``qgt[..., i, j] = <d_i psi|d_j psi> - <d_i psi|psi><psi|d_j psi>`` (the second term
@@ -101,25 +98,9 @@ class QGTEstimator(GradientPrimitive, BaseEstimatorV2):
         )
 
     @property
-    def estimator(self) -> BaseEstimatorV2:
-        """The wrapped estimator."""
-        return self._primitive
-
-    @property
     def metric(self) -> Any:
         """The metric method object."""
         return self._metric
-
-    def run(
-        self,
-        pubs: Iterable[EstimatorPubLike],
-        *,
-        precision: float | None = None,
-        parameters: Sequence[Parameter] | Sequence[Sequence[Parameter] | None] | None = None,
-    ) -> GradientJob:
-        """Estimate expectation values and the QGT; one inner job for all pubs."""
-        kwargs = {} if precision is None else {"precision": precision}
-        return self._submit(pubs, parameters, kwargs)
 
 
 class QGTFace(EstimatorFace):
