@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _reference import expectation
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives import StatevectorEstimator
-from qiskit.quantum_info import SparsePauliOp, Statevector
 from scipy import sparse
 
 from qprim_grad import GradientEstimator, GradientJobError, QGTEstimator
@@ -26,11 +26,6 @@ def _circuit() -> QuantumCircuit:
     qc.rx(b, 1)
     qc.cx(0, 1)
     return qc
-
-
-def _exact(qc: QuantumCircuit, values: np.ndarray, observable: str) -> float:
-    state = Statevector(qc.assign_parameters(values))
-    return float(np.real(state.expectation_value(SparsePauliOp(observable))))
 
 
 class _Counted:
@@ -52,7 +47,7 @@ class _Counted:
             if self.exact_center:
                 values = np.broadcast_to(task.values, task.shape + task.values.shape[-1:])
                 evs = np.array(
-                    [_exact(task.circuit, values[i], "ZZ") for i in np.ndindex(task.shape)]
+                    [expectation(task.circuit, "ZZ", values[i]) for i in np.ndindex(task.shape)]
                 ).reshape(task.shape)
                 center = _pub_result(evs)
             extra = {"curvature_guess": np.ones(task.shape)} if self.fields else {}
@@ -91,11 +86,11 @@ def test_a_direct_centre_replaces_the_inner_one_only_at_precision_zero():
     estimator = GradientEstimator(StatevectorEstimator(seed=5), _Counted(exact_center=True))
     exact = estimator.run([pub]).result()
     assert exact.metadata["inner_rows"] == 0  # nothing sent: the plan gave the centre
-    assert float(exact[0].data.evs) == pytest.approx(_exact(qc, x, "ZZ"), abs=1e-12)
+    assert float(exact[0].data.evs) == pytest.approx(expectation(qc, "ZZ", x), abs=1e-12)
     noisy = estimator.run([pub], precision=0.05).result()
     assert noisy.metadata["inner_rows"] == 1  # the inner estimator evaluates the centre
     assert noisy[0].metadata["target_precision"] == 0.05
-    assert float(noisy[0].data.evs) != pytest.approx(_exact(qc, x, "ZZ"), abs=1e-9)
+    assert float(noisy[0].data.evs) != pytest.approx(expectation(qc, "ZZ", x), abs=1e-9)
     # without exact_center the centre is always the inner estimator's
     other = GradientEstimator(StatevectorEstimator(), _Counted()).run([pub]).result()
     assert other.metadata["inner_rows"] == 1
@@ -243,7 +238,7 @@ def test_values_computed_without_the_inner_primitive_are_not_sent_at_precision_z
     wrapper = make(StatevectorEstimator(seed=3))
     exact = wrapper.run([(qc, "ZZ", x)]).result()
     assert exact.metadata["inner_rows"] == sent
-    assert float(exact[0].data.evs) == pytest.approx(_exact(qc, x, "ZZ"), abs=1e-12)
+    assert float(exact[0].data.evs) == pytest.approx(expectation(qc, "ZZ", x), abs=1e-12)
     noisy = wrapper.run([(qc, "ZZ", x)], precision=0.01).result()
     # at a non-zero precision the centre and every evaluation go to the inner estimator
     assert noisy.metadata["inner_rows"] == noisy_sent
