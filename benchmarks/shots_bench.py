@@ -266,18 +266,19 @@ class Trace:
     error: list[float] = field(default_factory=list)
 
 
-def _backend_estimator() -> Any:
+def _backend_estimator(seed: int) -> Any:
+    """The shot-sampling estimator of one run, seeded: a run repeats exactly."""
     if os.environ.get("SHOTS_BENCH_SAMPLER", "multinomial") == "multinomial":
-        return SamplingEstimator()
+        return SamplingEstimator(seed=seed)
     from qiskit_aer import AerSimulator
 
-    backend = AerSimulator(max_parallel_threads=1)
+    backend = AerSimulator(max_parallel_threads=1, seed_simulator=seed)
     return BackendEstimatorV2(backend=backend, options={"default_precision": DEFAULT_PRECISION})
 
 
 def run_qprim(problem: Problem, make: Callable[..., Any], seed: int, budget: int) -> Trace:
     """One run of the optimizer ``make(callback, checker, seed)`` until ``budget`` shots."""
-    counter = CountingEstimator(_backend_estimator(), problem.bases)
+    counter = CountingEstimator(_backend_estimator(seed), problem.bases)
     loss = EstimatorLoss(counter, problem.circuit, problem.observable)
     trace = Trace()
 
