@@ -267,12 +267,14 @@ class Trace:
 
 
 def _backend_estimator(seed: int) -> Any:
-    """The shot-sampling estimator of one run, seeded: a run repeats exactly."""
+    """The shot-sampling estimator of one run. The multinomial sampler is seeded (its stream
+    advances from job to job, so a run repeats exactly); Aer is not, because a fixed
+    ``seed_simulator`` gives every job the same random numbers."""
     if os.environ.get("SHOTS_BENCH_SAMPLER", "multinomial") == "multinomial":
         return SamplingEstimator(seed=seed)
     from qiskit_aer import AerSimulator
 
-    backend = AerSimulator(max_parallel_threads=1, seed_simulator=seed)
+    backend = AerSimulator(max_parallel_threads=1)
     return BackendEstimatorV2(backend=backend, options={"default_precision": DEFAULT_PRECISION})
 
 
