@@ -148,7 +148,7 @@ class Allocation:
             if unit.offset is not None:
                 values = values - unit.offset
             evs = evs + values
-            var = var + np.asarray(result.data.stds, dtype=float)[..., 0] ** 2
+            var = var + _unit_stds(result, unit.pub.precision) ** 2
         evs_array = np.asarray(evs)
         metadata = dict(group[0][1].metadata)
         metadata.pop("shots", None)
@@ -185,6 +185,28 @@ class Allocation:
         for key, (circuit, reported, spread) in learned.items():
             entry = self.sigmas.get(key, circuit, lambda: [None, None, 0])
             entry[:] = [reported, *pooled(entry[1], entry[2], spread)]
+
+
+def _unit_stds(result: Any, precision: float | None) -> np.ndarray:
+    """A unit's standard errors: where the estimator reports real shots (``n >= 2`` per
+    basis), from the measured spread of each row, ``sqrt(max(<O**2> - <O>**2, 0) / (n - 1))``
+    (the sample variance of the per-shot value of ``O``, over ``n``); else the estimator's.
+
+    >>> from qiskit.primitives.containers import DataBin, PubResult
+    >>> data = DataBin(evs=np.array([[0.5, 1.0]]), stds=np.array([[0.9, 0.9]]), shape=(1,))
+    >>> float(_unit_stds(PubResult(data, metadata={"shots": 4}), None)[0])
+    0.5
+    """
+    stds = np.asarray(result.data.stds, dtype=float)[..., 0]
+    metadata = result.metadata or {}
+    if _reported_shots(metadata) is None:
+        return stds
+    shots = shots_per_basis(metadata, precision)
+    if shots < 2:
+        return stds
+    evs = np.asarray(result.data.evs, dtype=float)
+    variance = np.maximum(evs[..., 1] - evs[..., 0] ** 2, 0.0)
+    return np.asarray(np.sqrt(variance / (shots - 1)))
 
 
 def allocate(
@@ -313,8 +335,9 @@ def _neyman(units: list[_Unit], target: float) -> None:
     if not units:
         return
     weights = np.stack([u.weights for u in units])  # (U, entries)
-    reported = np.array([u.bound for u in units])
+    # a learned spread comes from real shots, whose measured spread is the reported error
     spread = np.array([u.spread if u.spread >= 0 else u.bound for u in units])
+    reported = spread
     cost = np.array([float(parameter_sets(u.pub)) for u in units])
     shots = neyman_shots(weights, reported, spread, cost, target)
     for unit, count in zip(units, shots):
