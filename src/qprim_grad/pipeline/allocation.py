@@ -22,9 +22,9 @@ gets its own precision ``1 / sqrt(n_u)``:
 A unit measures its group's part ``O`` of the observable and ``O**2`` (diagonal in the same
 basis: no extra circuit). On an estimator that reports real shots (``n`` per basis), the
 unit's standard error at each row is the measured spread: ``sqrt(max(<O**2> - <O>**2, 0) /
-(n - 1))``, the sample variance of the per-shot value of ``O`` (``n / (n - 1)`` times
-``<O**2> - <O>**2``) over ``n``. It counts the covariances of the group's terms, which
-qiskit's ``BackendEstimatorV2`` leaves out of its own stds (it adds the terms' variances),
+(n - 1))``, the root of the sample variance of the per-shot value of ``O`` (``n / (n - 1)``
+times ``<O**2> - <O>**2``) over ``n``. It counts the covariances of the group's terms, which
+qiskit's ``BackendEstimatorV2`` leaves out of its own stds (it adds the terms' deviations),
 so the reported errors are the sampling errors. On other estimators (and with ``n < 2``)
 the unit's standard errors are the estimator's.
 
