@@ -18,6 +18,7 @@ from qiskit.quantum_info import SparsePauliOp  # noqa: E402
 from test_allocation import ReseededSimulator, sampling  # noqa: E402
 
 from qprim_grad import GradientEstimator  # noqa: E402
+from qprim_grad.optimizers import EstimatorLoss, ShotAdaptive  # noqa: E402
 
 #: ``sum_i X_i X_{i+1} + Y_i Y_{i+1} + Z_i Z_{i+1}`` on an open chain of 4 qubits
 CHAIN = SparsePauliOp.from_sparse_list(
@@ -99,3 +100,14 @@ def test_fewer_shots_for_the_target():
         result = grad.run([(ANSATZ, CHAIN, VALUES)], precision=PRECISION).result()
         shots.append(result.metadata["shots"])
     assert shots[0] * 3 < shots[1], shots
+
+
+def test_shot_adaptive_follows_the_loss_allocation():
+    """``ShotAdaptive`` measures with the allocation of the ``EstimatorLoss`` it is given."""
+    x0 = VALUES[0]
+    shots = {}
+    for allocation in ("uniform", "optimal"):
+        loss = EstimatorLoss(sampling(15), ANSATZ, CHAIN, allocation=allocation)
+        result = ShotAdaptive(stepsize=1 / 9, maxiter=3).minimize(loss, x0)
+        shots[allocation] = result.shots
+    assert shots["optimal"] != shots["uniform"], shots
