@@ -266,7 +266,8 @@ class ShotMeasurer:
                 )
         estimator = loss.estimator
         if not isinstance(estimator, GradientEstimator):
-            estimator = GradientEstimator(estimator, "param_shift")
+            allocation = getattr(loss, "allocation", "uniform")
+            estimator = GradientEstimator(estimator, "param_shift", allocation=allocation)
         self.estimator = estimator
         self.exact = _is_exact(estimator.estimator)
         self.loss = loss

@@ -9,7 +9,7 @@ gets its own precision ``1 / sqrt(n_u)``:
 * an entry ``j`` receives ``Var_j = sum_u W_uj**2 s_u**2 / n_u`` where ``W_uj`` is the unit's
   weight in the entry (``sqrt`` of the sum of its squared combination weights over the
   unit's points, the largest over the pub's rows) and ``s_u`` the per-shot standard
-  deviation the estimator reports for the group;
+  deviation behind the group's reported standard error;
 * Neyman allocation with the unit's cost ``c_u`` (its parameter sets): shots in proportion
   to ``W_uj t_u / sqrt(c_u)``, ``t_u`` the group's true per-shot deviation, scaled so that
   the reported variance of every entry is at most ``eps**2``:
@@ -19,21 +19,30 @@ gets its own precision ``1 / sqrt(n_u)``:
 * shot counts are rounded up onto a geometric grid (ratio ``2**(1/4)``, at least
   :data:`MIN_SHOTS`) so that a job holds few distinct precisions.
 
-``s_u`` and ``t_u`` are learned: a unit measures its group's part ``O`` of the observable
-and ``O**2`` (diagonal in the same basis: no extra circuit); after each run ``stds *
-sqrt(shots per basis)`` and, on estimators that report real shots, ``sqrt(<O**2> - <O>**2)``
-(the largest, resp. the root mean square, over the unit's rows) are kept per (circuit, group
-observable) in a bounded cache of the gradient primitive and used by its next runs (``t``
-kept within ``[s/4, s]`` and pooled: the mean variance of the last :data:`POOLED_RUNS` runs,
-so that the shares follow the circuit's typical point rather than the last one). The two
-differ where the estimator reports a conservative error: qiskit's ``BackendEstimatorV2``
-adds the terms' deviations within a group, ignoring their covariances. Before any is known
+A unit measures its group's part ``O`` of the observable and ``O**2`` (diagonal in the same
+basis: no extra circuit). On an estimator that reports real shots (``n`` per basis), the
+unit's standard error at each row is the measured spread: ``sqrt(max(<O**2> - <O>**2, 0) /
+(n - 1))``, the root of the sample variance of the per-shot value of ``O`` (``n / (n - 1)``
+times ``<O**2> - <O>**2``) over ``n``. It counts the covariances of the group's terms, which
+qiskit's ``BackendEstimatorV2`` leaves out of its own stds (it adds the terms' deviations),
+so the reported errors are the sampling errors. On other estimators (and with ``n < 2``)
+the unit's standard errors are the estimator's.
+
+``s_u`` and ``t_u`` are learned: after each run ``stds * sqrt(shots per basis)`` (the
+estimator's, the largest over the unit's rows) and, on estimators that report real shots,
+``sqrt(<O**2> - <O>**2)`` (the root mean square over the unit's rows) are kept per (circuit,
+group observable) in a bounded cache of the gradient primitive and used by its next runs
+(``t`` kept between a quarter of the estimator's deviation and all of it, and pooled: the
+mean variance of the last :data:`POOLED_RUNS` runs, so that the shares follow the circuit's
+typical point rather than the last one). Where the measured spread is the reported error,
+``s = t``: every entry gets the target error at the circuit's typical point, and a point
+whose groups spread more than the typical one gets a proportionally larger reported error.
+Elsewhere ``s`` is the estimator's reported deviation and ``t = s``. Before any is known
 both are bounded by ``sum |c_k|`` over the group's non-identity terms: each shot measures
 every term as ``+-1``, so one shot's estimate ``sum c_k s_k`` has standard deviation at most
 ``sum |c_k| std(s_k) <= sum |c_k|``; the target is then met with room to spare. The group
 results are summed back into one result per inner pub (values added, variances added: the
-groups are measured independently), so the reported standard errors are the inner
-estimator's, propagated as for ``"uniform"``.
+groups are measured independently) and propagated as for ``"uniform"``.
 """
 
 from __future__ import annotations
@@ -148,7 +157,7 @@ class Allocation:
             if unit.offset is not None:
                 values = values - unit.offset
             evs = evs + values
-            var = var + np.asarray(result.data.stds, dtype=float)[..., 0] ** 2
+            var = var + _unit_stds(result, unit.pub.precision) ** 2
         evs_array = np.asarray(evs)
         metadata = dict(group[0][1].metadata)
         metadata.pop("shots", None)
@@ -185,6 +194,28 @@ class Allocation:
         for key, (circuit, reported, spread) in learned.items():
             entry = self.sigmas.get(key, circuit, lambda: [None, None, 0])
             entry[:] = [reported, *pooled(entry[1], entry[2], spread)]
+
+
+def _unit_stds(result: Any, precision: float | None) -> np.ndarray:
+    """A unit's standard errors: where the estimator reports real shots (``n >= 2`` per
+    basis), from the measured spread of each row, ``sqrt(max(<O**2> - <O>**2, 0) / (n - 1))``
+    (the sample variance of the per-shot value of ``O``, over ``n``); else the estimator's.
+
+    >>> from qiskit.primitives.containers import DataBin, PubResult
+    >>> data = DataBin(evs=np.array([[0.5, 1.0]]), stds=np.array([[0.9, 0.9]]), shape=(1,))
+    >>> float(_unit_stds(PubResult(data, metadata={"shots": 4}), None)[0])
+    0.5
+    """
+    stds = np.asarray(result.data.stds, dtype=float)[..., 0]
+    metadata = result.metadata or {}
+    if _reported_shots(metadata) is None:
+        return stds
+    shots = shots_per_basis(metadata, precision)
+    if shots < 2:
+        return stds
+    evs = np.asarray(result.data.evs, dtype=float)
+    variance = np.maximum(evs[..., 1] - evs[..., 0] ** 2, 0.0)
+    return np.asarray(np.sqrt(variance / (shots - 1)))
 
 
 def allocate(
@@ -308,13 +339,15 @@ def _with_observables(evaluation: Evaluation, observables: ObservablesArray) -> 
 
 def _neyman(units: list[_Unit], target: float) -> None:
     """Each unit's shots and precision (module docstring): shots in proportion to
-    ``W sigma_true / sqrt(c)``, scaled so that every entry's reported variance
-    ``sum W**2 sigma_reported**2 / n`` is at most ``target**2``."""
+    ``W t / sqrt(c)``, scaled so that every entry's variance ``sum W**2 s**2 / n`` is at
+    most ``target**2``, with ``s = t``: the learned true deviation where it is known (the
+    reported error is then the measured spread), else the reported deviation or its bound."""
     if not units:
         return
     weights = np.stack([u.weights for u in units])  # (U, entries)
-    reported = np.array([u.bound for u in units])
+    # a learned spread comes from real shots, whose measured spread is the reported error
     spread = np.array([u.spread if u.spread >= 0 else u.bound for u in units])
+    reported = spread
     cost = np.array([float(parameter_sets(u.pub)) for u in units])
     shots = neyman_shots(weights, reported, spread, cost, target)
     for unit, count in zip(units, shots):
