@@ -75,8 +75,9 @@ def run_blocks(name: str, blocks: list[tuple[str, str]], workdir: Path) -> None:
     os.chdir(workdir)  # examples that write files (checkpoints) write them here
     try:
         with warnings.catch_warnings():
-            # a deprecated API in an example fails here, before users copy it
-            warnings.simplefilter("error", DeprecationWarning)
+            # examples run without warnings: a deprecated API or a warning of the package in
+            # an example fails here, before users copy it
+            warnings.simplefilter("error")
             for number, (kind, source) in enumerate(blocks):
                 label = f"{name}[block {number}]"
                 if kind == "hardware":
