@@ -12,16 +12,9 @@
 """
 
 from ..compat import register_optimizers
+from .batching import BatchedLoss, batched, evaluate_grouped, is_batched
 from .gains import Constant, FromIterator, Gain, PowerSeries, Table, as_gain
-from .loss import (
-    BatchedLoss,
-    EstimatorLoss,
-    LossBatch,
-    LossGradient,
-    batched,
-    evaluate_grouped,
-    is_batched,
-)
+from .loss import EstimatorLoss, LossBatch, LossGradient
 from .natural import NaturalGradient
 from .natural_steps import natural_step
 from .precision import AdaptivePrecision

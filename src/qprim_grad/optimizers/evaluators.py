@@ -22,8 +22,7 @@ import numpy as np
 from ..errors import CorrelatedNoiseWarning
 from ..methods.backends import aer_estimator
 from ._warn import warn_user
-from .batching import single_value
-from .loss import evaluate_batch, evaluate_grouped, is_batched, num_calls
+from .batching import evaluate_batch, evaluate_grouped, is_batched, num_calls, single_value
 from .protocol import AskData, TellData
 
 __all__ = [

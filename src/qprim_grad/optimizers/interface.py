@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .loss import evaluate_grouped
+from .batching import evaluate_grouped
 from .result import OptimizerSupportLevel
 
 __all__ = ["OptimizerInterface"]

@@ -1,7 +1,7 @@
 """Loss functions backed by a V2 estimator: one primitive job per call or per batch.
 
-A *batched loss* is anything with ``__call__(x) -> float`` and ``batch(X) -> array``
-(:class:`BatchedLoss`); SPSA sends all of an iteration's points through one ``batch`` call.
+An :class:`EstimatorLoss` is a *batched loss* (:mod:`.batching`): ``__call__(x) -> float`` and
+``batch(X) -> array``; SPSA sends all of an iteration's points through one ``batch`` call.
 
 >>> import numpy as np
 >>> from qiskit.circuit.library import real_amplitudes
@@ -15,9 +15,6 @@ A *batched loss* is anything with ``__call__(x) -> float`` and ``batch(X) -> arr
 >>> run = loss.run_batch(np.zeros((2, 4)), precision=0.05)  # values, stds, shots, jobs
 >>> run.values.shape, run.shots, run.jobs  # 2 points x 1 basis x 400 shots
 ((2,), 800, 1)
->>> square = batched(lambda X: np.sum(np.atleast_2d(X) ** 2, axis=1))
->>> square.batch(np.ones((2, 3))).tolist(), square(np.ones(3))
-([3.0, 3.0], 3.0)
 """
 
 from __future__ import annotations
@@ -36,28 +33,8 @@ from qiskit.quantum_info import SparsePauliOp
 from ..estimator import GradientEstimator
 from ..pipeline.primitive import GradientPrimitive, checked_allocation
 from ..shots import estimator_pub_shots
-from .batching import (
-    BatchedLoss,
-    batched,
-    evaluate,
-    evaluate_batch,
-    evaluate_grouped,
-    is_batched,
-    num_calls,
-)
 
-__all__ = [
-    "BatchedLoss",
-    "EstimatorLoss",
-    "LossBatch",
-    "LossGradient",
-    "batched",
-    "is_batched",
-    "evaluate_grouped",
-    "evaluate_batch",
-    "evaluate",
-    "num_calls",
-]
+__all__ = ["EstimatorLoss", "LossBatch", "LossGradient"]
 
 
 @dataclass(frozen=True)

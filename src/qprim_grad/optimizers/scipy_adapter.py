@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .loss import batched, is_batched
+from .batching import batched, is_batched
 
 __all__ = ["scipy_minimize", "scipy_stopper"]
 

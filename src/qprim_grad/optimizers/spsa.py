@@ -30,11 +30,11 @@ from typing import Any, SupportsFloat
 import numpy as np
 
 from ..compat import global_generator
+from .batching import is_batched
 from .driver import Driver, make_rng
 from .evaluators import LossEvaluator, check_precision_support, warn_frozen_noise
 from .gains import as_gain, check_gains
 from .interface import OptimizerInterface
-from .loss import is_batched
 from .precision import as_precision_rule
 from .scipy_adapter import scipy_minimize
 from .spsa_compat import SPSACompat

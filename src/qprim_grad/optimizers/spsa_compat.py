@@ -12,9 +12,9 @@ import numpy as np
 
 from ..compat import global_generator
 from ._warn import warn_user
+from .batching import evaluate
 from .driver import check_finite_loss
 from .gains import PowerSeries
-from .loss import evaluate
 from .spsa_calibration import CALIBRATED, CALIBRATION_STEPS, calibrated_gains
 from .steps import calibration_points
 
