@@ -55,7 +55,6 @@ from typing import Any
 import numpy as np
 from qiskit.primitives.containers import DataBin, ObservablesArray, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
-from qiskit.quantum_info import SparsePauliOp
 
 from ..cache import BoundedCache
 from ..shots import (
@@ -65,6 +64,7 @@ from ..shots import (
     parameter_sets,
     shots_per_basis,
 )
+from .group_moments import measured_stds, moment_variance, with_squares
 from .phases import InnerPubs
 from .shot_shares import (
     GRID_RATIO,
@@ -126,7 +126,7 @@ class Allocation:
             unit = self.units.get(slot)
             if unit is None:
                 return pub
-            return _with_squares(pub, unit.pub.precision)
+            return with_squares(pub, unit.pub.precision)
 
         return build
 
@@ -157,7 +157,7 @@ class Allocation:
             if unit.offset is not None:
                 values = values - unit.offset
             evs = evs + values
-            var = var + _unit_stds(result, unit.pub.precision) ** 2
+            var = var + measured_stds(result, unit.pub.precision) ** 2
         evs_array = np.asarray(evs)
         metadata = dict(group[0][1].metadata)
         metadata.pop("shots", None)
@@ -182,9 +182,7 @@ class Allocation:
             reported = float(np.max(stds)) * math.sqrt(per_basis)
             spread = None
             if _reported_shots(metadata) is not None:  # real shots: the sample variance
-                evs = np.asarray(result.data.evs, dtype=float)
-                variance = np.maximum(evs[..., 1] - evs[..., 0] ** 2, 0.0)
-                spread = math.sqrt(float(np.mean(variance)))
+                spread = math.sqrt(float(np.mean(moment_variance(result))))
             previous = learned.get(unit.key)
             if previous is not None:
                 reported = max(reported, previous[1])
@@ -194,28 +192,6 @@ class Allocation:
         for key, (circuit, reported, spread) in learned.items():
             entry = self.sigmas.get(key, circuit, lambda: [None, None, 0])
             entry[:] = [reported, *pooled(entry[1], entry[2], spread)]
-
-
-def _unit_stds(result: Any, precision: float | None) -> np.ndarray:
-    """A unit's standard errors: where the estimator reports real shots (``n >= 2`` per
-    basis), from the measured spread of each row, ``sqrt(max(<O**2> - <O>**2, 0) / (n - 1))``
-    (the sample variance of the per-shot value of ``O``, over ``n``); else the estimator's.
-
-    >>> from qiskit.primitives.containers import DataBin, PubResult
-    >>> data = DataBin(evs=np.array([[0.5, 1.0]]), stds=np.array([[0.9, 0.9]]), shape=(1,))
-    >>> float(_unit_stds(PubResult(data, metadata={"shots": 4}), None)[0])
-    0.5
-    """
-    stds = np.asarray(result.data.stds, dtype=float)[..., 0]
-    metadata = result.metadata or {}
-    if _reported_shots(metadata) is None:
-        return stds
-    shots = shots_per_basis(metadata, precision)
-    if shots < 2:
-        return stds
-    evs = np.asarray(result.data.evs, dtype=float)
-    variance = np.maximum(evs[..., 1] - evs[..., 0] ** 2, 0.0)
-    return np.asarray(np.sqrt(variance / (shots - 1)))
 
 
 def allocate(
@@ -288,7 +264,7 @@ def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: 
         )
         key = ("sigma", id(pub.circuit), tuple(tuple(sorted(p.items())) for p in parts))
         offset = empty.reshape(observables.shape).astype(float) if empty.any() else None
-        sent = _with_squares(EstimatorPub(pub.circuit, sub, pub.parameter_values, None))
+        sent = with_squares(EstimatorPub(pub.circuit, sub, pub.parameter_values, None))
         sub_evaluation = None
         if evaluation is not None:
             sub_evaluation = _with_observables(evaluation, sub)
@@ -300,37 +276,6 @@ def _split(slot: int, pub: EstimatorPub, evaluation: Evaluation | None, sigmas: 
             unit.spread = float(np.clip(spread, unit.bound / 4, unit.bound))
         units.append(unit)
     return units
-
-
-def _with_squares(pub: EstimatorPub, precision: float | None = None) -> EstimatorPub:
-    """The pub measuring ``[O, O**2]`` for each of its observables ``O`` (a trailing axis of
-    length 2; the parameter values get a trailing axis of length 1)."""
-    flat = pub.observables.ravel().tolist()
-    array = np.empty((len(flat), 2), dtype=object)
-    for index, observable in enumerate(flat):
-        array[index, 0] = observable
-        array[index, 1] = _square(tuple(sorted(observable.items())))
-    stacked = ObservablesArray.coerce(array.reshape(pub.observables.shape + (2,)))
-    bindings = pub.parameter_values.reshape(tuple(pub.parameter_values.shape) + (1,))
-    return EstimatorPub(pub.circuit, stacked, bindings, precision, validate=False)
-
-
-#: ``O**2`` of a group observable, keyed by its terms (content: served by key alone)
-_SQUARES: BoundedCache[dict[str, float]] = BoundedCache(size=1024)
-
-
-def _square(items: tuple[tuple[str, float], ...]) -> dict[str, float]:
-    """``O**2`` of ``O = sum c_k P_k`` (qubit-wise commuting terms: real coefficients),
-    computed once per observable's terms (a copy: the caller may keep it)."""
-    return dict(_SQUARES.get(("square", items), None, lambda: _build_square(items)))
-
-
-def _build_square(items: tuple[tuple[str, float], ...]) -> dict[str, float]:
-    operator = SparsePauliOp.from_list(list(items))
-    square = (operator @ operator).simplify(atol=1e-12)
-    labels = square.paulis.to_labels()
-    terms = {label: float(np.real(c)) for label, c in zip(labels, square.coeffs)}
-    return terms or {"I" * operator.num_qubits: 0.0}
 
 
 def _with_observables(evaluation: Evaluation, observables: ObservablesArray) -> Evaluation:
