@@ -265,9 +265,10 @@ class ShotMeasurer:
                     f"measures the gradient on the circuit), not {type(loss).__name__}."
                 )
         estimator = loss.estimator
-        if not isinstance(estimator, GradientEstimator):
-            allocation = getattr(loss, "allocation", "uniform")
-            estimator = GradientEstimator(estimator, "param_shift", allocation=allocation)
+        if hasattr(loss, "gradient_estimator"):  # an EstimatorLoss: its own, allocation and all
+            estimator = loss.gradient_estimator()
+        elif not isinstance(estimator, GradientEstimator):
+            estimator = GradientEstimator(estimator, "param_shift")
         self.estimator = estimator
         self.exact = _is_exact(estimator.estimator)
         self.loss = loss
